@@ -1,0 +1,323 @@
+"""Data set loaders on tiny files the tests write, plus the real files where present."""
+import gzip
+import os
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cudacnn import datasets
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+# --------------------------------------------------------------------- digits
+def test_digits_shapes_ranges_and_stratified_split():
+    (x_train, y_train), (x_test, y_test) = datasets.load_digits()
+    assert x_train.shape == (1438, 1, 8, 8) and x_test.shape == (359, 1, 8, 8)
+    assert x_train.dtype == np.float32 and y_train.dtype == np.int64
+    assert x_train.min() == 0.0 and x_train.max() == 1.0
+    # Every class is represented in the test set in proportion (about 20 %).
+    counts_test = np.bincount(y_test, minlength=10)
+    counts_all = counts_test + np.bincount(y_train, minlength=10)
+    assert np.all(np.abs(counts_test - 0.2 * counts_all) <= 1)
+
+
+def test_digits_matches_scikit_learn_and_split_is_deterministic():
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    reference = sklearn_datasets.load_digits()
+    (x_train, y_train), (x_test, y_test) = datasets.load_digits()
+    (x_train2, y_train2), (x_test2, _) = datasets.load_digits()
+    np.testing.assert_array_equal(x_train, x_train2)
+    np.testing.assert_array_equal(y_train, y_train2)
+    np.testing.assert_array_equal(x_test, x_test2)
+    # Together the splits are exactly scikit-learn's images, each once.
+    ours = np.concatenate([x_train, x_test])[:, 0] * 16
+    ours_labels = np.concatenate([y_train, y_test])
+    order = np.lexsort(ours.reshape(len(ours), -1).T)
+    ref_order = np.lexsort(reference.images.reshape(len(ours), -1).T)
+    np.testing.assert_array_equal(ours[order], reference.images[ref_order])
+    np.testing.assert_array_equal(ours_labels[order], reference.target[ref_order])
+    # A different seed gives a different split.
+    (_, y_other), _ = datasets.load_digits(seed=1)
+    assert not np.array_equal(y_other, y_train)
+
+
+def test_digits_rejects_bad_fraction():
+    with pytest.raises(ValueError, match="test_fraction"):
+        datasets.load_digits(test_fraction=1.5)
+
+
+# ------------------------------------------------------------------------ IDX
+def idx_bytes(array: np.ndarray) -> bytes:
+    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int32): 0x0C, np.dtype(np.float32): 0x0D}
+    header = bytes([0, 0, codes[array.dtype], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool) -> Path:
+    data = idx_bytes(array)
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        data = gzip.compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def write_mnist_dir(directory: Path, gz: bool, n_train=6, n_test=4, size=5, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, size, size), dtype=np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, size, size), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {name: write_idx(directory / name, array, gz) for name, array in arrays.items()}
+    return arrays, paths
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_read_idx_round_trips_types(tmp_path, gz):
+    for array in (np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
+                  np.array([-5, 70000, 3], dtype=np.int32),
+                  np.linspace(0, 1, 6, dtype=np.float32).reshape(3, 2)):
+        path = write_idx(tmp_path / f"a{array.dtype}", array, gz)
+        out = datasets.read_idx(path)
+        assert out.dtype == array.dtype and out.dtype.isnative
+        np.testing.assert_array_equal(out, array)
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_load_mnist_directory(tmp_path, gz):
+    arrays, _ = write_mnist_dir(tmp_path, gz)
+    (x_train, y_train), (x_test, y_test) = datasets.load_mnist(tmp_path)
+    assert x_train.shape == (6, 1, 5, 5) and x_test.shape == (4, 1, 5, 5)
+    assert x_train.dtype == np.float32 and y_train.dtype == np.int64
+    np.testing.assert_allclose(x_train[:, 0] * 255, arrays["train-images-idx3-ubyte"], atol=1e-4)
+    np.testing.assert_array_equal(y_test, arrays["t10k-labels-idx1-ubyte"])
+    assert 0.0 <= x_test.min() and x_test.max() <= 1.0
+
+
+def test_load_fashion_mnist_from_env_directory(tmp_path, monkeypatch):
+    arrays, _ = write_mnist_dir(tmp_path / "fashion-mnist", gz=True)
+    monkeypatch.setenv("CUDACNN_DATA", str(tmp_path))
+    (_, y_train), _ = datasets.load_fashion_mnist()
+    np.testing.assert_array_equal(y_train, arrays["train-labels-idx1-ubyte"])
+
+
+def test_load_mnist_keras_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 256, (3, 4, 4), dtype=np.uint8), "y_train": np.array([1, 2, 3], np.uint8),
+              "x_test": rng.integers(0, 256, (2, 4, 4), dtype=np.uint8), "y_test": np.array([9, 0], np.uint8)}
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    (x_train, _), (_, y_test) = datasets.load_mnist(tmp_path / "mnist.npz")
+    assert x_train.shape == (3, 1, 4, 4)
+    np.testing.assert_array_equal(y_test, [9, 0])
+
+
+def test_missing_mnist_files_name_what_is_missing(tmp_path):
+    _, paths = write_mnist_dir(tmp_path, gz=False)
+    paths["t10k-labels-idx1-ubyte"].unlink()
+    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte"):
+        datasets.load_mnist(tmp_path)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        datasets.load_mnist(tmp_path / "nowhere")
+
+
+def test_fashion_mnist_search_reports_places(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDACNN_DATA", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(datasets, "SYSTEM_FASHION_MNIST_DIR", tmp_path / "not-installed")
+    with pytest.raises(FileNotFoundError, match="looked in"):
+        datasets.load_fashion_mnist()
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_truncated_idx_is_a_clear_error(tmp_path, gz):
+    array = np.arange(50, dtype=np.uint8).reshape(2, 5, 5)
+    data = idx_bytes(array)[:-7]
+    path = tmp_path / ("cut.gz" if gz else "cut")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    with pytest.raises(ValueError, match="truncated") as err:
+        datasets.read_idx(path)
+    assert str(path) in str(err.value)
+
+
+def test_truncated_gzip_stream_is_a_clear_error(tmp_path):
+    path = tmp_path / "images.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros((4, 6, 6), np.uint8)))[:-10])
+    with pytest.raises(ValueError, match="gzip") as err:
+        datasets.read_idx(path)
+    assert str(path) in str(err.value)
+
+
+def test_wrong_magic_and_short_header(tmp_path):
+    wrong = tmp_path / "wrong"
+    wrong.write_bytes(b"\x12\x34\x08\x01" + b"\x00" * 8)
+    with pytest.raises(ValueError, match="magic") as err:
+        datasets.read_idx(wrong)
+    assert str(wrong) in str(err.value)
+    bad_type = tmp_path / "badtype"
+    bad_type.write_bytes(b"\x00\x00\x42\x01\x00\x00\x00\x01\x00")
+    with pytest.raises(ValueError, match="type code"):
+        datasets.read_idx(bad_type)
+    short = tmp_path / "short"
+    short.write_bytes(b"\x00\x00\x08\x03\x00\x00")
+    with pytest.raises(ValueError, match="header"):
+        datasets.read_idx(short)
+    trailing = tmp_path / "trailing"
+    trailing.write_bytes(idx_bytes(np.zeros(3, np.uint8)) + b"xx")
+    with pytest.raises(ValueError, match="trailing"):
+        datasets.read_idx(trailing)
+
+
+def test_mismatched_counts_and_bad_labels(tmp_path):
+    write_mnist_dir(tmp_path, gz=False)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(5, np.uint8), gz=False)
+    with pytest.raises(ValueError, match="6 images but .* 5 labels"):
+        datasets.load_mnist(tmp_path)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.full(6, 12, np.uint8), gz=False)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
+        datasets.load_mnist(tmp_path)
+
+
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {FASHION_DIR}")
+def test_real_fashion_mnist():
+    (x_train, y_train), (x_test, y_test) = datasets.load_fashion_mnist(FASHION_DIR)
+    assert x_train.shape == (60000, 1, 28, 28) and x_test.shape == (10000, 1, 28, 28)
+    assert x_train.dtype == np.float32 and y_test.dtype == np.int64
+    assert x_train.min() == 0.0 and x_train.max() == 1.0
+    np.testing.assert_array_equal(np.bincount(y_train), [6000] * 10)
+    np.testing.assert_array_equal(np.bincount(y_test), [1000] * 10)
+    # Known first training labels of Fashion-MNIST: ankle boot, T-shirt, T-shirt, dress.
+    np.testing.assert_array_equal(y_train[:4], [9, 0, 0, 3])
+
+
+# ------------------------------------------------------------------- CIFAR-10
+class _Python2StylePickler(pickle._Pickler):
+    """Writes bytes as Python 2 str opcodes (BINSTRING), like the original CIFAR batches."""
+
+    def save_bytes(self, obj):
+        self.write(pickle.BINSTRING + struct.pack("<I", len(obj)) + obj)
+        self.memoize(obj)
+
+    dispatch = dict(pickle._Pickler.dispatch)
+    dispatch[bytes] = save_bytes
+
+
+def cifar_batch(n, seed):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 3072), dtype=np.uint8), rng.integers(0, 10, n).tolist()
+
+
+def write_cifar_python(directory: Path, style: str, sizes=(2, 3, 1, 2, 2, 3)):
+    directory.mkdir(parents=True, exist_ok=True)
+    batches = {}
+    for seed, (name, n) in enumerate(zip([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], sizes)):
+        data, labels = cifar_batch(n, seed)
+        batch = {b"batch_label": b"fake " + name.encode(), b"labels": labels, b"data": data,
+                 b"filenames": [b"img%d.png" % i for i in range(n)]}
+        with open(directory / name, "wb") as f:
+            if style == "python2":
+                _Python2StylePickler(f, protocol=2).dump(batch)
+            else:
+                pickle.dump(batch, f, protocol=int(style))
+        batches[name] = (data, labels)
+    return batches
+
+
+def write_cifar_binary(directory: Path, sizes=(2, 3, 1, 2, 2, 3)):
+    directory.mkdir(parents=True, exist_ok=True)
+    batches = {}
+    for seed, (name, n) in enumerate(zip([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], sizes)):
+        data, labels = cifar_batch(n, seed)
+        records = np.concatenate([np.array(labels, np.uint8)[:, None], data], axis=1)
+        (directory / f"{name}.bin").write_bytes(records.tobytes())
+        batches[name] = (data, labels)
+    return batches
+
+
+def check_cifar(loaded, batches):
+    (x_train, y_train), (x_test, y_test) = loaded
+    assert x_train.shape == (10, 3, 32, 32) and x_test.shape == (3, 3, 32, 32)
+    assert x_train.dtype == np.float32 and y_train.dtype == np.int64
+    data, labels = batches["data_batch_1"]
+    # Rows are 1024 red, 1024 green, 1024 blue values, each plane row-major.
+    np.testing.assert_allclose(x_train[0, 1, 2, 5] * 255, data[0, 1024 + 2 * 32 + 5], atol=1e-4)
+    np.testing.assert_array_equal(y_train[:2], labels)
+    np.testing.assert_array_equal(y_test, batches["test_batch"][1])
+
+
+@pytest.mark.parametrize("style", ["python2", "3", "5"])
+def test_cifar10_python_batches(tmp_path, style):
+    batches = write_cifar_python(tmp_path / "cifar-10-batches-py", style)
+    check_cifar(datasets.load_cifar10(tmp_path), batches)
+    check_cifar(datasets.load_cifar10(tmp_path / "cifar-10-batches-py"), batches)
+
+
+def test_cifar10_binary_batches(tmp_path):
+    batches = write_cifar_binary(tmp_path / "cifar-10-batches-bin")
+    check_cifar(datasets.load_cifar10(tmp_path), batches)
+
+
+def test_cifar10_binary_truncated(tmp_path):
+    write_cifar_binary(tmp_path)
+    path = tmp_path / "data_batch_3.bin"
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(ValueError, match="truncated") as err:
+        datasets.load_cifar10(tmp_path)
+    assert str(path) in str(err.value)
+
+
+class _RunsShell:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+class _EvalsCode:
+    def __reduce__(self):
+        return (eval, ("1 + 1",))
+
+
+@pytest.mark.parametrize("payload, culprit", [(_RunsShell(), "system"), (_EvalsCode(), "builtins.eval")],
+                         ids=["os.system", "eval"])
+def test_cifar10_malicious_pickle_is_refused(tmp_path, monkeypatch, payload, culprit):
+    write_cifar_python(tmp_path, "3")
+    evil = tmp_path / "data_batch_2"
+    evil.write_bytes(pickle.dumps({b"data": payload, b"labels": []}, protocol=3))
+    called = []
+    monkeypatch.setattr(os, "system", lambda *a: called.append(a) or 0)
+    with pytest.raises(ValueError, match="refusing to unpickle") as err:
+        datasets.load_cifar10(tmp_path)
+    assert str(evil) in str(err.value) and culprit in str(err.value)
+    assert not called
+
+
+def test_cifar10_malformed_batches(tmp_path):
+    write_cifar_python(tmp_path, "3")
+    path = tmp_path / "test_batch"
+    path.write_bytes(pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}))
+    with pytest.raises(ValueError, match=r"\(N, 3072\)"):
+        datasets.load_cifar10(tmp_path)
+    path.write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(ValueError, match="dict"):
+        datasets.load_cifar10(tmp_path)
+    good = pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]})
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError, match="test_batch"):
+        datasets.load_cifar10(tmp_path)
+    path.write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 11]}))
+    with pytest.raises(ValueError, match=r"\[0, 10\)"):
+        datasets.load_cifar10(tmp_path)
+
+
+def test_cifar10_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="data_batch_1"):
+        datasets.load_cifar10(tmp_path)
+    write_cifar_binary(tmp_path)
+    (tmp_path / "test_batch.bin").unlink()
+    with pytest.raises(FileNotFoundError, match="test_batch.bin"):
+        datasets.load_cifar10(tmp_path)
