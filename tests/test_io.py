@@ -1,0 +1,203 @@
+"""safetensors files, atomic writes, and saving/loading weights and models."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cudacnn import io as cio
+from cudacnn import safetensors as st
+
+
+def sample_tensors():
+    rng = np.random.default_rng(0)
+    return {
+        "conv2d/kernel": rng.standard_normal((4, 1, 3, 3)).astype(np.float32),
+        "conv2d/bias": np.arange(4, dtype=np.float32),
+        "steps": np.array(7, dtype=np.int64),
+        "mask": np.array([True, False, True]),
+        "empty": np.zeros((0, 3), np.float64),
+        "half": np.linspace(-1, 1, 5).astype(np.float16),
+        "bytes": np.arange(5, dtype=np.uint8),
+    }
+
+
+# ---------------------------------------------------------------- safetensors
+def test_round_trip_keeps_names_shapes_dtypes_values_and_metadata(tmp_path):
+    tensors = sample_tensors()
+    path = tmp_path / "w.safetensors"
+    st.write_safetensors(path, tensors, {"format": "test", "note": "ünïcode"})
+    loaded, metadata = st.read_safetensors(path)
+    assert metadata == {"format": "test", "note": "ünïcode"}
+    assert list(loaded) == list(tensors)
+    for name, array in tensors.items():
+        assert loaded[name].dtype == array.dtype and loaded[name].shape == array.shape
+        np.testing.assert_array_equal(loaded[name], array)
+        assert loaded[name].flags.writeable
+
+
+def test_layout_follows_the_spec(tmp_path):
+    path = tmp_path / "w.safetensors"
+    st.write_safetensors(path, {"a": np.array([1.5, 2.0], np.float32), "b": np.array([[3]], np.int32)})
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    assert n % 8 == 0  # the data section starts 8-byte aligned
+    header = json.loads(raw[8:8 + n])
+    assert header == {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                      "b": {"dtype": "I32", "shape": [1, 1], "data_offsets": [8, 12]}}
+    assert raw[8 + n:] == np.array([1.5, 2.0], "<f4").tobytes() + np.array([3], "<i4").tobytes()
+
+
+def test_big_endian_and_non_contiguous_input_are_written_little_endian(tmp_path):
+    path = tmp_path / "w.safetensors"
+    source = np.arange(12, dtype=">f4").reshape(3, 4)[:, ::2]
+    st.write_safetensors(path, {"x": source})
+    loaded, _ = st.read_safetensors(path)
+    assert loaded["x"].dtype == np.float32
+    np.testing.assert_array_equal(loaded["x"], source)
+
+
+def test_unsupported_inputs_are_rejected(tmp_path):
+    with pytest.raises(TypeError, match="complex"):
+        st.write_safetensors(tmp_path / "c", {"z": np.zeros(2, np.complex64)})
+    with pytest.raises(TypeError, match="metadata"):
+        st.write_safetensors(tmp_path / "m", {}, {"epochs": 3})
+    assert not list(tmp_path.iterdir())
+
+
+def test_cross_check_with_the_reference_implementation(tmp_path):
+    reference = pytest.importorskip("safetensors.numpy")
+    tensors = sample_tensors()
+    ours = tmp_path / "ours.safetensors"
+    theirs = tmp_path / "theirs.safetensors"
+    st.write_safetensors(ours, tensors, {"k": "v"})
+    reference.save_file(tensors, theirs, metadata={"k": "v"})
+    from_ours = reference.load_file(ours)
+    from_theirs, metadata = st.read_safetensors(theirs)
+    assert metadata == {"k": "v"}
+    for name, array in tensors.items():
+        np.testing.assert_array_equal(from_ours[name], array)
+        assert from_ours[name].dtype == array.dtype
+        np.testing.assert_array_equal(from_theirs[name], array)
+        assert from_theirs[name].dtype == array.dtype
+
+
+def _corrupt(path: Path, header: dict, data: bytes = b""):
+    body = json.dumps(header).encode()
+    path.write_bytes(len(body).to_bytes(8, "little") + body + data)
+
+
+@pytest.mark.parametrize("cut", [3, 8, 20, -1])
+def test_truncated_files_are_a_clear_error(tmp_path, cut):
+    path = tmp_path / "w.safetensors"
+    st.write_safetensors(path, sample_tensors())
+    raw = path.read_bytes()
+    path.write_bytes(raw[:cut])
+    with pytest.raises(ValueError) as err:
+        st.read_safetensors(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("header, data, message", [
+    ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 12, "trailing"),
+    ({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8, "needs 12 bytes"),
+    ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\0" * 12, "gap"),
+    ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+      "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\0" * 12, "overlaps"),
+    ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 4, "truncated"),
+    ({"a": {"dtype": "Q9", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8, "unsupported dtype"),
+    ({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}, b"\0" * 8, "invalid shape"),
+    ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}, b"\0" * 8, "invalid data_offsets"),
+    ({"a": {"dtype": "F32", "shape": [2]}}, b"\0" * 8, "needs dtype, shape and data_offsets"),
+    ({"__metadata__": {"epochs": 3}}, b"", "__metadata__"),
+])
+def test_malformed_headers_are_a_clear_error(tmp_path, header, data, message):
+    path = tmp_path / "bad.safetensors"
+    _corrupt(path, header, data)
+    with pytest.raises(ValueError, match=message) as err:
+        st.read_safetensors(path)
+    assert str(path) in str(err.value)
+
+
+def test_garbage_and_huge_header_length(tmp_path):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes((10).to_bytes(8, "little") + b"{not json}")
+    with pytest.raises(ValueError, match="corrupt safetensors header"):
+        st.read_safetensors(path)
+    path.write_bytes((2**62).to_bytes(8, "little") + b"{}")
+    with pytest.raises(ValueError, match="header length"):
+        st.read_safetensors(path)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    with pytest.raises(ValueError, match=str(path)):
+        st.read_safetensors(path)
+
+
+# -------------------------------------------------------------- atomic writes
+class _CrashingFile:
+    """A file that dies (like a full disk or a killed process) once 100 bytes are written."""
+
+    def __init__(self, f):
+        self.f, self.written = f, 0
+
+    def write(self, data):
+        if self.written + len(data) > 100:
+            self.f.write(data[:10])
+            self.f.flush()
+            raise OSError("disk full")
+        self.written += len(data)
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def test_crash_mid_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "w.safetensors"
+    st.write_safetensors(path, {"x": np.ones(4, np.float32)})
+    before = path.read_bytes()
+    opened = []
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: opened.append(_CrashingFile(real_fdopen(fd, mode))) or opened[-1])
+    with pytest.raises(OSError, match="disk full"):
+        st.write_safetensors(path, {"x": np.zeros(1000, np.float32)})
+    assert opened and opened[0].written > 0  # the crash came mid-file, after the header
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]
+
+
+def test_failed_fsync_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "w.safetensors"
+    st.write_safetensors(path, {"x": np.ones(4, np.float32)})
+    before = path.read_bytes()
+
+    def broken_fsync(fd):
+        raise OSError("fsync failed")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="fsync failed"):
+        st.write_safetensors(path, {"x": np.zeros(1000, np.float32)})
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]
+
+
+def test_atomic_write_replaces_and_syncs(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"old")
+    with cio.atomic_write(path) as f:
+        f.write(b"new")
+        assert path.read_bytes() == b"old"  # nothing visible until the rename
+    assert path.read_bytes() == b"new"
+    assert len(synced) == 2  # the file, then its directory
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # a normal file mode, not mkstemp's 0600
