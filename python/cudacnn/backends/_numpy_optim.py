@@ -1,0 +1,47 @@
+"""Optimizer steps, in place, Keras semantics (formulas in cudacnn.ops.optim; xp-generic)."""
+from __future__ import annotations
+
+import math
+
+from ..backend import get_array_module
+
+
+def _decay(p, lr, weight_decay):
+    if weight_decay:
+        p *= 1 - lr * weight_decay
+
+
+def sgd_update(p, g, velocity, lr, momentum, nesterov, weight_decay):
+    _decay(p, lr, weight_decay)
+    if not momentum:
+        p -= lr * g
+        return
+    velocity *= momentum
+    velocity -= lr * g
+    if nesterov:
+        p += momentum * velocity - lr * g
+    else:
+        p += velocity
+
+
+def rmsprop_update(p, g, mean_square, lr, rho, eps, weight_decay):
+    xp = get_array_module(p)
+    _decay(p, lr, weight_decay)
+    mean_square *= rho
+    mean_square += (1 - rho) * (g * g)
+    denom = xp.sqrt(mean_square)
+    denom += eps
+    p -= lr * g / denom
+
+
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
+    xp = get_array_module(p)
+    _decay(p, lr, weight_decay)
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * (g * g)
+    lr_t = lr * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
+    denom = xp.sqrt(v)
+    denom += eps
+    p -= lr_t * m / denom

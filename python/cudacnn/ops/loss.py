@@ -1,0 +1,47 @@
+"""Softmax cross-entropy on logits, fused and numerically stable (log-sum-exp).
+
+loss = mean over the batch of -sum_k p[n, k] * log_softmax(logits)[n, k], with
+p the one-hot of int labels (N,) or given probability rows (N, K).
+"""
+from __future__ import annotations
+
+from .. import backend as _backend
+from . import _validate as v
+
+
+def softmax_cross_entropy(logits, labels):
+    """(loss, cache): loss is a 0-d array of the logits' dtype; the cache feeds the backward."""
+    op = "softmax_cross_entropy"
+    xp = v.arrays(op, logits=logits, labels=labels)
+    v.float_dtype(op, logits=logits)
+    v.ndim(op, "logits", logits, 2, "(N, K)")
+    N, K = logits.shape
+    if labels.ndim == 1:
+        if labels.dtype.kind not in "iu":
+            raise TypeError(f"{op}: 1-D labels must be integer class indices, got dtype "
+                            f"{labels.dtype.name}")
+        if labels.shape[0] != N:
+            raise ValueError(f"{op}: labels has shape {tuple(labels.shape)} but logits "
+                             f"{tuple(logits.shape)} needs ({N},)")
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= K:
+            bad = low if low < 0 else high
+            raise ValueError(f"{op}: label {bad} is outside [0, {K}) for logits "
+                             f"{tuple(logits.shape)}")
+    elif labels.ndim == 2:
+        v.float_dtype(op, logits=logits, labels=labels)
+        v.same_shape(op, "labels", labels, "logits", logits)
+    else:
+        raise ValueError(f"{op}: labels must be (N,) class indices or (N, K) probability "
+                         f"rows, got shape {tuple(labels.shape)}")
+    logits, labels = xp.ascontiguousarray(logits), xp.ascontiguousarray(labels)
+    return _backend.backend_for(logits, labels).softmax_cross_entropy(logits, labels)
+
+
+def softmax_cross_entropy_backward(cache):
+    """dlogits = (softmax(logits) - p) / N (for rows p that sum to 1)."""
+    op = "softmax_cross_entropy_backward"
+    if not isinstance(cache, dict) or "probs" not in cache:
+        raise TypeError(f"{op}: cache must be the dict returned by softmax_cross_entropy, got "
+                        f"{type(cache).__name__}")
+    return _backend.backend_for(cache["probs"]).softmax_cross_entropy_backward(cache)
