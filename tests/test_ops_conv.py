@@ -1,0 +1,145 @@
+"""conv2d / conv1d: forward against naive loops, backward against finite differences (float64)."""
+import numpy as np
+import pytest
+
+import naive
+from cudacnn import ops
+
+# (N, C, H, W, K, R, S, stride, padding, dilation, groups): odd channels, H != W,
+# batch 1, strides, pads, "same" with stride 2 and even kernels, dilation, groups.
+CASES = [
+    pytest.param(1, 3, 5, 7, 4, 3, 3, 1, 0, 1, 1, id="batch1-odd-channels"),
+    pytest.param(2, 3, 6, 5, 5, 2, 3, 2, 1, 1, 1, id="stride2-pad1"),
+    pytest.param(2, 3, 7, 6, 2, 3, 2, (2, 1), (1, 2), (2, 1), 1, id="mixed-pairs-dilation"),
+    pytest.param(2, 4, 5, 6, 6, 3, 3, 1, 1, 1, 2, id="groups2"),
+    pytest.param(1, 3, 6, 5, 3, 3, 3, 2, 1, 1, 3, id="depthwise"),
+    pytest.param(2, 3, 5, 5, 6, 3, 3, 1, 1, 1, 3, id="depthwise-multiplier2"),
+    pytest.param(2, 3, 7, 6, 4, 4, 2, 2, "same", 1, 1, id="same-stride2-even-kernel"),
+    pytest.param(1, 2, 7, 8, 3, 3, 3, 1, "same", 2, 1, id="same-dilation2"),
+    pytest.param(2, 3, 6, 7, 2, 3, 3, 2, "valid", 1, 1, id="valid-stride2"),
+    pytest.param(2, 5, 4, 3, 3, 1, 1, 1, 0, 1, 1, id="pointwise"),
+    pytest.param(1, 5, 5, 4, 3, 1, 1, 2, 0, 1, 1, id="pointwise-stride2"),
+    pytest.param(2, 3, 4, 5, 2, 4, 5, 1, 0, 1, 1, id="kernel-equals-input"),
+]
+
+
+def _pads(padding, H, W, R, S, stride, dilation):
+    """Explicit (top, bottom, left, right) for the naive reference."""
+    from cudacnn.ops import _validate
+
+    st = (stride, stride) if isinstance(stride, int) else stride
+    dl = (dilation, dilation) if isinstance(dilation, int) else dilation
+    return _validate.padding("test", padding, (H, W), (R, S), st, dl)
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else v
+
+
+def _make(rng, N, C, H, W, K, R, S, groups):
+    x = rng.standard_normal((N, C, H, W))
+    w = rng.standard_normal((K, C // groups, R, S))
+    b = rng.standard_normal(K)
+    return x, w, b
+
+
+@pytest.mark.parametrize("N,C,H,W,K,R,S,stride,padding,dilation,groups", CASES)
+def test_conv2d_forward_matches_naive(rng, N, C, H, W, K, R, S, stride, padding, dilation, groups):
+    x, w, b = _make(rng, N, C, H, W, K, R, S, groups)
+    y = ops.conv2d(x, w, b, stride, padding, dilation, groups)
+    pads = _pads(padding, H, W, R, S, stride, dilation)
+    expected = naive.conv2d(x, w, b, _pair(stride), pads, _pair(dilation), groups)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("N,C,H,W,K,R,S,stride,padding,dilation,groups", CASES)
+def test_conv2d_backward_matches_finite_differences(rng, N, C, H, W, K, R, S, stride, padding,
+                                                     dilation, groups):
+    x, w, b = _make(rng, N, C, H, W, K, R, S, groups)
+    y = ops.conv2d(x, w, b, stride, padding, dilation, groups)
+    dy = rng.standard_normal(y.shape)
+
+    def loss():
+        return float((ops.conv2d(x, w, b, stride, padding, dilation, groups) * dy).sum())
+
+    dx, dw, db = ops.conv2d_backward(dy, x, w, stride, padding, dilation, groups)
+    for analytic, wrt in ((dx, x), (dw, w), (db, b)):
+        np.testing.assert_allclose(analytic, naive.numerical_grad(loss, wrt), rtol=1e-6, atol=1e-7)
+
+
+def test_conv2d_backward_need_dx_false_skips_dx(rng):
+    x, w, _ = _make(rng, 2, 3, 5, 5, 4, 3, 3, 1)
+    dy = rng.standard_normal((2, 4, 3, 3))
+    dx, dw, db = ops.conv2d_backward(dy, x, w, need_dx=False)
+    _, dw_full, db_full = ops.conv2d_backward(dy, x, w)
+    assert dx is None
+    np.testing.assert_allclose(dw, dw_full, rtol=1e-12)
+    np.testing.assert_allclose(db, db_full, rtol=1e-12)
+
+
+@pytest.mark.parametrize("H,W,R,S,stride", [(7, 6, 4, 2, 2), (8, 5, 3, 3, 2), (5, 5, 2, 2, 1),
+                                             (9, 4, 5, 4, 3)])
+def test_same_padding_is_ceil_with_extra_pad_bottom_right(rng, H, W, R, S, stride):
+    x = rng.standard_normal((1, 2, H, W))
+    w = rng.standard_normal((3, 2, R, S))
+    y = ops.conv2d(x, w, stride=stride, padding="same")
+    OH, OW = -(-H // stride), -(-W // stride)
+    assert y.shape == (1, 3, OH, OW)
+    total_h = max((OH - 1) * stride + R - H, 0)
+    total_w = max((OW - 1) * stride + S - W, 0)
+    # Keras/TF: the smaller half before, the larger half (odd extra) after.
+    explicit = np.pad(x, ((0, 0), (0, 0), (total_h // 2, total_h - total_h // 2),
+                          (total_w // 2, total_w - total_w // 2)))
+    np.testing.assert_allclose(y, ops.conv2d(explicit, w, stride=stride), rtol=1e-12)
+
+
+def test_same_padding_with_stride1_keeps_size(rng):
+    x = rng.standard_normal((2, 3, 6, 9)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 4, 3)).astype(np.float32)
+    assert ops.conv2d(x, w, padding="same").shape == (2, 4, 6, 9)
+
+
+def test_conv2d_float32_stays_float32_and_matches_float64(rng):
+    x, w, b = _make(rng, 2, 3, 9, 8, 5, 3, 3, 1)
+    y32 = ops.conv2d(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), 2, 1)
+    assert y32.dtype == np.float32 and y32.flags.c_contiguous
+    np.testing.assert_allclose(y32, ops.conv2d(x, w, b, 2, 1), rtol=1e-4, atol=1e-5)
+
+
+def test_conv2d_accepts_non_contiguous_input(rng):
+    x, w, b = _make(rng, 2, 3, 6, 6, 2, 3, 3, 1)
+    x_t = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+    np.testing.assert_allclose(ops.conv2d(x_t, w, b, padding=1), ops.conv2d(x, w, b, padding=1))
+
+
+# (N, C, L, K, S, stride, padding, dilation, groups)
+CASES_1D = [
+    pytest.param(1, 3, 9, 4, 3, 1, 0, 1, 1, id="plain"),
+    pytest.param(2, 4, 10, 6, 2, 2, "same", 1, 2, id="same-stride2-groups2"),
+    pytest.param(2, 3, 11, 2, 3, 3, 2, 2, 1, id="stride3-pad2-dilation2"),
+]
+
+
+@pytest.mark.parametrize("N,C,L,K,S,stride,padding,dilation,groups", CASES_1D)
+def test_conv1d_matches_naive_and_finite_differences(rng, N, C, L, K, S, stride, padding, dilation,
+                                                      groups):
+    x = rng.standard_normal((N, C, L))
+    w = rng.standard_normal((K, C // groups, S))
+    b = rng.standard_normal(K)
+    y = ops.conv1d(x, w, b, stride, padding, dilation, groups)
+    pads = _pads(padding if isinstance(padding, str) else (0, padding), 1, L, 1, S, (1, stride),
+                 (1, dilation))
+    expected = naive.conv2d(x[:, :, None], w[:, :, None], b, (1, stride), pads, (1, dilation),
+                            groups)[:, :, 0]
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+
+    dy = rng.standard_normal(y.shape)
+
+    def loss():
+        return float((ops.conv1d(x, w, b, stride, padding, dilation, groups) * dy).sum())
+
+    dx, dw, db = ops.conv1d_backward(dy, x, w, stride, padding, dilation, groups)
+    assert dx.shape == x.shape and dw.shape == w.shape and db.shape == b.shape
+    for analytic, wrt in ((dx, x), (dw, w), (db, b)):
+        np.testing.assert_allclose(analytic, naive.numerical_grad(loss, wrt), rtol=1e-6, atol=1e-7)

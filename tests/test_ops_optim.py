@@ -1,0 +1,88 @@
+"""Optimizer updates: in place, Keras semantics, checked element by element over several steps."""
+import math
+
+import numpy as np
+import pytest
+
+from cudacnn import ops
+
+
+def _steps(rng, shape=(3, 4), count=3):
+    return [rng.standard_normal(shape) for _ in range(count)]
+
+
+@pytest.mark.parametrize("momentum,nesterov,wd", [(0.0, False, 0.0), (0.9, False, 0.0),
+                                                  (0.9, True, 0.01), (0.0, False, 0.1)])
+def test_sgd_update(rng, momentum, nesterov, wd):
+    p = rng.standard_normal((3, 4))
+    velocity = np.zeros_like(p)
+    ref_p, ref_v = p.ravel().tolist(), [0.0] * p.size
+    lr = 0.05
+    for g in _steps(rng):
+        ops.sgd_update(p, g, velocity, lr, momentum, nesterov, wd)
+        for i, gi in enumerate(g.ravel()):
+            ref_p[i] -= lr * wd * ref_p[i]
+            if momentum == 0:
+                ref_p[i] -= lr * gi
+                continue
+            ref_v[i] = momentum * ref_v[i] - lr * gi
+            ref_p[i] += momentum * ref_v[i] - lr * gi if nesterov else ref_v[i]
+    np.testing.assert_allclose(p.ravel(), ref_p, rtol=1e-12)
+    np.testing.assert_allclose(velocity.ravel(), ref_v if momentum else 0.0, rtol=1e-12)
+
+
+def test_sgd_without_momentum_takes_no_velocity(rng):
+    p = rng.standard_normal(5).astype(np.float32)
+    g = rng.standard_normal(5).astype(np.float32)
+    expected = p - np.float32(0.1) * g
+    ops.sgd_update(p, g, None, 0.1)
+    np.testing.assert_allclose(p, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("wd", [0.0, 0.02])
+def test_rmsprop_update(rng, wd):
+    p = rng.standard_normal((3, 4))
+    mean_square = np.zeros_like(p)
+    ref_p, ref_s = p.ravel().tolist(), [0.0] * p.size
+    lr, rho, eps = 0.01, 0.8, 1e-7
+    for g in _steps(rng):
+        ops.rmsprop_update(p, g, mean_square, lr, rho, eps, wd)
+        for i, gi in enumerate(g.ravel()):
+            ref_p[i] -= lr * wd * ref_p[i]
+            ref_s[i] = rho * ref_s[i] + (1 - rho) * gi * gi
+            ref_p[i] -= lr * gi / (math.sqrt(ref_s[i]) + eps)
+    np.testing.assert_allclose(p.ravel(), ref_p, rtol=1e-12)
+    np.testing.assert_allclose(mean_square.ravel(), ref_s, rtol=1e-12)
+
+
+@pytest.mark.parametrize("wd", [0.0, 0.02])
+def test_adam_update(rng, wd):
+    p = rng.standard_normal((3, 4))
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    ref_p, ref_m, ref_v = p.ravel().tolist(), [0.0] * p.size, [0.0] * p.size
+    lr, b1, b2, eps = 0.01, 0.8, 0.95, 1e-7
+    for step, g in enumerate(_steps(rng, count=4), start=1):
+        ops.adam_update(p, g, m, v, lr, b1, b2, eps, wd, step)
+        lr_t = lr * math.sqrt(1 - b2 ** step) / (1 - b1 ** step)
+        for i, gi in enumerate(g.ravel()):
+            ref_p[i] -= lr * wd * ref_p[i]
+            ref_m[i] = b1 * ref_m[i] + (1 - b1) * gi
+            ref_v[i] = b2 * ref_v[i] + (1 - b2) * gi * gi
+            ref_p[i] -= lr_t * ref_m[i] / (math.sqrt(ref_v[i]) + eps)
+    np.testing.assert_allclose(p.ravel(), ref_p, rtol=1e-12)
+    np.testing.assert_allclose(m.ravel(), ref_m, rtol=1e-12)
+    np.testing.assert_allclose(v.ravel(), ref_v, rtol=1e-12)
+
+
+def test_updates_keep_float32_and_write_in_place(rng):
+    p = rng.standard_normal((4, 3)).astype(np.float32)
+    g = rng.standard_normal((4, 3)).astype(np.float32)
+    state = [np.zeros_like(p) for _ in range(4)]
+    p_before = p.copy()
+    buffer = p
+    ops.sgd_update(p, g, state[0], 0.1, momentum=0.9)
+    ops.rmsprop_update(p, g, state[1], 0.1)
+    ops.adam_update(p, g, state[2], state[3], 0.1)
+    assert buffer is p and p.dtype == np.float32
+    assert all(s.dtype == np.float32 and np.abs(s).sum() > 0 for s in state)
+    assert not np.allclose(p, p_before)

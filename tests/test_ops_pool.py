@@ -1,0 +1,107 @@
+"""Pooling: forward against naive loops, backward against finite differences (float64)."""
+import numpy as np
+import pytest
+
+import naive
+from cudacnn import ops
+from cudacnn.ops import _validate
+
+# (N, C, H, W, kernel, stride, padding)
+CASES = [
+    pytest.param(1, 3, 6, 8, 2, None, 0, id="batch1-2x2"),
+    pytest.param(2, 3, 7, 5, 3, 2, 1, id="overlap-stride2-pad1"),
+    pytest.param(2, 1, 7, 6, (3, 2), (2, 1), (1, 1), id="pairs"),
+    pytest.param(1, 3, 7, 6, 2, 2, "same", id="same-odd-input"),
+    pytest.param(2, 2, 5, 7, 3, 1, "same", id="same-stride1"),
+    pytest.param(2, 3, 7, 5, 3, 2, "valid", id="valid-drops-remainder"),
+]
+
+
+def _normalised(x, kernel, stride, padding):
+    k = (kernel, kernel) if isinstance(kernel, int) else kernel
+    s = k if stride is None else ((stride, stride) if isinstance(stride, int) else stride)
+    return k, s, _validate.padding("test", padding, x.shape[2:], k, s)
+
+
+def _distinct(rng, shape):
+    """Values with no ties, so max pooling has a unique, differentiable argmax."""
+    return rng.permutation(np.prod(shape)).reshape(shape) / 7.0 - 3.0
+
+
+@pytest.mark.parametrize("N,C,H,W,kernel,stride,padding", CASES)
+def test_max_pool2d_matches_naive(rng, N, C, H, W, kernel, stride, padding):
+    x = rng.standard_normal((N, C, H, W))
+    y, indices = ops.max_pool2d(x, kernel, stride, padding, return_indices=True)
+    ref_y, ref_idx = naive.max_pool2d(x, *_normalised(x, kernel, stride, padding))
+    np.testing.assert_array_equal(y, ref_y)
+    assert indices.dtype == np.int32
+    np.testing.assert_array_equal(indices, ref_idx)
+    np.testing.assert_array_equal(ops.max_pool2d(x, kernel, stride, padding), y)
+
+
+@pytest.mark.parametrize("N,C,H,W,kernel,stride,padding", CASES)
+def test_max_pool2d_backward_matches_finite_differences(rng, N, C, H, W, kernel, stride, padding):
+    x = _distinct(rng, (N, C, H, W))
+    y, indices = ops.max_pool2d(x, kernel, stride, padding, return_indices=True)
+    dy = rng.standard_normal(y.shape)
+
+    def loss():
+        return float((ops.max_pool2d(x, kernel, stride, padding) * dy).sum())
+
+    numeric = naive.numerical_grad(loss, x, eps=1e-4)
+    np.testing.assert_allclose(ops.max_pool2d_backward(dy, x, kernel, stride, padding), numeric,
+                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(ops.max_pool2d_backward(dy, x, kernel, stride, padding,
+                                                       indices=indices), numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_max_pool2d_ties_pick_the_first_and_padding_never_wins():
+    x = np.full((1, 1, 3, 3), -5.0)
+    y, indices = ops.max_pool2d(x, 3, 1, 1, return_indices=True)
+    # Every window is all -5 and padding: the first real element of each window wins.
+    assert (y == -5.0).all()
+    np.testing.assert_array_equal(indices[0, 0], [[0, 0, 1], [0, 0, 1], [3, 3, 4]])
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("N,C,H,W,kernel,stride,padding", CASES)
+def test_avg_pool2d_matches_naive_and_finite_differences(rng, N, C, H, W, kernel, stride, padding,
+                                                          count_include_pad):
+    x = rng.standard_normal((N, C, H, W))
+    y = ops.avg_pool2d(x, kernel, stride, padding, count_include_pad)
+    ref = naive.avg_pool2d(x, *_normalised(x, kernel, stride, padding), count_include_pad)
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-14)
+
+    dy = rng.standard_normal(y.shape)
+
+    def loss():
+        return float((ops.avg_pool2d(x, kernel, stride, padding, count_include_pad) * dy).sum())
+
+    dx = ops.avg_pool2d_backward(dy, x, kernel, stride, padding, count_include_pad)
+    np.testing.assert_allclose(dx, naive.numerical_grad(loss, x), rtol=1e-6, atol=1e-8)
+
+
+def test_same_pool_output_is_ceil_of_input_over_stride(rng):
+    x = rng.standard_normal((1, 2, 7, 6)).astype(np.float32)
+    assert ops.max_pool2d(x, 2, padding="same").shape == (1, 2, 4, 3)
+    assert ops.avg_pool2d(x, 3, 2, padding="same").shape == (1, 2, 4, 3)
+
+
+def test_global_avg_pool2d_and_backward(rng):
+    x = rng.standard_normal((2, 3, 4, 5))
+    y = ops.global_avg_pool2d(x)
+    expected = np.array([[np.sum(x[n, c]) / 20 for c in range(3)] for n in range(2)])
+    np.testing.assert_allclose(y, expected, rtol=1e-12)
+    dy = rng.standard_normal(y.shape)
+
+    def loss():
+        return float((ops.global_avg_pool2d(x) * dy).sum())
+
+    np.testing.assert_allclose(ops.global_avg_pool2d_backward(dy, x),
+                               naive.numerical_grad(loss, x), rtol=1e-6, atol=1e-8)
+
+
+def test_pooling_keeps_float32(rng):
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    for y in (ops.max_pool2d(x, 2), ops.avg_pool2d(x, 2), ops.global_avg_pool2d(x)):
+        assert y.dtype == np.float32
