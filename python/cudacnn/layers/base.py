@@ -1,0 +1,241 @@
+"""The Layer base class, symbolic tensors for the functional API, and Input.
+
+A layer is called either on arrays (eager: builds itself from the shape, then
+``forward``) or on symbolic tensors (records a graph node and returns a new
+symbolic tensor). Shapes given to ``build``/``compute_output_shape`` exclude
+the batch axis; ``layer.input_shape``/``output_shape`` include it as None, as in
+Keras. Layers keep what ``backward`` needs from the last ``forward``.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import numpy as np
+
+from .. import backend
+from .. import initializers
+
+_name_counts: dict[str, int] = defaultdict(int)
+
+
+def to_snake_case(name: str) -> str:
+    """Keras' rule: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d, ReLU -> re_lu."""
+    intermediate = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", intermediate).lower()
+
+
+def unique_name(base: str) -> str:
+    count = _name_counts[base]
+    _name_counts[base] += 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def reset_names() -> None:
+    """Restart automatic names (conv2d, conv2d_1, ...) from scratch."""
+    _name_counts.clear()
+
+
+def to_device(array, device: str):
+    """``array`` as a numpy ("cpu") or cupy ("gpu") array (no copy when already there)."""
+    if device == "cpu":
+        return array.get() if backend.is_gpu_array(array) else array
+    if device == "gpu":
+        cp = backend._cupy()
+        if cp is None or backend.gpu_count() == 0:
+            raise RuntimeError(f"cannot move to the GPU: {backend.availability()['cupy']}")
+        return cp.asarray(array)
+    raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+
+
+def _shape_tuple(shape, what="input_shape"):
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    try:
+        shape = tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a tuple of ints (without the batch axis), got {shape!r}") from None
+    if any(d <= 0 for d in shape):
+        raise ValueError(f"{what} must have positive sizes, got {shape}")
+    return shape
+
+
+class SymbolicTensor:
+    """A placeholder flowing through the functional API: a shape (batch first, None) and its producer."""
+
+    def __init__(self, shape, layer, inputs, multi_input=False):
+        self.shape = (None, *shape)
+        self.layer = layer
+        self.inputs = list(inputs)
+        self.multi_input = multi_input  # the layer was called with a list
+
+    def __repr__(self):
+        return f"<SymbolicTensor shape={self.shape} from {self.layer.name!r}>"
+
+
+class Layer:
+    """Base class: params (trainable arrays), state (non-trainable), grads, config."""
+
+    def __init__(self, name=None, trainable=True, input_shape=None, **kwargs):
+        input_dim = kwargs.pop("input_dim", None)
+        batch_input_shape = kwargs.pop("batch_input_shape", None)
+        kwargs.pop("dtype", None)  # float32 everywhere; accepted for Keras-config compatibility
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
+        if input_shape is None and batch_input_shape is not None:
+            input_shape = tuple(batch_input_shape)[1:]
+        if input_shape is None and input_dim is not None:
+            input_shape = (input_dim,)
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self.trainable = bool(trainable)
+        self.params: dict = {}
+        self.state: dict = {}
+        self.grads: dict = {}
+        self.built = False
+        self.input_shape = None
+        self.output_shape = None
+        self._declared_input_shape = None if input_shape is None else _shape_tuple(input_shape)
+        self._emit_logits = False  # set by the training loop for the fused softmax-CE path
+        self._need_dx = True  # cleared by a model when nothing below this layer needs gradients
+
+    # ----- building -------------------------------------------------------------------------
+    def build(self, input_shape):
+        """Create weights for a per-sample ``input_shape``. Default: none."""
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def ensure_built(self, input_shape, device="cpu"):
+        if not self.built:
+            self.build(input_shape)
+            for store in (self.params, self.state):
+                for key, value in store.items():
+                    store[key] = to_device(value, device)
+            self.built = True
+        out_shape = self.compute_output_shape(input_shape)
+        self.input_shape = _with_batch(input_shape)
+        self.output_shape = _with_batch(out_shape)
+        return out_shape
+
+    def add_weight(self, name, shape, initializer="zeros", trainable=True):
+        value = initializers.initialize(initializer, shape)
+        (self.params if trainable else self.state)[name] = value
+        return value
+
+    # ----- calling --------------------------------------------------------------------------
+    def __call__(self, inputs, training=False):
+        items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if any(isinstance(t, SymbolicTensor) for t in items):
+            if not all(isinstance(t, SymbolicTensor) for t in items):
+                raise TypeError(f"{self.name}: cannot mix symbolic tensors and arrays as inputs")
+            shapes = [t.shape[1:] for t in items]
+            in_shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
+            out_shape = self.ensure_built(in_shape)
+            multi = isinstance(inputs, (list, tuple))
+            if isinstance(out_shape, list):
+                raise ValueError(f"{self.name}: layers with several outputs cannot be called symbolically")
+            return SymbolicTensor(out_shape, self, items, multi_input=multi)
+        shapes = [tuple(a.shape[1:]) for a in items]
+        in_shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
+        self.ensure_built(in_shape, "gpu" if backend.is_gpu_array(items[0]) else "cpu")
+        return self.forward(inputs, training=training)
+
+    def forward(self, x, training=False):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward")
+
+    def backward(self, dy):
+        raise NotImplementedError(f"{type(self).__name__} does not define backward")
+
+    # ----- weights --------------------------------------------------------------------------
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(f"layer {self.name!r} is not built yet: give input_shape or call it on data")
+        return int(sum(int(np.prod(v.shape)) for v in (*self.params.values(), *self.state.values())))
+
+    def count_trainable_params(self) -> int:
+        if not self.trainable:
+            return 0
+        return int(sum(int(np.prod(v.shape)) for v in self.params.values()))
+
+    def weight_items(self):
+        """(key, array) pairs: params then state, in creation order."""
+        return [*self.params.items(), *self.state.items()]
+
+    def get_weights(self):
+        return [to_device(v, "cpu").copy() for _, v in self.weight_items()]
+
+    def set_weights(self, weights):
+        items = self.weight_items()
+        if len(weights) != len(items):
+            raise ValueError(f"layer {self.name!r} expects {len(items)} weight arrays, got {len(weights)}")
+        for (key, old), new in zip(items, weights):
+            if tuple(new.shape) != tuple(old.shape):
+                raise ValueError(f"layer {self.name!r} weight {key!r}: expected shape {tuple(old.shape)}, "
+                                 f"got {tuple(new.shape)}")
+        for (key, old), new in zip(items, weights):
+            store = self.params if key in self.params else self.state
+            value = to_device(new, "gpu" if backend.is_gpu_array(old) else "cpu")
+            store[key] = value.astype(old.dtype, copy=True)
+
+    def to(self, device):
+        for store in (self.params, self.state):
+            for key, value in store.items():
+                store[key] = to_device(value, device)
+        self.grads = {}
+        return self
+
+    def astype(self, dtype):
+        """Cast weights (e.g. to float64 for gradient checks)."""
+        for store in (self.params, self.state):
+            for key, value in store.items():
+                store[key] = value.astype(dtype)
+        return self
+
+    # ----- config ---------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable}
+        if self._declared_input_shape is not None:
+            config["input_shape"] = list(self._declared_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _with_batch(shape):
+    if isinstance(shape, list):
+        return [(None, *s) for s in shape]
+    return (None, *shape)
+
+
+class InputLayer(Layer):
+    """The source of a functional graph; holds no weights."""
+
+    def __init__(self, shape=None, name=None, input_shape=None, **kwargs):
+        shape = shape if shape is not None else input_shape
+        if shape is None:
+            raise ValueError("InputLayer needs shape=(C, H, W) (without the batch axis)")
+        super().__init__(name=name or unique_name("input"), **kwargs)
+        self.shape = _shape_tuple(shape, "shape")
+        self.ensure_built(self.shape)
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+    def get_config(self):
+        return {"name": self.name, "shape": list(self.shape)}
+
+
+def Input(shape, name=None):
+    """A symbolic input for the functional API; ``shape`` excludes the batch axis (channels first)."""
+    layer = InputLayer(shape=shape, name=name)
+    tensor = SymbolicTensor(layer.shape, layer, [])
+    layer.output_tensor = tensor
+    return tensor

@@ -1,0 +1,141 @@
+"""Conv2D and Conv1D (channels first; kernels (filters, C/groups, *k) as in PyTorch)."""
+from __future__ import annotations
+
+import math
+
+from .. import ops
+from .activations import ActivationFn
+from .base import Layer
+from .core import _init_name
+
+
+def normalize_tuple(value, n, what):
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value,) * n
+    value = tuple(value)
+    if len(value) != n or not all(isinstance(v, int) and v > 0 for v in value):
+        raise ValueError(f"{what} must be a positive int or a tuple of {n} positive ints, got {value!r}")
+    return value
+
+
+def normalize_padding(padding):
+    if isinstance(padding, str):
+        if padding.lower() not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid', 'same' or ints, got {padding!r}")
+        return padding.lower()
+    if isinstance(padding, int) and padding >= 0:
+        return padding
+    if isinstance(padding, (tuple, list)) and all(isinstance(p, int) and p >= 0 for p in padding):
+        return tuple(padding)
+    raise ValueError(f"padding must be 'valid', 'same' or non-negative ints, got {padding!r}")
+
+
+def conv_output_length(length, kernel, stride, padding, dilation=1, axis=0):
+    """Output size along one axis, Keras 'valid'/'same' or explicit symmetric padding."""
+    effective = dilation * (kernel - 1) + 1
+    if padding == "same":
+        return math.ceil(length / stride)
+    if padding == "valid":
+        pad = 0
+    elif isinstance(padding, int):
+        pad = 2 * padding
+    else:
+        pad = 2 * padding[axis] if len(padding) <= 2 else padding[2 * axis] + padding[2 * axis + 1]
+    out = (length + pad - effective) // stride + 1
+    if out <= 0:
+        raise ValueError(f"input length {length} is too small for kernel {kernel} "
+                         f"(dilation {dilation}, stride {stride}, padding {padding!r})")
+    return out
+
+
+class _Conv(Layer):
+    rank = 2
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, groups=1,
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(filters, int) or filters <= 0:
+            raise ValueError(f"filters must be a positive int, got {filters!r}")
+        if not isinstance(groups, int) or groups <= 0 or filters % groups:
+            raise ValueError(f"groups must be a positive int dividing filters={filters}, got {groups!r}")
+        n = self.rank
+        self.filters = filters
+        self.kernel_size = normalize_tuple(kernel_size, n, "kernel_size")
+        self.strides = normalize_tuple(strides, n, "strides")
+        self.padding = normalize_padding(padding)
+        self.dilation_rate = normalize_tuple(dilation_rate, n, "dilation_rate")
+        self.groups = groups
+        self.activation = ActivationFn(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def build(self, input_shape):
+        if len(input_shape) != self.rank + 1:
+            raise ValueError(f"{self.name}: {type(self).__name__} expects per-sample inputs of rank "
+                             f"{self.rank + 1} (channels first), got shape {tuple(input_shape)}")
+        channels = input_shape[0]
+        if channels % self.groups:
+            raise ValueError(f"{self.name}: input channels {channels} not divisible by groups={self.groups}")
+        self.add_weight("kernel", (self.filters, channels // self.groups, *self.kernel_size),
+                        self.kernel_initializer)
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), self.bias_initializer)
+
+    def compute_output_shape(self, input_shape):
+        spatial = [conv_output_length(input_shape[1 + i], self.kernel_size[i], self.strides[i],
+                                      self.padding, self.dilation_rate[i], i)
+                   for i in range(self.rank)]
+        return (self.filters, *spatial)
+
+    def _args(self):
+        stride, dilation = self.strides, self.dilation_rate
+        if self.rank == 1:
+            stride, dilation = stride[0], dilation[0]
+        return dict(stride=stride, padding=self.padding, dilation=dilation, groups=self.groups)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides),
+                "padding": self.padding if not isinstance(self.padding, tuple) else list(self.padding),
+                "dilation_rate": list(self.dilation_rate), "groups": self.groups,
+                "activation": self.activation.name, "use_bias": self.use_bias,
+                "kernel_initializer": _init_name(self.kernel_initializer),
+                "bias_initializer": _init_name(self.bias_initializer)}
+
+
+class Conv2D(_Conv):
+    rank = 2
+
+    def forward(self, x, training=False):
+        self._x = x
+        z = ops.conv2d(x, self.params["kernel"], self.params.get("bias"), **self._args())
+        return self.activation.forward(z, self._emit_logits)
+
+    def backward(self, dy):
+        dz = self.activation.backward(dy)
+        dx, dw, db = ops.conv2d_backward(dz, self._x, self.params["kernel"], **self._args(),
+                                           need_dx=self._need_dx)
+        self.grads = {"kernel": dw}
+        if self.use_bias:
+            self.grads["bias"] = db
+        return dx
+
+
+class Conv1D(_Conv):
+    rank = 1
+
+    def forward(self, x, training=False):
+        self._x = x
+        z = ops.conv1d(x, self.params["kernel"], self.params.get("bias"), **self._args())
+        return self.activation.forward(z, self._emit_logits)
+
+    def backward(self, dy):
+        dz = self.activation.backward(dy)
+        dx, dw, db = ops.conv1d_backward(dz, self._x, self.params["kernel"], **self._args(),
+                                           need_dx=self._need_dx)
+        self.grads = {"kernel": dw}
+        if self.use_bias:
+            self.grads["bias"] = db
+        return dx

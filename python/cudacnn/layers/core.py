@@ -1,0 +1,103 @@
+"""Dense, Flatten, Dropout."""
+from __future__ import annotations
+
+from .. import ops
+from .. import random as _random
+from .activations import ActivationFn
+from .base import Layer
+
+
+class Dense(Layer):
+    """Fully connected: kernel (units, in) as in PyTorch, y = act(x @ kernel.T + bias)."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units <= 0:
+            raise ValueError(f"Dense units must be a positive int, got {units!r}")
+        self.units = units
+        self.activation = ActivationFn(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def build(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(f"{self.name}: Dense expects flat inputs (N, features), got per-sample "
+                             f"shape {tuple(input_shape)}; add Flatten() before it")
+        self.add_weight("kernel", (self.units, input_shape[0]), self.kernel_initializer)
+        if self.use_bias:
+            self.add_weight("bias", (self.units,), self.bias_initializer)
+
+    def compute_output_shape(self, input_shape):
+        return (self.units,)
+
+    def forward(self, x, training=False):
+        self._x = x
+        z = ops.linear(x, self.params["kernel"], self.params.get("bias"))
+        return self.activation.forward(z, self._emit_logits)
+
+    def backward(self, dy):
+        dz = self.activation.backward(dy)
+        dx, dw, db = ops.linear_backward(dz, self._x, self.params["kernel"], need_dx=self._need_dx)
+        self.grads = {"kernel": dw}
+        if self.use_bias:
+            self.grads["bias"] = db
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": self.activation.name,
+                "use_bias": self.use_bias, "kernel_initializer": _init_name(self.kernel_initializer),
+                "bias_initializer": _init_name(self.bias_initializer)}
+
+
+def _init_name(init):
+    if isinstance(init, str):
+        return init
+    raise TypeError(f"only initializers given by name can be saved in a config, got {init!r}")
+
+
+class Flatten(Layer):
+    """(N, C, H, W) -> (N, C*H*W), keeping the NCHW order."""
+
+    def compute_output_shape(self, input_shape):
+        size = 1
+        for d in input_shape:
+            size *= d
+        return (size,)
+
+    def forward(self, x, training=False):
+        self._in_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy):
+        return dy.reshape(self._in_shape)
+
+
+class Dropout(Layer):
+    """Zero a fraction ``rate`` of the inputs while training, scaling the rest by 1/(1-rate).
+
+    The mask comes from a counter-based RNG: each training forward draws one uint32
+    seed from ``cudacnn.random`` and backward regenerates the same mask from it.
+    """
+
+    def __init__(self, rate, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+
+    def forward(self, x, training=False):
+        self._active = bool(training) and self.rate > 0.0
+        if not self._active:
+            return x
+        self._seed = _random.next_seed()
+        return ops.dropout(x, self.rate, True, self._seed)
+
+    def backward(self, dy):
+        if not self._active:
+            return dy
+        return ops.dropout_backward(dy, self.rate, True, self._seed)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}

@@ -1,0 +1,73 @@
+"""Add and Concatenate: multi-input layers taking and returning lists."""
+from __future__ import annotations
+
+from .. import backend
+from .base import Layer
+
+
+def _check_list(layer, inputs):
+    if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+        raise TypeError(f"{layer.name}: {type(layer).__name__} takes a list of at least 2 inputs")
+
+
+class Add(Layer):
+    def compute_output_shape(self, input_shape):
+        _check_list(self, input_shape)
+        first = tuple(input_shape[0])
+        for shape in input_shape[1:]:
+            if tuple(shape) != first:
+                raise ValueError(f"{self.name}: Add needs equal shapes, got {[tuple(s) for s in input_shape]}")
+        return first
+
+    def forward(self, inputs, training=False):
+        _check_list(self, inputs)
+        self._count = len(inputs)
+        out = inputs[0] + inputs[1]
+        for x in inputs[2:]:
+            out += x
+        return out
+
+    def backward(self, dy):
+        # The same array for every branch: the graph accumulates with out-of-place adds.
+        return [dy] * self._count
+
+
+class Concatenate(Layer):
+    """Join along ``axis`` (default 1, the channel axis in channels-first layout)."""
+
+    def __init__(self, axis=1, **kwargs):
+        super().__init__(**kwargs)
+        if axis == 0:
+            raise ValueError("Concatenate cannot join along the batch axis 0")
+        self.axis = int(axis)
+
+    def compute_output_shape(self, input_shape):
+        _check_list(self, input_shape)
+        rank = len(input_shape[0])
+        axis = self.axis - 1 if self.axis > 0 else rank + self.axis
+        if not 0 <= axis < rank:
+            raise ValueError(f"{self.name}: axis {self.axis} out of range for inputs of rank {rank + 1}")
+        shapes = [tuple(s) for s in input_shape]
+        for shape in shapes:
+            if len(shape) != rank or any(shape[i] != shapes[0][i] for i in range(rank) if i != axis):
+                raise ValueError(f"{self.name}: shapes {shapes} differ outside the concat axis {self.axis}")
+        out = list(shapes[0])
+        out[axis] = sum(s[axis] for s in shapes)
+        return tuple(out)
+
+    def forward(self, inputs, training=False):
+        _check_list(self, inputs)
+        xp = backend.get_array_module(*inputs)
+        self._sizes = [x.shape[self.axis] for x in inputs]
+        return xp.concatenate(inputs, axis=self.axis)
+
+    def backward(self, dy):
+        xp = backend.get_array_module(dy)
+        bounds, total = [], 0
+        for size in self._sizes[:-1]:
+            total += size
+            bounds.append(total)
+        return [xp.ascontiguousarray(part) for part in xp.split(dy, bounds, axis=self.axis)]
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

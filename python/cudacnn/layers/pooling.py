@@ -1,0 +1,65 @@
+"""MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D (channels first)."""
+from __future__ import annotations
+
+from .. import ops
+from .base import Layer
+from .conv import conv_output_length, normalize_tuple
+
+
+class _Pooling2D(Layer):
+    def __init__(self, pool_size=2, strides=None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = normalize_tuple(pool_size, 2, "pool_size")
+        self.strides = self.pool_size if strides is None else normalize_tuple(strides, 2, "strides")
+        if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+            raise ValueError(f"pooling padding must be 'valid' or 'same', got {padding!r}")
+        self.padding = padding.lower()
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.name}: expects per-sample inputs (C, H, W), got {tuple(input_shape)}")
+        c, h, w = input_shape
+        return (c, conv_output_length(h, self.pool_size[0], self.strides[0], self.padding),
+                conv_output_length(w, self.pool_size[1], self.strides[1], self.padding))
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": list(self.pool_size),
+                "strides": list(self.strides), "padding": self.padding}
+
+
+class MaxPooling2D(_Pooling2D):
+    def forward(self, x, training=False):
+        self._x = x
+        y, self._indices = ops.max_pool2d(x, self.pool_size, self.strides, self.padding,
+                                          return_indices=True)
+        return y
+
+    def backward(self, dy):
+        return ops.max_pool2d_backward(dy, self._x, self.pool_size, self.strides, self.padding,
+                                       indices=self._indices)
+
+
+class AveragePooling2D(_Pooling2D):
+    """Keras semantics: with 'same' padding the border windows average only real pixels."""
+
+    def forward(self, x, training=False):
+        self._x = x
+        return ops.avg_pool2d(x, self.pool_size, self.strides, self.padding, count_include_pad=False)
+
+    def backward(self, dy):
+        return ops.avg_pool2d_backward(dy, self._x, self.pool_size, self.strides, self.padding,
+                                       count_include_pad=False)
+
+
+class GlobalAveragePooling2D(Layer):
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.name}: expects per-sample inputs (C, H, W), got {tuple(input_shape)}")
+        return (input_shape[0],)
+
+    def forward(self, x, training=False):
+        self._x = x
+        return ops.global_avg_pool2d(x)
+
+    def backward(self, dy):
+        return ops.global_avg_pool2d_backward(dy, self._x)

@@ -1,0 +1,145 @@
+"""Losses with their gradients, Keras names and semantics (mean over the batch).
+
+Cross-entropies accept ``from_logits``. When the model ends in the matching
+activation (softmax for the categorical losses, sigmoid for binary) the training
+loop hands the loss the pre-activation logits instead (``logits=True``), so the
+categorical losses run the fused ``ops.softmax_cross_entropy``; on plain
+probabilities they clip as Keras does.
+"""
+from __future__ import annotations
+
+from .backend import get_array_module
+from . import ops
+
+EPSILON = 1e-7  # Keras' backend epsilon, used to clip probabilities
+
+
+def _batch(y_pred):
+    return y_pred.shape[0]
+
+
+class Loss:
+    name = "loss"
+    fused_activation = None  # the output activation this loss can absorb
+
+    def __init__(self, from_logits=False):
+        self.from_logits = bool(from_logits)
+
+    def value_and_grad(self, y_pred, y_true, logits=False):
+        """(0-d loss array, d loss / d y_pred), staying on y_pred's device."""
+        raise NotImplementedError
+
+    def value(self, y_pred, y_true, logits=False):
+        return self.value_and_grad(y_pred, y_true, logits)[0]
+
+    def __call__(self, y_true, y_pred):
+        return self.value(y_pred, y_true)
+
+    def get_config(self):
+        return {"name": self.name, "from_logits": self.from_logits}
+
+
+class CategoricalCrossentropy(Loss):
+    """Targets are one-hot (or probability) rows (N, K)."""
+
+    name = "categorical_crossentropy"
+    fused_activation = "softmax"
+
+    def _targets(self, y_true, y_pred):
+        xp = get_array_module(y_pred)
+        y = xp.asarray(y_true, dtype=y_pred.dtype)
+        if y.shape != y_pred.shape:
+            raise ValueError(f"{self.name}: targets of shape {tuple(y.shape)} do not match predictions "
+                             f"{tuple(y_pred.shape)} (use sparse_categorical_crossentropy for class indices)")
+        return y
+
+    def value_and_grad(self, y_pred, y_true, logits=False):
+        targets = self._targets(y_true, y_pred)
+        if logits or self.from_logits:
+            loss, cache = ops.softmax_cross_entropy(y_pred, targets)
+            return loss, ops.softmax_cross_entropy_backward(cache)
+        return self._on_probabilities(y_pred, targets)
+
+    def _on_probabilities(self, y_pred, onehot):
+        xp = get_array_module(y_pred)
+        n = _batch(y_pred)
+        p = xp.clip(y_pred, EPSILON, 1.0 - EPSILON)
+        loss = -(onehot * xp.log(p)).sum() / n
+        inside = (y_pred > EPSILON) & (y_pred < 1.0 - EPSILON)
+        grad = xp.where(inside, -onehot / p, 0.0).astype(y_pred.dtype) / n
+        return loss, grad
+
+
+class SparseCategoricalCrossentropy(CategoricalCrossentropy):
+    """Targets are class indices (N,) or (N, 1)."""
+
+    name = "sparse_categorical_crossentropy"
+
+    def _targets(self, y_true, y_pred):
+        xp = get_array_module(y_pred)
+        y = xp.asarray(y_true).reshape(-1)
+        if y.shape[0] != y_pred.shape[0]:
+            raise ValueError(f"{self.name}: {y.shape[0]} labels for {y_pred.shape[0]} predictions")
+        if y.dtype.kind not in "iu":
+            if y.dtype.kind != "f" or bool((y != xp.floor(y)).any()):
+                raise ValueError(f"{self.name}: labels must be integer class indices, got dtype {y.dtype}")
+            y = y.astype(xp.int64)
+        return y
+
+    def _on_probabilities(self, y_pred, labels):
+        xp = get_array_module(y_pred)
+        n, classes = y_pred.shape
+        if bool(((labels < 0) | (labels >= classes)).any()):
+            raise ValueError(f"{self.name}: labels must be in [0, {classes}), got "
+                             f"min {int(labels.min())} max {int(labels.max())}")
+        onehot = xp.zeros_like(y_pred)
+        onehot[xp.arange(n), labels] = 1
+        return super()._on_probabilities(y_pred, onehot)
+
+
+class BinaryCrossentropy(Loss):
+    """Element-wise binary cross-entropy, averaged (targets in [0, 1], same shape as outputs)."""
+
+    name = "binary_crossentropy"
+    fused_activation = "sigmoid"
+
+    def value_and_grad(self, y_pred, y_true, logits=False):
+        xp = get_array_module(y_pred)
+        y = xp.asarray(y_true, dtype=y_pred.dtype).reshape(y_pred.shape)
+        size = y_pred.size
+        if logits or self.from_logits:
+            z = y_pred
+            loss = (xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))).sum() / size
+            return loss, (ops.sigmoid(z) - y) / size
+        p = xp.clip(y_pred, EPSILON, 1.0 - EPSILON)
+        loss = -(y * xp.log(p) + (1 - y) * xp.log(1 - p)).sum() / size
+        inside = (y_pred > EPSILON) & (y_pred < 1.0 - EPSILON)
+        grad = xp.where(inside, (p - y) / (p * (1 - p)), 0.0).astype(y_pred.dtype) / size
+        return loss, grad
+
+
+class MeanSquaredError(Loss):
+    name = "mean_squared_error"
+
+    def value_and_grad(self, y_pred, y_true, logits=False):
+        xp = get_array_module(y_pred)
+        y = xp.asarray(y_true, dtype=y_pred.dtype).reshape(y_pred.shape)
+        diff = y_pred - y
+        return (diff * diff).sum() / diff.size, diff * (2.0 / diff.size)
+
+
+_BY_NAME = {
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+}
+
+
+def get(identifier) -> Loss:
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
+        return _BY_NAME[identifier.lower()]()
+    raise ValueError(f"unknown loss {identifier!r}; choose one of {sorted(_BY_NAME)} or a Loss instance")

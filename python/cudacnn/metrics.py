@@ -1,0 +1,45 @@
+"""Accuracy metrics. Each returns the number of correct predictions as a device scalar
+(summed over the epoch without syncing) and the number of predictions counted."""
+from __future__ import annotations
+
+from .backend import get_array_module
+
+
+def _labels(y_true, xp):
+    return xp.asarray(y_true).reshape(-1)
+
+
+def sparse_categorical_accuracy(y_pred, y_true, logits=False):
+    xp = get_array_module(y_pred)
+    return (y_pred.argmax(axis=1) == _labels(y_true, xp)).sum(), y_pred.shape[0]
+
+
+def categorical_accuracy(y_pred, y_true, logits=False):
+    xp = get_array_module(y_pred)
+    return (y_pred.argmax(axis=1) == xp.asarray(y_true).argmax(axis=1)).sum(), y_pred.shape[0]
+
+
+def binary_accuracy(y_pred, y_true, logits=False):
+    xp = get_array_module(y_pred)
+    threshold = 0.0 if logits else 0.5
+    y = xp.asarray(y_true).reshape(y_pred.shape)
+    return ((y_pred > threshold) == (y > 0.5)).sum(), y_pred.size
+
+
+_BY_NAME = {f.__name__: f for f in (sparse_categorical_accuracy, categorical_accuracy, binary_accuracy)}
+
+
+def resolve(name, loss):
+    """(display name, function) for a metric; "accuracy"/"acc" follow the loss, as in Keras."""
+    if callable(name) and not isinstance(name, str):
+        return getattr(name, "__name__", "metric"), name
+    key = str(name).lower()
+    if key in ("accuracy", "acc"):
+        if loss.name == "sparse_categorical_crossentropy":
+            return "accuracy", sparse_categorical_accuracy
+        if loss.name == "binary_crossentropy":
+            return "accuracy", binary_accuracy
+        return "accuracy", categorical_accuracy
+    if key in _BY_NAME:
+        return key, _BY_NAME[key]
+    raise ValueError(f"unknown metric {name!r}; choose 'accuracy' or one of {sorted(_BY_NAME)}")

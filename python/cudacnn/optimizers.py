@@ -1,0 +1,142 @@
+"""SGD, RMSprop and Adam (Keras arguments and semantics), updating weights in place via ops.
+
+Slots (velocity, moments) live beside each weight, on the same device, keyed by
+layer and weight name; ``learning_rate`` is a plain attribute callbacks may change.
+"""
+from __future__ import annotations
+
+from .backend import get_array_module, is_gpu_array
+from .layers.base import to_device
+from . import ops
+
+
+class Optimizer:
+    slot_names: tuple = ()
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.0, **kwargs):
+        if "lr" in kwargs:  # the old Keras spelling
+            learning_rate = kwargs.pop("lr")
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
+        if not learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        self.learning_rate = float(learning_rate)
+        self.weight_decay = float(weight_decay)
+        self.iterations = 0
+        self._slots = {}
+
+    @property
+    def lr(self):
+        return self.learning_rate
+
+    @lr.setter
+    def lr(self, value):
+        self.learning_rate = float(value)
+
+    def apply(self, layers):
+        """One step on every trainable weight of ``layers`` that has a gradient."""
+        self.iterations += 1
+        for layer in layers:
+            for key, param in layer.params.items():
+                grad = layer.grads.get(key)
+                if grad is None:
+                    continue
+                if grad.shape != param.shape:
+                    raise ValueError(f"gradient for {layer.name}/{key} has shape {grad.shape}, "
+                                     f"weight has {param.shape}")
+                self._update(param, grad, self._slots_for(layer, key, param))
+
+    def _slots_for(self, layer, key, param):
+        slot_key = (layer.name, key)
+        slots = self._slots.get(slot_key)
+        if (slots is None or slots[0].shape != param.shape or slots[0].dtype != param.dtype
+                or is_gpu_array(slots[0]) != is_gpu_array(param)):
+            xp = get_array_module(param)
+            slots = tuple(xp.zeros_like(param) for _ in self.slot_names)
+            self._slots[slot_key] = slots
+        return slots
+
+    def to(self, device):
+        self._slots = {k: tuple(to_device(s, device) for s in v) for k, v in self._slots.items()}
+
+    def _update(self, param, grad, slots):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"name": type(self).__name__, "learning_rate": self.learning_rate,
+                "weight_decay": self.weight_decay}
+
+
+class SGD(Optimizer):
+    slot_names = ("velocity",)
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+
+    def _update(self, param, grad, slots):
+        ops.sgd_update(param, grad, slots[0], self.learning_rate, momentum=self.momentum,
+                       nesterov=self.nesterov, weight_decay=self.weight_decay)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    slot_names = ("mean_square",)
+
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, weight_decay=0.0, **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.rho = float(rho)
+        self.epsilon = float(epsilon)
+
+    def _update(self, param, grad, slots):
+        ops.rmsprop_update(param, grad, slots[0], self.learning_rate, rho=self.rho, eps=self.epsilon,
+                           weight_decay=self.weight_decay)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adam(Optimizer):
+    slot_names = ("m", "v")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=0.0,
+                 **kwargs):
+        super().__init__(learning_rate, weight_decay, **kwargs)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+
+    def _update(self, param, grad, slots):
+        ops.adam_update(param, grad, slots[0], slots[1], self.learning_rate, beta1=self.beta_1,
+                        beta2=self.beta_2, eps=self.epsilon, weight_decay=self.weight_decay,
+                        step=self.iterations)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+class AdamW(Adam):
+    """Adam with Keras' default decoupled weight decay of 0.004."""
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, **kwargs):
+        super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
+
+
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
+
+
+def get(identifier) -> Optimizer:
+    """An optimizer instance: given one, or built with Keras defaults from its name."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
+        return _BY_NAME[identifier.lower()]()
+    raise ValueError(f"unknown optimizer {identifier!r}; choose one of {sorted(_BY_NAME)} or an Optimizer")
