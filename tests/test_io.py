@@ -201,3 +201,157 @@ def test_atomic_write_replaces_and_syncs(tmp_path, monkeypatch):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # a normal file mode, not mkstemp's 0600
+
+
+# ------------------------------------------------------ weights and models
+def small_model(filters=4, units=10, extra=False):
+    from cudacnn import layers
+    from cudacnn.models import Sequential
+
+    stack = [layers.Conv2D(filters, 3, padding="same", activation="relu", input_shape=(1, 8, 8)),
+             layers.BatchNormalization(),
+             layers.MaxPooling2D(2),
+             layers.Flatten(),
+             layers.Dense(units)]
+    if extra:
+        stack.append(layers.Dense(3))
+    return Sequential(stack)
+
+
+def functional_model():
+    from cudacnn import layers
+    from cudacnn.models import Input, Model
+
+    inputs = Input((1, 8, 8))
+    a = layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    b = layers.Conv2D(4, 1)(inputs)
+    merged = layers.Add()([a, b])
+    outputs = layers.Dense(10, activation="softmax")(layers.Flatten()(merged))
+    return Model(inputs, outputs)
+
+
+def digits_batch(n=16):
+    return np.random.default_rng(5).random((n, 1, 8, 8), dtype=np.float32)
+
+
+def perturb_state(model):
+    """Non-default BatchNorm moving averages, so that state must be saved too."""
+    rng = np.random.default_rng(9)
+    for name, value in model.named_weights().items():
+        if "moving" in name:
+            value[...] = rng.random(value.shape).astype(value.dtype) + 0.5
+
+
+def test_weights_round_trip_gives_equal_predictions(tmp_path):
+    source = small_model()
+    perturb_state(source)
+    path = tmp_path / "model.weights.safetensors"
+    source.save_weights(path)
+    target = small_model()  # same architecture, other automatic layer names, other initial weights
+    x = digits_batch()
+    assert not np.allclose(target.predict(x), source.predict(x))
+    target.load_weights(path)
+    np.testing.assert_array_equal(target.predict(x), source.predict(x))
+    # The file is plain safetensors with the model's "layer/param" names.
+    tensors, metadata = cio.read_safetensors(path)
+    assert list(tensors) == list(source.named_weights())
+    assert metadata["format"] == cio.WEIGHTS_FORMAT
+
+
+@pytest.mark.parametrize("build", [small_model, functional_model], ids=["sequential", "functional"])
+def test_save_and_load_model_round_trip(tmp_path, build):
+    import cudacnn
+
+    model = build()
+    perturb_state(model)
+    path = tmp_path / "model.cudacnn"
+    model.save(path)
+    restored = cudacnn.load_model(path)
+    x = digits_batch()
+    np.testing.assert_array_equal(restored.predict(x), model.predict(x))
+    assert restored.get_config() == model.get_config()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.cudacnn"]
+
+
+def test_load_model_keeps_the_compile_config(tmp_path):
+    import cudacnn
+    from cudacnn import optimizers
+
+    model = small_model()
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.save(tmp_path / "m.cudacnn")
+    restored = cudacnn.load_model(tmp_path / "m.cudacnn")
+    assert isinstance(restored.optimizer, optimizers.SGD)
+    assert restored.optimizer.get_config() == model.optimizer.get_config()
+    assert restored.loss.get_config() == model.loss.get_config()
+    x, y = digits_batch(), np.arange(16) % 10
+    assert restored.evaluate(x, y, verbose=0, return_dict=True) == model.evaluate(x, y, verbose=0, return_dict=True)
+    uncompiled = cudacnn.load_model(tmp_path / "m.cudacnn", compile=False)
+    assert uncompiled.optimizer is None
+
+
+def test_load_weights_reports_every_mismatch_at_once(tmp_path):
+    path = tmp_path / "w.safetensors"
+    source = small_model()
+    weights = dict(source.named_weights())
+    names = list(weights)
+    conv_kernel, conv_bias = names[0], names[1]
+    weights[conv_kernel] = np.zeros((8, 1, 3, 3), np.float32)        # wrong shape
+    weights[conv_bias] = weights[conv_bias].astype(np.float64)      # wrong dtype
+    dropped = names[-1]
+    del weights[dropped]                                            # missing
+    weights["stray/kernel"] = np.zeros(3, np.float32)               # unexpected
+    cio.write_safetensors(path, weights)
+    before = {k: v.copy() for k, v in source.named_weights().items()}
+    with pytest.raises(ValueError) as err:
+        source.load_weights(path)
+    message = str(err.value)
+    assert str(path) in message and "4 problem(s)" in message
+    assert f"shape mismatch for {conv_kernel}: model (4, 1, 3, 3), file (8, 1, 3, 3)" in message
+    assert f"dtype mismatch for {conv_bias}: model float32, file float64" in message
+    assert f"missing from the file: {dropped}" in message
+    assert "not in the model: stray/kernel (3,)" in message
+    for name, value in source.named_weights().items():  # nothing was half-loaded
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_load_weights_into_a_different_architecture(tmp_path):
+    path = tmp_path / "w.safetensors"
+    small_model(filters=4, extra=True).save_weights(path)
+    with pytest.raises(ValueError) as err:
+        small_model(filters=6).load_weights(path)
+    message = str(err.value)
+    assert "not in the model" in message and "shape mismatch" in message
+
+
+def test_load_model_rejects_weights_only_and_corrupt_files(tmp_path):
+    import cudacnn
+
+    weights = tmp_path / "w.safetensors"
+    small_model().save_weights(weights)
+    with pytest.raises(ValueError, match="weights only"):
+        cudacnn.load_model(weights)
+    model_path = tmp_path / "m.cudacnn"
+    small_model().save(model_path)
+    raw = model_path.read_bytes()
+    model_path.write_bytes(raw[: len(raw) - 50])
+    with pytest.raises(ValueError, match="truncated") as err:
+        cudacnn.load_model(model_path)
+    assert str(model_path) in str(err.value)
+
+
+def test_failed_model_save_keeps_the_previous_model(tmp_path, monkeypatch):
+    import cudacnn
+
+    path = tmp_path / "m.cudacnn"
+    first = small_model()
+    first.save(path)
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: _CrashingFile(real_fdopen(fd, mode)))
+    with pytest.raises(OSError, match="disk full"):
+        small_model().save(path)
+    monkeypatch.undo()
+    x = digits_batch()
+    np.testing.assert_array_equal(cudacnn.load_model(path).predict(x), first.predict(x))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.cudacnn"]

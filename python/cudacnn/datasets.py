@@ -309,21 +309,30 @@ def _cifar_layout(directory: Path):
     return None
 
 
-def load_cifar10(path):
+def load_cifar10(path=None):
     """CIFAR-10 from the extracted python or binary archive.
 
     ``path`` is the directory holding ``data_batch_1..5`` and ``test_batch``
-    (python version) or their ``.bin`` twins, or its parent.
+    (python version) or their ``.bin`` twins, or its parent. With no path,
+    looks in ``$CUDACNN_DATA/cifar10``, ``$CUDACNN_DATA`` and ``~/.keras/datasets``.
     Images come out as (N, 3, 32, 32) float32 in [0, 1].
     """
-    path = Path(path).expanduser()
-    if not path.is_dir():
-        raise FileNotFoundError(f"CIFAR-10: {path} is not a directory; pass the extracted "
-                                "cifar-10-batches-py (or -bin) directory")
-    layout = _cifar_layout(path)
-    if layout is None:
-        raise FileNotFoundError(f"CIFAR-10: no data_batch_1 or data_batch_1.bin in {path} "
-                                "or its cifar-10-batches-py/-bin subdirectories")
+    if path is None:
+        candidates = _search_dirs("cifar10", [Path.home() / ".keras" / "datasets"])
+        layout = next((found for c in candidates if c.is_dir() and (found := _cifar_layout(c))), None)
+        if layout is None:
+            looked = ", ".join(str(c) for c in candidates)
+            raise FileNotFoundError(f"CIFAR-10 files not found; looked in: {looked}. Pass the extracted "
+                                    "cifar-10-batches-py (or -bin) directory")
+    else:
+        path = Path(path).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(f"CIFAR-10: {path} is not a directory; pass the extracted "
+                                    "cifar-10-batches-py (or -bin) directory")
+        layout = _cifar_layout(path)
+        if layout is None:
+            raise FileNotFoundError(f"CIFAR-10: no data_batch_1 or data_batch_1.bin in {path} "
+                                    "or its cifar-10-batches-py/-bin subdirectories")
     directory, suffix = layout
     read = _load_cifar_binary if suffix else _load_cifar_pickle
     splits = []

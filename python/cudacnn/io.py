@@ -43,7 +43,10 @@ def save_weights(model, path) -> None:
 def load_weights(model, path) -> None:
     """Load weights saved by ``save_weights`` or ``save_model`` into ``model``.
 
-    Every name, shape and dtype must match; all mismatches are reported at once.
+    Every name, shape and dtype must match; all mismatches are reported at once,
+    before any weight changes. When the file and the model share no layer name
+    (the same architecture built again in one process, so ``conv2d_1`` became
+    ``conv2d_4``), layers are paired in order instead, as Keras does.
     """
     tensors, _ = read_safetensors(path)
     _assign_weights(model, tensors, path)
@@ -81,34 +84,89 @@ def load_model(path, compile: bool = True):
     model = model_from_config(config)
     _assign_weights(model, tensors, path)
     if compile and compile_config is not None:
-        model.compile(**compile_config)
+        _compile_from_config(model, compile_config, path)
     return model
 
 
 def _compile_config(model):
-    get = getattr(model, "get_compile_config", None)
-    return get() if get is not None else None
+    """What ``model.compile`` was given, as JSON-able data (None if never compiled).
+
+    The optimizer's hyper-parameters are kept, its running state (moments,
+    step count) is not: a loaded model resumes training with fresh moments.
+    """
+    optimizer, loss = getattr(model, "optimizer", None), getattr(model, "loss", None)
+    if optimizer is None or loss is None:
+        return None
+    return {"optimizer": optimizer.get_config(), "loss": loss.get_config(),
+            "metrics": [name for name, _ in getattr(model, "_metrics", [])]}
+
+
+def _compile_from_config(model, config, source) -> None:
+    from . import losses, optimizers
+
+    try:
+        optimizer_config = dict(config["optimizer"])
+        optimizer = getattr(optimizers, optimizer_config.pop("name"))(**optimizer_config)
+        loss_config = dict(config["loss"])
+        loss = type(losses.get(loss_config.pop("name")))(**loss_config)
+        model.compile(optimizer=optimizer, loss=loss, metrics=config["metrics"])
+    except (KeyError, AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: cannot restore the compile settings ({type(exc).__name__}: {exc}); "
+                         "load with compile=False and compile the model yourself") from None
 
 
 def _assign_weights(model, tensors: dict, source) -> None:
     targets = model.named_weights()
+    if not targets and tensors:
+        raise ValueError(f"{source}: the model has no weights yet; build it first "
+                         "(give the first layer input_shape, or call the model on data)")
+    pairs = _pair_by_position(targets, tensors) or [(name, name) for name in targets if name in tensors]
+    paired_model = {m for m, _ in pairs}
+    paired_file = {f for _, f in pairs}
     problems = [f"missing from the file: {name} {tuple(targets[name].shape)}"
-                for name in targets if name not in tensors]
+                for name in targets if name not in paired_model]
     problems += [f"not in the model: {name} {tuple(tensors[name].shape)}"
-                 for name in tensors if name not in targets]
-    for name in targets.keys() & tensors.keys():
-        target, value = targets[name], tensors[name]
+                 for name in tensors if name not in paired_file]
+    for model_name, file_name in pairs:
+        target, value = targets[model_name], tensors[file_name]
+        label = model_name if model_name == file_name else f"{model_name} (file: {file_name})"
         if tuple(target.shape) != value.shape:
-            problems.append(f"shape mismatch for {name}: model {tuple(target.shape)}, file {value.shape}")
+            problems.append(f"shape mismatch for {label}: model {tuple(target.shape)}, file {value.shape}")
         if np.dtype(target.dtype) != value.dtype:
-            problems.append(f"dtype mismatch for {name}: model {target.dtype}, file {value.dtype}")
+            problems.append(f"dtype mismatch for {label}: model {target.dtype}, file {value.dtype}")
     if problems:
         listed = "\n  - ".join(problems)
         raise ValueError(f"{source}: the weights do not fit the model ({len(problems)} problem(s)):\n  - {listed}")
-    for name, target in targets.items():
+    for model_name, file_name in pairs:
+        target = targets[model_name]
         # Copy into the live arrays, so optimizers holding them stay attached;
         # a cupy target takes the host array over to the device.
-        target[...] = _like(target, tensors[name])
+        target[...] = _like(target, tensors[file_name])
+
+
+def _layer_structure(names):
+    """[(layer_name, [param names])] in order, from "layer/param" keys."""
+    layers: dict[str, list[str]] = {}
+    for name in names:
+        layer, _, param = name.rpartition("/")
+        layers.setdefault(layer, []).append(param)
+    return list(layers.items())
+
+
+def _pair_by_position(targets, tensors):
+    """Pair weights layer by layer, in order, when no layer name is shared.
+
+    Automatic layer names count up per process (conv2d, conv2d_1, ...), so the
+    same architecture built again gets other names; like Keras's topological
+    loading, its file still loads. Returns None when some layer name is shared
+    (then names decide); unpaired weights are reported by the caller.
+    """
+    ours, theirs = _layer_structure(targets), _layer_structure(tensors)
+    if not ours or not theirs or {layer for layer, _ in ours} & {layer for layer, _ in theirs}:
+        return None
+    return [(f"{mine}/{param}", f"{other}/{param}")
+            for (mine, params), (other, their_params) in zip(ours, theirs)
+            for param in params if param in their_params]
 
 
 def _like(target, value):
