@@ -1,0 +1,181 @@
+"""Each layer: shapes, forward against the ops it wraps, backward against central
+differences in float64, config round trips and clear errors."""
+import json
+
+import numpy as np
+import pytest
+
+from cudacnn import layers as L, ops
+from cudacnn.layers.base import reset_names
+
+
+def numeric_check(layer, x, rng, entries=5, atol=1e-6, rtol=1e-5, training=True):
+    """Compare layer.backward (input and weight gradients) with central differences of sum(y * r)."""
+    layer.ensure_built(tuple(x.shape[1:]))
+    layer.astype(np.float64)
+    y = layer.forward(x, training=training)
+    r = rng.standard_normal(y.shape)
+    dx = layer.backward(r)
+
+    def objective():
+        return float((layer.forward(x, training=training) * r).sum())
+
+    eps = 1e-6
+    targets = [("x", x, dx)] + [(k, layer.params[k], layer.grads[k]) for k in layer.params]
+    for name, array, grad in targets:
+        flat, gflat = array.reshape(-1), grad.reshape(-1)
+        for i in rng.choice(flat.size, size=min(entries, flat.size), replace=False):
+            old = flat[i]
+            flat[i] = old + eps
+            up = objective()
+            flat[i] = old - eps
+            down = objective()
+            flat[i] = old
+            assert abs((up - down) / (2 * eps) - gflat[i]) <= atol + rtol * abs(gflat[i]), (name, i)
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: L.Conv2D(3, 3, padding="same", activation="relu"), (2, 2, 5, 5)),
+    (lambda: L.Conv2D(4, (3, 2), strides=2, dilation_rate=1, groups=2, activation="tanh"), (2, 2, 7, 6)),
+    (lambda: L.Conv1D(3, 3, padding="same", activation="elu"), (2, 2, 7)),
+    (lambda: L.Dense(4, activation="sigmoid"), (3, 5)),
+    (lambda: L.Dense(4, activation="softmax"), (3, 5)),
+    (lambda: L.Dense(4, use_bias=False, activation="leaky_relu"), (3, 5)),
+    (lambda: L.BatchNormalization(), (4, 3, 3, 3)),
+    (lambda: L.BatchNormalization(momentum=0.9, epsilon=1e-5), (5, 3)),
+    (lambda: L.MaxPooling2D(), (2, 2, 4, 5)),
+    (lambda: L.MaxPooling2D(3, strides=1, padding="same"), (2, 2, 4, 4)),
+    (lambda: L.AveragePooling2D(2, padding="same"), (2, 2, 5, 5)),
+    (lambda: L.GlobalAveragePooling2D(), (2, 3, 4, 4)),
+    (lambda: L.Flatten(), (2, 3, 2, 2)),
+    (lambda: L.Activation("tanh"), (2, 6)),
+    (lambda: L.LeakyReLU(), (2, 6)),
+    (lambda: L.ELU(alpha=0.5), (2, 6)),
+    (lambda: L.ReLU(), (2, 6)),
+    (lambda: L.Dropout(0.0), (2, 6)),
+])
+def test_backward_matches_finite_differences(make, shape, rng):
+    numeric_check(make(), rng.standard_normal(shape), rng)
+
+
+def test_merge_layers_backward(rng):
+    a, b = rng.standard_normal((2, 3, 2, 2)), rng.standard_normal((2, 3, 2, 2))
+    add = L.Add()
+    add.ensure_built([a.shape[1:], b.shape[1:]])
+    assert np.array_equal(add.forward([a, b]), a + b)
+    dy = rng.standard_normal(a.shape)
+    assert all(np.array_equal(g, dy) for g in add.backward(dy))
+    c = rng.standard_normal((2, 1, 2, 2))
+    cat = L.Concatenate()
+    assert cat.ensure_built([a.shape[1:], c.shape[1:]]) == (4, 2, 2)
+    y = cat.forward([a, c])
+    np.testing.assert_array_equal(y, np.concatenate([a, c], axis=1))
+    da, dc = cat.backward(y)
+    np.testing.assert_array_equal(da, a)
+    np.testing.assert_array_equal(dc, c)
+
+
+def test_forward_is_the_op_it_wraps(rng):
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    conv = L.Conv2D(4, 3, strides=2, padding="same", activation="relu")
+    y = conv(x)
+    expected = ops.relu(ops.conv2d(x, conv.params["kernel"], conv.params["bias"], stride=2, padding="same"))
+    np.testing.assert_array_equal(y, expected)
+    assert conv.params["kernel"].shape == (4, 3, 3, 3) and y.shape == (2, 4, 3, 3)
+    dense = L.Dense(5)
+    z = dense(x.reshape(2, -1))
+    np.testing.assert_array_equal(z, ops.linear(x.reshape(2, -1), dense.params["kernel"], dense.params["bias"]))
+    assert dense.params["kernel"].shape == (5, 108)
+
+
+def test_flatten_keeps_nchw_order():
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2)
+    np.testing.assert_array_equal(L.Flatten()(x), x.reshape(2, 12))
+
+
+def test_dropout_only_in_training_and_backward_reuses_the_mask(rng):
+    x = rng.standard_normal((50, 40)).astype(np.float32)
+    layer = L.Dropout(0.5)
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    y = layer(x, training=True)
+    dropped = y == 0
+    assert 0.35 < dropped.mean() < 0.65
+    np.testing.assert_allclose(y[~dropped], 2 * x[~dropped], rtol=1e-6)
+    dx = layer.backward(np.ones_like(x))
+    np.testing.assert_array_equal(dx == 0, dropped)
+    assert not np.array_equal(layer(x, training=True) == 0, dropped)  # a fresh mask each call
+
+
+def test_batchnorm_keras_momentum_and_inference():
+    layer = L.BatchNormalization(momentum=0.9, epsilon=1e-3)
+    x = np.random.default_rng(0).standard_normal((8, 2, 3, 3)).astype(np.float32) * 3 + 5
+    layer(x, training=True)
+    batch_mean = x.mean(axis=(0, 2, 3))
+    np.testing.assert_allclose(layer.state["moving_mean"], 0.1 * batch_mean, rtol=1e-5)
+    y = layer(x, training=False)
+    expected = (x - layer.state["moving_mean"][None, :, None, None]) / np.sqrt(
+        layer.state["moving_variance"][None, :, None, None] + 1e-3)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+    assert layer.count_params() == 8
+    assert set(layer.params) == {"gamma", "beta"} and set(layer.state) == {"moving_mean", "moving_variance"}
+
+
+def test_frozen_batchnorm_runs_in_inference_mode():
+    layer = L.BatchNormalization()
+    x = np.random.default_rng(1).standard_normal((8, 2)).astype(np.float32) + 3
+    layer.trainable = False
+    y = layer(x, training=True)
+    np.testing.assert_array_equal(layer.state["moving_mean"], 0)
+    np.testing.assert_allclose(y, x / np.sqrt(1 + 1e-3), rtol=1e-6)
+
+
+def test_auto_names_follow_keras():
+    reset_names()
+    names = [L.Conv2D(1, 1).name, L.Conv2D(1, 1).name, L.MaxPooling2D().name, L.Dense(1).name,
+             L.BatchNormalization().name, L.GlobalAveragePooling2D().name, L.ReLU().name]
+    assert names == ["conv2d", "conv2d_1", "max_pooling2d", "dense", "batch_normalization",
+                     "global_average_pooling2d", "re_lu"]
+
+
+ALL_LAYERS = [
+    L.Conv2D(8, (3, 5), strides=(2, 1), padding="same", dilation_rate=1, groups=1, activation="relu",
+             use_bias=False, kernel_initializer="he_normal", input_shape=(3, 8, 8)),
+    L.Conv1D(4, 3, activation="tanh"), L.Dense(7, activation="softmax", kernel_initializer="lecun_normal"),
+    L.Flatten(), L.Dropout(0.25), L.BatchNormalization(momentum=0.9, epsilon=1e-5),
+    L.MaxPooling2D(3, strides=2, padding="same"), L.AveragePooling2D(2), L.GlobalAveragePooling2D(),
+    L.Activation("sigmoid"), L.ReLU(), L.LeakyReLU(alpha=0.1), L.ELU(alpha=0.7), L.Softmax(),
+    L.Add(), L.Concatenate(axis=1), L.RandomFlip("horizontal"), L.RandomTranslation(0.1, 0.2),
+    L.RandomRotation(0.05, fill_mode="constant"), L.RandomZoom(0.2, interpolation="nearest"),
+    L.RandomCrop(5, 6), L.GaussianNoise(0.1),
+]
+
+
+@pytest.mark.parametrize("layer", ALL_LAYERS, ids=lambda l: type(l).__name__)
+def test_config_round_trip(layer):
+    config = json.loads(json.dumps(layer.get_config()))
+    clone = L.get(type(layer).__name__).from_config(config)
+    assert type(clone) is type(layer)
+    assert clone.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("make, shape, match", [
+    (lambda: L.Dense(3), (2, 3, 4, 4), "Flatten"),
+    (lambda: L.Conv2D(3, 3), (2, 4, 4), "rank 3"),
+    (lambda: L.Conv2D(3, 5), (2, 1, 4, 4), "too small"),
+    (lambda: L.Conv2D(4, 3, groups=2), (2, 3, 6, 6), "divisible"),
+    (lambda: L.MaxPooling2D(), (2, 8), r"\(C, H, W\)"),
+])
+def test_bad_inputs_raise_clear_errors(make, shape, match):
+    with pytest.raises(ValueError, match=match):
+        make()(np.zeros(shape, np.float32))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: L.Dense(0), lambda: L.Conv2D(4, 3, padding="full"), lambda: L.Conv2D(3, 3, groups=2),
+    lambda: L.Dropout(1.0), lambda: L.Activation("swish"), lambda: L.BatchNormalization(axis=-1),
+    lambda: L.Conv2D(4, 0), lambda: L.RandomFlip("diagonal"), lambda: L.Dense(3, kernel_initializer="nope"),
+])
+def test_bad_arguments_raise(make):
+    with pytest.raises((ValueError, TypeError)):
+        layer = make()
+        layer(np.zeros((1, 4), np.float32))
