@@ -1,0 +1,131 @@
+"""Augmentation layers: identity at inference, shapes kept, deterministic under set_seed,
+geometric maps doing what they say, gradients matching finite differences."""
+import numpy as np
+import pytest
+
+import cudacnn
+from cudacnn import Sequential
+from cudacnn import layers as L
+
+AUGMENTERS = [
+    lambda: L.RandomFlip(), lambda: L.RandomTranslation(0.2, 0.2), lambda: L.RandomRotation(0.1),
+    lambda: L.RandomZoom(0.2), lambda: L.GaussianNoise(0.1),
+    lambda: L.RandomTranslation(0.3, 0.3, fill_mode="constant", fill_value=0.5, interpolation="nearest"),
+    lambda: L.RandomZoom((-0.3, 0.3), (-0.1, 0.2), fill_mode="wrap"),
+    lambda: L.RandomRotation(0.25, fill_mode="nearest"),
+]
+
+
+def images(n=6, seed=0):
+    return np.random.default_rng(seed).random((n, 2, 7, 9)).astype(np.float32)
+
+
+@pytest.mark.parametrize("make", AUGMENTERS)
+def test_identity_at_inference_and_shape_kept_in_training(make):
+    x = images()
+    layer = make()
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    y = layer(x, training=True)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert not np.array_equal(y, x)
+
+
+@pytest.mark.parametrize("make", AUGMENTERS)
+def test_deterministic_under_set_seed(make):
+    x = images()
+    cudacnn.set_seed(9)
+    first = make()(x, training=True)
+    cudacnn.set_seed(9)
+    np.testing.assert_array_equal(make()(x, training=True), first)
+
+
+def test_flip_flips_whole_images():
+    x = images(40)
+    y = L.RandomFlip("horizontal")(x, training=True)
+    flipped = np.array([np.array_equal(a, b[..., ::-1]) for a, b in zip(y, x)])
+    kept = np.array([np.array_equal(a, b) for a, b in zip(y, x)])
+    assert np.all(flipped | kept) and 5 < flipped.sum() < 35
+
+
+def test_translation_shifts_by_whole_pixels():
+    x = images(1)
+    layer = L.RandomTranslation((0.0, 0.0), (2 / 9, 2 / 9), interpolation="nearest", fill_mode="constant")
+    y = layer(x, training=True)
+    np.testing.assert_allclose(y[..., 2:], x[..., :-2], atol=1e-6)
+    np.testing.assert_array_equal(y[..., :2], 0)
+
+
+def test_reflect_fill_mirrors_the_border():
+    x = images(1)
+    layer = L.RandomTranslation((0.0, 0.0), (-2 / 9, -2 / 9), interpolation="nearest")
+    y = layer(x, training=True)
+    np.testing.assert_allclose(y[..., :7], x[..., 2:], atol=1e-6)
+    np.testing.assert_allclose(y[..., 7:], x[..., ::-1][..., :2], atol=1e-6)  # d c | reflected
+
+
+def test_quarter_turn_rotation_on_a_square_image():
+    x = np.random.default_rng(1).random((1, 1, 5, 5)).astype(np.float32)
+    y = L.RandomRotation((0.25, 0.25))(x, training=True)
+    assert any(np.allclose(y[0, 0], np.rot90(x[0, 0], k), atol=1e-5) for k in (1, 3))
+
+
+def test_random_crop_random_in_training_centre_at_inference():
+    x = np.arange(2 * 1 * 6 * 6, dtype=np.float32).reshape(2, 1, 6, 6)
+    crop = L.RandomCrop(4, 3)
+    np.testing.assert_array_equal(crop(x, training=False), x[:, :, 1:5, 1:4])
+    y = crop(x, training=True)
+    assert y.shape == (2, 1, 4, 3)
+    for img, out in zip(x, y):
+        assert any(np.array_equal(out, img[:, r:r + 4, c:c + 3]) for r in range(3) for c in range(4))
+    dx = crop.backward(np.ones_like(y))
+    assert dx.shape == x.shape and dx.sum() == y.size
+    model = Sequential([L.RandomCrop(4, 4, input_shape=(1, 6, 6)), L.Flatten(), L.Dense(2)])
+    assert model.output_shape == (None, 2)
+    with pytest.raises(ValueError, match="cannot crop"):
+        L.RandomCrop(8, 8)(x)
+
+
+@pytest.mark.parametrize("make", AUGMENTERS[:5])
+def test_backward_matches_finite_differences_of_the_same_draw(make, rng):
+    x = rng.random((2, 1, 5, 6))
+    layer = make()
+    cudacnn.set_seed(5)
+    y = layer(x, training=True)
+    r = rng.standard_normal(y.shape)
+    dx = layer.backward(r)
+    eps = 1e-6
+    for i in rng.choice(x.size, size=6, replace=False):
+        flat = x.reshape(-1)
+        old = flat[i]
+        values = []
+        for v in (old + eps, old - eps):
+            flat[i] = v
+            cudacnn.set_seed(5)  # same random transform
+            values.append(float((layer(x, training=True) * r).sum()))
+        flat[i] = old
+        assert abs((values[0] - values[1]) / (2 * eps) - dx.reshape(-1)[i]) < 1e-5
+
+
+def test_augmented_model_trains_and_predicts_deterministically():
+    cudacnn.set_seed(0)
+    model = Sequential([L.RandomFlip("horizontal", input_shape=(2, 7, 9)), L.RandomZoom(0.1),
+                        L.Conv2D(3, 3, activation="relu"), L.Flatten(), L.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    x = images(8)
+    model.fit(x, np.arange(8) % 2, epochs=1, verbose=0)
+    np.testing.assert_array_equal(model.predict(x), model.predict(x))
+
+
+def test_bad_arguments():
+    for make in (lambda: L.RandomTranslation(1.5, 0.1), lambda: L.RandomZoom(0.1, fill_mode="mirror"),
+                 lambda: L.RandomRotation((0.2, 0.1)), lambda: L.GaussianNoise(-1)):
+        with pytest.raises(ValueError):
+            make()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("make", AUGMENTERS)
+def test_gpu_augmentation_runs_on_the_device(make, cp):
+    x = images()
+    y = make()(cp.asarray(x), training=True)
+    assert isinstance(y, cp.ndarray) and y.shape == x.shape

@@ -1,0 +1,140 @@
+"""Callbacks: EarlyStopping (with restore), ReduceLROnPlateau, TerminateOnNaN, CSVLogger,
+ModelCheckpoint, LearningRateScheduler."""
+import csv
+
+import numpy as np
+import pytest
+
+import cudacnn
+from cudacnn import Sequential, callbacks, optimizers
+from cudacnn import layers as L
+
+
+def data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    return x, (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+
+
+def model(lr=0.05):
+    cudacnn.set_seed(0)
+    m = Sequential([L.Dense(8, activation="relu", input_shape=(4,)), L.Dense(2, activation="softmax")])
+    m.compile(optimizers.SGD(lr), "sparse_categorical_crossentropy", ["accuracy"])
+    return m
+
+
+class Scripted(callbacks.Callback):
+    """Overwrites the monitored value with a script, to drive monitors deterministically."""
+
+    def __init__(self, key, values):
+        super().__init__()
+        self.key, self.values = key, values
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs[self.key] = self.values[epoch]
+
+
+def test_early_stopping_stops_and_restores_the_best_weights():
+    x, y = data()
+    m = model()
+    snapshots = []
+
+    class Snapshot(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append(m.get_weights())
+
+    stop = callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    # Callbacks run in order: the script sets val_loss before EarlyStopping reads it.
+    history = m.fit(x, y, epochs=20, verbose=0, validation_split=0.25,
+                    callbacks=[Scripted("val_loss", [1.0, 0.5, 0.7, 0.8, 0.9] + [1.0] * 15), Snapshot(), stop])
+    assert len(history.history["loss"]) == 4
+    assert stop.stopped_epoch == 3 and stop.best_epoch == 1
+    for best, now in zip(snapshots[1], m.get_weights()):
+        np.testing.assert_array_equal(best, now)
+
+
+def test_early_stopping_min_delta_and_max_mode():
+    x, y = data()
+    m = model()
+    stop = callbacks.EarlyStopping(monitor="accuracy", patience=1, min_delta=0.1)
+    assert stop.mode == "max"
+    history = m.fit(x, y, epochs=10, verbose=0, callbacks=[Scripted("accuracy", [0.5, 0.55, 0.58] + [0.6] * 7), stop])
+    assert len(history.history["loss"]) == 2
+
+
+def test_reduce_lr_on_plateau_reduces():
+    x, y = data()
+    m = model(lr=0.1)
+    reduce = callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2, min_lr=0.02)
+    m.fit(x, y, epochs=7, verbose=0, callbacks=[Scripted("loss", [1.0] * 7), reduce])
+    # plateau after epochs 1-2 -> 0.05, after 3-4 -> 0.025, after 5-6 -> clipped at 0.02
+    assert m.optimizer.learning_rate == pytest.approx(0.02)
+    m2 = model(lr=0.1)
+    m2.fit(x, y, epochs=3, verbose=0,
+           callbacks=[Scripted("loss", [1.0, 0.9, 0.8]), callbacks.ReduceLROnPlateau("loss", patience=1)])
+    assert m2.optimizer.learning_rate == pytest.approx(0.1)
+
+
+def test_terminate_on_nan_stops_in_the_first_epoch():
+    x, y = data()
+    x[5] = np.nan
+    m = model()
+    history = m.fit(x, y, epochs=5, batch_size=8, shuffle=False, verbose=0,
+                    callbacks=[callbacks.TerminateOnNaN()])
+    assert len(history.history["loss"]) == 1
+    assert not np.isfinite(history.history["loss"][0])
+
+
+def test_csv_logger_writes_one_row_per_epoch(tmp_path):
+    x, y = data()
+    path = tmp_path / "log.csv"
+    m = model()
+    m.fit(x, y, epochs=3, verbose=0, validation_split=0.25, callbacks=[callbacks.CSVLogger(path)])
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    assert [r[0] for r in rows[1:]] == ["0", "1", "2"]
+    assert float(rows[3][2]) == pytest.approx(m.history.history["loss"][2])
+    m.fit(x, y, epochs=2, verbose=0, validation_split=0.25, callbacks=[callbacks.CSVLogger(path, append=True)])
+    rows = list(csv.reader(path.open()))
+    assert len(rows) == 6 and rows[0][0] == "epoch"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_learning_rate_scheduler():
+    x, y = data()
+    m = model(lr=0.1)
+    seen = []
+
+    class Watch(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(self.model.optimizer.learning_rate)
+
+    m.fit(x, y, epochs=3, verbose=0, callbacks=[callbacks.LearningRateScheduler(lambda e, lr: 0.1 / (e + 1)), Watch()])
+    assert seen == pytest.approx([0.1, 0.05, 0.1 / 3])
+
+
+def test_model_checkpoint_saves_through_io(tmp_path):
+    io = pytest.importorskip("cudacnn.io")
+    if not hasattr(io, "save_weights") or not hasattr(io, "load_weights"):
+        pytest.skip("cudacnn.io has no save_weights/load_weights yet")
+    x, y = data()
+    m = model()
+    pattern = str(tmp_path / "w-{epoch:02d}.safetensors")
+    m.fit(x, y, epochs=3, verbose=0, validation_split=0.25,
+          callbacks=[Scripted("val_loss", [0.5, 0.6, 0.4]),
+                     callbacks.ModelCheckpoint(pattern, save_best_only=True, save_weights_only=True)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w-01.safetensors", "w-03.safetensors"]
+    restored = model()
+    restored.load_weights(str(tmp_path / "w-03.safetensors"))
+    for a, b in zip(restored.get_weights(), m.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_callback_argument_errors():
+    with pytest.raises(ValueError):
+        callbacks.EarlyStopping(mode="best")
+    with pytest.raises(ValueError):
+        callbacks.ReduceLROnPlateau(factor=1.5)
+    x, y = data()
+    with pytest.raises(TypeError, match="Callback"):
+        model().fit(x, y, epochs=1, verbose=0, callbacks=[lambda: None])

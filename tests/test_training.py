@@ -1,0 +1,200 @@
+"""compile/fit/evaluate/predict: learning, History, validation, freezing, seeds, the fused path."""
+import numpy as np
+import pytest
+
+import cudacnn
+from cudacnn import Sequential, losses, ops, optimizers
+from cudacnn import layers as L
+
+
+def blobs(n=240, seed=0):
+    """Three well separated classes of 1x6x6 images (a bright quadrant each)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.normal(0, 0.3, (n, 1, 6, 6)).astype(np.float32)
+    for cls, (r, c) in enumerate([(0, 0), (0, 3), (3, 0)]):
+        x[y == cls, :, r:r + 3, c:c + 3] += 1.5
+    return x, y
+
+
+def cnn(dropout=0.2):
+    return Sequential([L.Conv2D(6, 3, padding="same", activation="relu", input_shape=(1, 6, 6)),
+                       L.BatchNormalization(), L.MaxPooling2D(), L.Flatten(), L.Dropout(dropout),
+                       L.Dense(16, activation="relu"), L.Dense(3, activation="softmax")])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+                                       optimizers.RMSprop(0.01), optimizers.Adam(0.01, weight_decay=1e-4)],
+                         ids=["adam", "sgd", "rmsprop", "adamw"])
+def test_fit_learns_a_separable_problem(optimizer):
+    cudacnn.set_seed(0)
+    x, y = blobs()
+    model = cnn()
+    model.compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"])
+    history = model.fit(x, y, epochs=6, batch_size=16, verbose=0)
+    assert set(history.history) == {"loss", "accuracy"}
+    assert len(history.history["loss"]) == 6
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    xt, yt = blobs(90, seed=1)
+    loss, acc = model.evaluate(xt, yt, verbose=0)
+    assert acc >= 0.95, acc
+    assert (model.predict(xt).argmax(1) == yt).mean() == pytest.approx(acc)
+
+
+def test_categorical_targets_and_validation(capsys):
+    cudacnn.set_seed(1)
+    x, y = blobs(200)
+    onehot = np.eye(3, dtype=np.float32)[y]
+    model = cnn()
+    model.compile(optimizers.Adam(0.01), "categorical_crossentropy", ["accuracy"])
+    history = model.fit(x, onehot, epochs=3, batch_size=20, validation_split=0.25, verbose=1)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    out = capsys.readouterr().out
+    assert "Epoch 3/3" in out and "img/s" in out and "val_accuracy" in out
+    history = model.fit(x[:100], onehot[:100], epochs=1, validation_data=(x[100:], onehot[100:]), verbose=2)
+    assert "val_loss" in history.history
+    assert "img/s" in capsys.readouterr().out
+    logs = model.evaluate(x, onehot, verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "accuracy"}
+
+
+def test_validation_split_takes_the_last_samples():
+    x, y = blobs(100)
+    model = cnn(0.0)
+    model.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])
+    history = model.fit(x, y, epochs=1, batch_size=100, shuffle=False, validation_split=0.2, verbose=0)
+    expected = model.evaluate(x[80:], y[80:], verbose=0)  # the weights did not change since
+    assert history.history["val_loss"][0] == pytest.approx(expected[0], rel=1e-6)
+    assert history.history["val_accuracy"][0] == pytest.approx(expected[1])
+
+
+def test_fused_softmax_cross_entropy_is_used_and_matches_the_plain_loss(monkeypatch):
+    x, y = blobs(32)
+    model = cnn(0.0)
+    model.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])
+    calls = []
+    real = ops.softmax_cross_entropy
+    monkeypatch.setattr(ops, "softmax_cross_entropy", lambda *a: calls.append(1) or real(*a))
+    fused_loss = model.evaluate(x, y, batch_size=32, verbose=0)[0]
+    assert calls, "the fused softmax-CE op was not used"
+    probs = model.predict(x)
+    np.testing.assert_allclose(probs.sum(1), 1, rtol=1e-5)
+    plain = losses.SparseCategoricalCrossentropy().value(probs, y)
+    assert float(plain) == pytest.approx(fused_loss, rel=1e-5)
+    # the probability path gives the same gradient as the fused one
+    logits = np.random.default_rng(0).standard_normal((5, 4))
+    labels = np.array([0, 3, 1, 1, 2])
+    p = ops.softmax(logits)
+    _, dp = losses.SparseCategoricalCrossentropy().value_and_grad(p, labels)
+    dlogits = ops.softmax_backward(dp, p)
+    _, fused = losses.SparseCategoricalCrossentropy().value_and_grad(logits, labels, logits=True)
+    np.testing.assert_allclose(dlogits, fused, rtol=1e-6, atol=1e-12)
+
+
+def test_from_logits_and_binary_losses():
+    rng = np.random.default_rng(2)
+    logits = rng.standard_normal((6, 1))
+    targets = rng.integers(0, 2, (6, 1)).astype(np.float64)
+    sig = 1 / (1 + np.exp(-logits))
+    on_probs, grad_p = losses.BinaryCrossentropy().value_and_grad(sig, targets)
+    on_logits, grad_z = losses.BinaryCrossentropy(from_logits=True).value_and_grad(logits, targets)
+    assert float(on_probs) == pytest.approx(float(on_logits), rel=1e-6)
+    np.testing.assert_allclose(grad_p * sig * (1 - sig), grad_z, rtol=1e-6)
+    x, y = blobs(64)
+    model = Sequential([L.Flatten(input_shape=(1, 6, 6)), L.Dense(1, activation="sigmoid")])
+    model.compile(optimizers.Adam(0.05), "binary_crossentropy", ["accuracy"])
+    history = model.fit(x, (y == 0).astype(np.float32), epochs=10, batch_size=16, verbose=0)
+    assert history.history["accuracy"][-1] > 0.9
+    assert model.predict(x).min() >= 0
+
+
+def test_frozen_layers_do_not_change_and_frozen_bn_keeps_its_statistics():
+    cudacnn.set_seed(4)
+    x, y = blobs(64)
+    model = cnn()
+    conv, bn = model.layers[0], model.layers[1]
+    conv.trainable = False
+    bn.trainable = False
+    model.compile(optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+    frozen = [w.copy() for w in conv.get_weights() + bn.get_weights()]
+    dense_before = model.layers[-1].params["kernel"].copy()
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    for old, new in zip(frozen, conv.get_weights() + bn.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert not np.array_equal(dense_before, model.layers[-1].params["kernel"])
+
+
+def test_set_seed_makes_runs_bitwise_identical():
+    x, y = blobs(96)
+
+    def run():
+        cudacnn.set_seed(123)
+        model = Sequential([L.RandomFlip("horizontal", input_shape=(1, 6, 6)), L.GaussianNoise(0.05),
+                            L.Conv2D(4, 3, activation="relu"), L.BatchNormalization(), L.Flatten(),
+                            L.Dropout(0.3), L.Dense(3, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+        history = model.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, verbose=0)
+        return history.history, model.get_weights()
+
+    (h1, w1), (h2, w2) = run(), run()
+    assert h1 == h2
+    assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
+    cudacnn.set_seed(124)
+    assert not np.array_equal(cnn().get_weights()[0], w1[0])
+
+
+def test_keras_initializer_statistics():
+    cudacnn.set_seed(0)
+    layer = L.Conv2D(64, 3)
+    layer.ensure_built((32, 8, 8))
+    limit = np.sqrt(6 / (32 * 9 + 64 * 9))
+    w = layer.params["kernel"]
+    assert w.dtype == np.float32 and np.abs(w).max() <= limit
+    assert np.abs(w).max() > 0.95 * limit
+    assert np.array_equal(layer.params["bias"], np.zeros(64, np.float32))
+    he = L.Dense(500, kernel_initializer="he_normal")
+    he.ensure_built((400,))
+    assert np.std(he.params["kernel"]) == pytest.approx(np.sqrt(2 / 400), rel=0.03)
+
+
+def test_training_errors_are_clear():
+    x, y = blobs(20)
+    model = cnn()
+    with pytest.raises(RuntimeError, match="compile"):
+        model.fit(x, y)
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    with pytest.raises(ValueError, match="different lengths"):
+        model.fit(x, y[:10], verbose=0)
+    with pytest.raises(ValueError, match="validation_split"):
+        model.fit(x, y, validation_split=1.5, verbose=0)
+    with pytest.raises(ValueError, match="label"):
+        model.fit(x, y + 5, verbose=0)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        model.compile("adagrad-x", "mse")
+    with pytest.raises(ValueError, match="unknown loss"):
+        model.compile("adam", "hinge-x")
+    with pytest.raises(ValueError, match="expects inputs"):
+        model.predict(np.zeros((2, 1, 7, 7), np.float32))
+
+
+def test_train_on_batch_and_uint8_inputs():
+    x, y = blobs(32)
+    images = np.clip(x * 60 + 60, 0, 255).astype(np.uint8)
+    model = cnn()
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    logs = model.train_on_batch(images, y)
+    assert set(logs) == {"loss", "accuracy"} and np.isfinite(logs["loss"])
+    assert model.predict(images).dtype == np.float32
+
+
+@pytest.mark.gpu
+def test_fit_on_gpu_data_trains_on_the_gpu(cp):
+    cudacnn.set_seed(0)
+    x, y = blobs()
+    model = cnn()
+    model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy", ["accuracy"])
+    history = model.fit(cp.asarray(x), cp.asarray(y), epochs=4, batch_size=16, verbose=0)
+    assert model.device == "gpu"
+    assert history.history["accuracy"][-1] > 0.9
+    xt, yt = blobs(90, seed=1)
+    assert model.evaluate(xt, yt, verbose=0)[1] > 0.9  # numpy data, moved per batch
