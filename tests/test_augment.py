@@ -129,3 +129,20 @@ def test_gpu_augmentation_runs_on_the_device(make, cp):
     x = images()
     y = make()(cp.asarray(x), training=True)
     assert isinstance(y, cp.ndarray) and y.shape == x.shape
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("make", AUGMENTERS[:4] + AUGMENTERS[5:])
+def test_gpu_augmentation_matches_cpu_for_the_same_seed(make, cp):
+    x = images()
+    cudacnn.set_seed(3)
+    expected = make()(x, training=True)
+    cudacnn.set_seed(3)
+    layer = make()
+    np.testing.assert_allclose(cp.asnumpy(layer(cp.asarray(x), training=True)), expected, rtol=1e-5, atol=1e-5)
+    dy = np.random.default_rng(0).standard_normal(x.shape).astype(np.float32)
+    cudacnn.set_seed(3)
+    cpu_layer = make()
+    cpu_layer(x, training=True)
+    np.testing.assert_allclose(cp.asnumpy(layer.backward(cp.asarray(dy))), cpu_layer.backward(dy),
+                               rtol=1e-4, atol=1e-5)

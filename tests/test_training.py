@@ -198,3 +198,34 @@ def test_fit_on_gpu_data_trains_on_the_gpu(cp):
     assert history.history["accuracy"][-1] > 0.9
     xt, yt = blobs(90, seed=1)
     assert model.evaluate(xt, yt, verbose=0)[1] > 0.9  # numpy data, moved per batch
+
+
+def test_sequential_accepts_an_input_and_builds_lazily():
+    x, y = blobs(32)
+    explicit = Sequential([L.Input((1, 6, 6)), L.Flatten(), L.Dense(3, activation="softmax")])
+    assert explicit.output_shape == (None, 3) and len(explicit.layers) == 2
+    lazy = Sequential([L.Flatten(), L.Dense(3, activation="softmax")])
+    assert not lazy.built
+    lazy.compile("adam", "sparse_categorical_crossentropy")
+    lazy.fit(x, y, epochs=1, verbose=0)
+    assert lazy.built and lazy.count_params() == 36 * 3 + 3
+
+
+@pytest.mark.gpu
+def test_gpu_training_step_matches_cpu(cp):
+    """One SGD step (conv, BN, pool, dropout, dense, fused softmax-CE) on both devices."""
+    x, y = blobs(32)
+    cudacnn.set_seed(7)
+    cpu = cnn(dropout=0.3)
+    gpu = cnn(dropout=0.3)
+    gpu.set_weights(cpu.get_weights())
+    gpu.to("gpu")
+    for model in (cpu, gpu):
+        model.compile(optimizers.SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy", ["accuracy"])
+    cudacnn.set_seed(11)
+    cpu_logs = cpu.train_on_batch(x, y)
+    cudacnn.set_seed(11)  # the same dropout seed: the counter RNG gives the same mask on the GPU
+    gpu_logs = gpu.train_on_batch(cp.asarray(x), cp.asarray(y))
+    assert gpu_logs["loss"] == pytest.approx(cpu_logs["loss"], rel=1e-4)
+    for (name, a), b in zip(cpu.named_weights().items(), gpu.named_weights().values()):
+        np.testing.assert_allclose(cp.asnumpy(b), a, rtol=1e-3, atol=1e-5, err_msg=name)

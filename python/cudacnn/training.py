@@ -107,8 +107,11 @@ class TrainingMixin:
         if hasattr(self, "_build_from_data"):
             self._build_from_data(x)
         self._require_graph()
+        if len(self.inputs) != 1:
+            raise ValueError(f"model {self.name!r} has {len(self.inputs)} inputs; fit/evaluate/predict "
+                             "take single-input models (call model.forward([x1, x2]) directly)")
         expected = tuple(self.inputs[0].shape[1:])
-        if len(self.inputs) != 1 or tuple(x.shape[1:]) != expected:
+        if tuple(x.shape[1:]) != expected:
             raise ValueError(f"model {self.name!r} expects inputs of shape (N, {', '.join(map(str, expected))}), "
                              f"got {tuple(x.shape)}")
         if backend.is_gpu_array(x) and self.device == "cpu":

@@ -19,6 +19,7 @@ __all__ = [
 ]
 
 # Keras spellings that name the same classes.
+MaxPool2D, AvgPool2D, GlobalAvgPool2D = MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D
 _ALIASES = {"MaxPool2D": MaxPooling2D, "AvgPool2D": AveragePooling2D,
             "GlobalAvgPool2D": GlobalAveragePooling2D, "Convolution2D": Conv2D}
 
