@@ -229,3 +229,15 @@ def test_gpu_round_trip_matches_cpu(cp):
     model.to("cpu")
     assert all(isinstance(v, np.ndarray) for v in model.named_weights().values())
     np.testing.assert_allclose(model.predict(x), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_backward_skips_input_gradients_nobody_needs(monkeypatch):
+    from cudacnn import ops
+    inner = small_cnn()
+    model = Sequential([L.Input((1, 8, 8)), L.RandomFlip("horizontal"), inner])
+    flags = []
+    real = ops.conv2d_backward
+    monkeypatch.setattr(ops, "conv2d_backward", lambda *a, **k: flags.append(k["need_dx"]) or real(*a, **k))
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.train_on_batch(np.zeros((2, 1, 8, 8), np.float32), np.array([0, 1]))
+    assert flags == [False]  # the first convolution: nothing below it needs dx

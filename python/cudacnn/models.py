@@ -139,7 +139,9 @@ class Model(TrainingMixin, Layer):
         return outs[0] if self._single_output else outs
 
     def backward(self, dy):
-        dxs = self._run_backward(_as_list(dy) if not self._single_output else [dy], need_input_grads=True)
+        # Nested in a model with nothing trainable below it, the input gradient is not needed.
+        dxs = self._run_backward(_as_list(dy) if not self._single_output else [dy],
+                                 need_input_grads=self._need_dx)
         return dxs[0] if self._single_input else dxs
 
     def _run_forward(self, inputs, training):
