@@ -1,0 +1,58 @@
+"""Model zoo: the networks of the lectures, built on the functional/Sequential API.
+
+``cudacnn.zoo.get(name, input_shape=None, num_classes=None, **kw)`` builds one by
+name (``None`` keeps the architecture's own default), ``names()`` lists them.
+Every builder takes ``input_shape`` (channels first, no batch axis) and
+``num_classes``; the large ImageNet nets also take ``include_top`` (drop the
+classifier head, for transfer learning) and ``pooling`` (None or "avg" when the
+head is dropped). Classifiers end in softmax unless ``classifier_activation=None``
+asks for logits.
+"""
+from __future__ import annotations
+
+from .classic import alexnet, lenet5
+from .inception import googlenet, inception_module
+from .lecture import (allcnn_c, cifar10_conv, cifar10_conv_pool, cifar10_deeper, digits_cnn,
+                      mnist_conv, mnist_workshop)
+from .resnet import resnet18, resnet34, resnet50
+from .vgg import vgg16, vgg19
+
+_BUILDERS = {
+    "digits_cnn": digits_cnn,
+    "mnist_workshop": mnist_workshop,
+    "mnist_conv": mnist_conv,
+    "cifar10_conv": cifar10_conv,
+    "cifar10_conv_pool": cifar10_conv_pool,
+    "cifar10_deeper": cifar10_deeper,
+    "allcnn_c": allcnn_c,
+    "lenet5": lenet5,
+    "alexnet": alexnet,
+    "vgg16": vgg16,
+    "vgg19": vgg19,
+    "resnet18": resnet18,
+    "resnet34": resnet34,
+    "resnet50": resnet50,
+    "googlenet": googlenet,
+}
+
+__all__ = ["get", "names", "inception_module", *_BUILDERS]
+
+
+def names() -> list[str]:
+    """Every model name ``get`` accepts."""
+    return list(_BUILDERS)
+
+
+def get(name: str, input_shape=None, num_classes=None, **kwargs):
+    """Build zoo model ``name``; ``input_shape``/``num_classes`` of None keep its defaults."""
+    builder = _BUILDERS.get(name)
+    if builder is None:
+        raise ValueError(f"unknown model {name!r}; choose one of {names()}")
+    if input_shape is not None:
+        kwargs["input_shape"] = tuple(input_shape)
+    if num_classes is not None:
+        kwargs["num_classes"] = int(num_classes)
+    try:
+        return builder(**kwargs)
+    except TypeError as exc:
+        raise TypeError(f"zoo model {name!r}: {exc}") from None
