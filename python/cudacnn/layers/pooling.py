@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import ops
 from .base import Layer
-from .conv import conv_output_length, normalize_tuple
+from .conv import conv_output_length, normalize_padding, normalize_tuple
 
 
 class _Pooling2D(Layer):
@@ -11,9 +11,7 @@ class _Pooling2D(Layer):
         super().__init__(**kwargs)
         self.pool_size = normalize_tuple(pool_size, 2, "pool_size")
         self.strides = self.pool_size if strides is None else normalize_tuple(strides, 2, "strides")
-        if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
-            raise ValueError(f"pooling padding must be 'valid' or 'same', got {padding!r}")
-        self.padding = padding.lower()
+        self.padding = normalize_padding(padding)  # "valid", "same", or symmetric ints as in PyTorch
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:
@@ -24,7 +22,8 @@ class _Pooling2D(Layer):
 
     def get_config(self):
         return {**super().get_config(), "pool_size": list(self.pool_size),
-                "strides": list(self.strides), "padding": self.padding}
+                "strides": list(self.strides),
+                "padding": list(self.padding) if isinstance(self.padding, tuple) else self.padding}
 
 
 class MaxPooling2D(_Pooling2D):
