@@ -229,3 +229,51 @@ def test_gpu_training_step_matches_cpu(cp):
     assert gpu_logs["loss"] == pytest.approx(cpu_logs["loss"], rel=1e-4)
     for (name, a), b in zip(cpu.named_weights().items(), gpu.named_weights().values()):
         np.testing.assert_allclose(cp.asnumpy(b), a, rtol=1e-3, atol=1e-5, err_msg=name)
+
+
+class Batches:
+    """A Keras-style Sequence: len() batches, indexable, with an on_epoch_end hook."""
+
+    def __init__(self, x, y, size):
+        self.x, self.y, self.size, self.epochs_seen = x, y, size, 0
+
+    def __len__(self):
+        return -(-len(self.x) // self.size)
+
+    def __getitem__(self, i):
+        return self.x[i * self.size:(i + 1) * self.size], self.y[i * self.size:(i + 1) * self.size]
+
+    def on_epoch_end(self):
+        self.epochs_seen += 1
+
+
+def test_fit_evaluate_predict_on_batch_iterables():
+    x, y = blobs(96)
+    cudacnn.set_seed(2)
+    arrays = cnn(0.0)
+    cudacnn.set_seed(2)
+    batched = cnn(0.0)
+    for m in (arrays, batched):
+        m.compile(optimizers.SGD(0.05), "sparse_categorical_crossentropy", ["accuracy"])
+    sequence = Batches(x, y, 16)
+    h1 = arrays.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, validation_data=(x[:32], y[:32]))
+    h2 = batched.fit(sequence, epochs=2, verbose=0, validation_data=Batches(x[:32], y[:32], 16))
+    assert sequence.epochs_seen == 2
+    for key in h1.history:
+        np.testing.assert_allclose(h1.history[key], h2.history[key], rtol=1e-6)
+
+    def endless():
+        while True:
+            yield x[:16], y[:16]
+
+    history = batched.fit(endless(), steps_per_epoch=3, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    listed = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 96, 32)]
+    assert batched.evaluate(listed, verbose=0) == pytest.approx(batched.evaluate(x, y, verbose=0))
+    np.testing.assert_allclose(batched.predict([b for b, _ in listed]), batched.predict(x), rtol=1e-6)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        batched.fit(endless(), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="y must be None"):
+        batched.fit(listed, y, verbose=0)
+    with pytest.raises(TypeError, match="iterable"):
+        batched.fit(5, y, verbose=0)

@@ -166,31 +166,19 @@ class TrainingMixin:
         return logs
 
     # ----- epochs -----------------------------------------------------------------------------
-    def _batches(self, x, y, batch_size, shuffle):
-        n = _length(x, "x")
-        order = None
-        if shuffle:
-            order = _random.generator().permutation(n)
-            if backend.is_gpu_array(x):
-                order = to_device(order, "gpu")
-        for start in range(0, n, batch_size):
-            if order is None:
-                idx = slice(start, start + batch_size)
-            else:
-                idx = order[start:start + batch_size]
-            yield x[idx], (None if y is None else y[idx])
-
-    def _run_epoch(self, x, y, batch_size, shuffle, training, progress=None, callbacks=None):
+    def _run_epoch(self, batches, training, progress=None, callbacks=None):
         fused = self._fused_output_layer()
         dtype = self.dtype
-        loss_total, metric_totals, seen = 0.0, [(0, 0) for _ in self._metrics], 0
+        loss_total, metric_totals, seen, step = 0.0, [(0, 0) for _ in self._metrics], 0, 0
 
         def read_logs():
             return self._logs(float(loss_total), [(float(c), n) for c, n in metric_totals], max(seen, 1))
 
-        for step, (xb, yb) in enumerate(self._batches(x, y, batch_size, shuffle), start=1):
+        step_fn = self._train_batch if training else self._test_batch
+        for step, (xb, yb) in enumerate(batches, start=1):
+            if step == 1:
+                self._prepare_inputs(xb)
             xb, yb = self._to_model(xb, dtype), self._to_model(yb)
-            step_fn = self._train_batch if training else self._test_batch
             loss, counts = step_fn(xb, yb, fused)
             size = xb.shape[0]
             loss_total = loss_total + loss * size
@@ -202,46 +190,48 @@ class TrainingMixin:
                 progress.update(step, seen, read_logs)
             if training and self.stop_training:
                 break
+        if seen == 0:
+            raise ValueError("no batches: the data is empty")
         return read_logs(), step, seen
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
-        """Train on arrays ``x`` (N, C, H, W) and ``y``; returns a History callback."""
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None):
+        """Train on arrays ``x`` (N, C, H, W) and ``y``, or on an iterable of ``(x, y)`` batches
+        (a list, a Keras-like Sequence, or a generator with ``steps_per_epoch``).
+        Returns the History callback (``history.history`` holds the per-epoch logs)."""
         self._check_compiled()
-        batch_size = 32 if batch_size is None else int(batch_size)
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if y is None:
-            raise ValueError("fit needs targets y")
-        n = _length(x, "x")
-        if _length(y, "y") != n:
-            raise ValueError(f"x and y have different lengths: {n} and {_length(y, 'y')}")
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
         if validation_split and validation_data is None:  # Keras: validation_data wins
+            if not hasattr(x, "shape"):
+                raise ValueError("validation_split needs array inputs; pass validation_data with batches")
+            n = _length(x, "x")
             split_at = int(n * (1.0 - validation_split))
             if split_at == 0 or split_at == n:
                 raise ValueError(f"validation_split={validation_split} leaves an empty split of {n} samples")
-            x, y, validation_data = x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
+            if y is not None and _length(y, "y") == n:
+                x, y, validation_data = x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
+        train = BatchSource(x, y, batch_size, shuffle, steps_per_epoch, "x")
+        val = None
         if validation_data is not None:
-            if len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (x_val, y_val)")
-            if _length(validation_data[0], "x_val") != _length(validation_data[1], "y_val"):
-                raise ValueError("validation_data x and y have different lengths")
-        self._prepare_inputs(x)
+            if isinstance(validation_data, tuple) and len(validation_data) == 2:
+                val = BatchSource(*validation_data, train.batch_size, False, validation_steps, "x_val")
+            elif isinstance(validation_data, tuple):
+                raise ValueError("validation_data must be a pair (x_val, y_val) or an iterable of batches")
+            else:
+                val = BatchSource(validation_data, None, train.batch_size, False, validation_steps, "x_val")
         history = callbacks_module.History()
         cbs = callbacks_module.CallbackList([*(callbacks or []), history], self)
         self.stop_training = False
         self.history = history
-        steps = -(-_length(x, "x") // batch_size)
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
-            progress = _Progress(verbose, steps, epoch, epochs)
-            logs, step, seen = self._run_epoch(x, y, batch_size, shuffle, True, progress, cbs)
-            if validation_data is not None:
-                val_logs, _, _ = self._run_epoch(validation_data[0], validation_data[1], batch_size,
-                                                 False, False)
+            progress = _Progress(verbose, train.steps, epoch, epochs)
+            logs, step, seen = self._run_epoch(train.epoch(), True, progress, cbs)
+            if val is not None:
+                val_logs, _, _ = self._run_epoch(val.epoch(), False)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             progress.finish(step, seen, logs)
             cbs.on_epoch_end(epoch, logs)
@@ -250,14 +240,12 @@ class TrainingMixin:
         cbs.on_train_end()
         return history
 
-    def evaluate(self, x, y, batch_size=None, verbose=1, return_dict=False):
-        """Loss and metrics over (x, y): a float when there are no metrics, else a list."""
+    def evaluate(self, x, y=None, batch_size=None, verbose=1, return_dict=False, steps=None):
+        """Loss and metrics over (x, y) or over an iterable of (x, y) batches: a float when there
+        are no metrics, else a list [loss, metric...] (a dict with ``return_dict``)."""
         self._check_compiled()
-        batch_size = 32 if batch_size is None else int(batch_size)
-        if _length(y, "y") != _length(x, "x"):
-            raise ValueError(f"x and y have different lengths: {_length(x, 'x')} and {_length(y, 'y')}")
-        self._prepare_inputs(x)
-        logs, _, _ = self._run_epoch(x, y, batch_size, False, False)
+        source = BatchSource(x, y, batch_size, False, steps, "x")
+        logs, _, _ = self._run_epoch(source.epoch(), False)
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), flush=True)
         if return_dict:
@@ -265,17 +253,90 @@ class TrainingMixin:
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x, batch_size=None, verbose=0):
-        """Outputs (probabilities for a softmax head) for x, batch by batch; numpy in, numpy out."""
-        batch_size = 32 if batch_size is None else int(batch_size)
-        self._prepare_inputs(x)
-        dtype = self.dtype
-        outs = [self._run_forward([self._to_model(xb, dtype)], False)[0]
-                for xb, _ in self._batches(x, None, batch_size, False)]
+    def predict(self, x, batch_size=None, verbose=0, steps=None):
+        """Outputs (probabilities for a softmax head) for an array x or an iterable of batches;
+        numpy in, numpy out (cupy in, cupy out)."""
+        source = BatchSource(x, None, batch_size, False, steps, "x", targets=False)
+        outs, on_gpu = [], backend.is_gpu_array(x)
+        for xb, _ in source.epoch():
+            if not outs:
+                self._prepare_inputs(xb)
+                on_gpu = on_gpu or backend.is_gpu_array(xb)
+            outs.append(self._run_forward([self._to_model(xb, self.dtype)], False)[0])
+        if not outs:
+            raise ValueError("predict got no data")
         xp = backend.get_array_module(*outs)
         out = xp.concatenate(outs, axis=0) if len(outs) > 1 else outs[0]
-        return out if backend.is_gpu_array(x) else to_device(out, "cpu")
+        return out if on_gpu else to_device(out, "cpu")
 
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=_length(x, "x"))
 
+
+
+class BatchSource:
+    """Batches for one epoch at a time, from arrays (sliced, optionally shuffled with the seeded
+    generator) or from an iterable of ``(x, y)`` batches."""
+
+    def __init__(self, x, y, batch_size, shuffle, steps, what, targets=True):
+        self.batch_size = 32 if batch_size is None else int(batch_size)
+        if self.batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.x, self.y, self.shuffle, self.targets = x, y, bool(shuffle), targets
+        self.arrays = hasattr(x, "shape")
+        if self.arrays:
+            n = _length(x, what)
+            if n == 0:
+                raise ValueError(f"{what} is empty")
+            if targets:
+                if y is None:
+                    raise ValueError(f"targets y are needed with array {what}")
+                if _length(y, "y") != n:
+                    raise ValueError(f"x and y have different lengths: {n} and {_length(y, 'y')}")
+            self.steps = -(-n // self.batch_size)
+            return
+        if x is None or not hasattr(x, "__iter__") and not hasattr(x, "__getitem__"):
+            raise TypeError(f"{what} must be an array or an iterable of (x, y) batches, got {type(x).__name__}")
+        if y is not None:
+            raise ValueError(f"y must be None when {what} yields (x, y) batches")
+        self._iterator = x if iter(x) is x else None  # a generator: continue it across epochs
+        if steps is None:
+            if not hasattr(x, "__len__"):
+                raise ValueError(f"{what} is a generator without len(): give steps_per_epoch / steps")
+            steps = len(x)
+        self.steps = int(steps)
+
+    def epoch(self):
+        if self.arrays:
+            return self._array_batches()
+        return self._iterable_batches()
+
+    def _array_batches(self):
+        x, y = self.x, self.y
+        n = _length(x, "x")
+        order = None
+        if self.shuffle:
+            order = _random.generator().permutation(n)
+            if backend.is_gpu_array(x):
+                order = to_device(order, "gpu")
+        for start in range(0, n, self.batch_size):
+            idx = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
+            yield x[idx], (None if y is None else y[idx])
+
+    def _iterable_batches(self):
+        source = self.x
+        if self._iterator is not None:
+            items = self._iterator
+        elif hasattr(source, "__getitem__") and hasattr(source, "__len__") and not isinstance(source, (list, tuple)):
+            items = (source[i] for i in range(len(source)))  # a Keras-style Sequence
+        else:
+            items = iter(source)
+        for _, item in zip(range(self.steps), items):
+            if self.targets:
+                if not isinstance(item, (tuple, list)) or len(item) < 2:
+                    raise ValueError("each batch must be an (x, y) pair")
+                yield item[0], item[1]
+            else:
+                yield (item[0] if isinstance(item, (tuple, list)) else item), None
+        if hasattr(source, "on_epoch_end") and self._iterator is None:
+            source.on_epoch_end()
