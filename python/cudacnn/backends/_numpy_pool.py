@@ -16,25 +16,41 @@ def _plane_index(offset_r, offset_s, stride, padding, out_hw, width, xp):
 
 
 def max_pool2d(x, kernel, stride, padding):
-    """(y, indices); PyTorch semantics: first maximum wins, NaN propagates, padding never chosen."""
+    """(y, indices); PyTorch semantics: the first maximum wins, padding is never chosen.
+
+    A window holding NaN gives y = NaN; its index is then some element of the window.
+    """
     xp = get_array_module(x)
     H, W = x.shape[2:]
+    R, S = kernel
     out_hw = out_size((H, W), kernel, stride, padding)
     x_pad = pad(x, padding, value=-xp.inf)
-    y = xp.full(x.shape[:2] + out_hw, -xp.inf, dtype=x.dtype)
-    # Start at each window's first real (unpadded) element, as PyTorch does,
-    # so a window of -inf still reports an index inside the input.
-    first_r = xp.maximum(xp.arange(out_hw[0]) * stride[0] - padding[0], 0)
-    first_s = xp.maximum(xp.arange(out_hw[1]) * stride[1] - padding[2], 0)
-    first = (first_r[:, None] * W + first_s[None, :]).astype(xp.int32)
-    indices = xp.broadcast_to(first, y.shape).copy()
-    for r in range(kernel[0]):
-        for s in range(kernel[1]):
-            v = offset_view(x_pad, r, s, stride, _UNIT, out_hw)
-            better = (v > y) | xp.isnan(v)
-            xp.copyto(y, v, where=better)
-            xp.copyto(indices, _plane_index(r, s, stride, padding, out_hw, W, xp), where=better)
-    return y, indices
+    y = offset_view(x_pad, 0, 0, stride, _UNIT, out_hw).copy()
+    # Which offset won, as a small int (R*S passes of compare / max / where).
+    offset_type = xp.int8 if R * S <= 127 else xp.int32
+    won = xp.zeros(y.shape, dtype=offset_type)
+    for rs in range(1, R * S):
+        v = offset_view(x_pad, rs // S, rs % S, stride, _UNIT, out_hw)
+        won = xp.where(v > y, offset_type(rs), won)
+        xp.maximum(y, v, out=y)
+    return y, _won_to_plane_index(won, H, W, kernel, stride, padding, out_hw, xp)
+
+
+def _won_to_plane_index(won, H, W, kernel, stride, padding, out_hw, xp):
+    """int32 flat h*W + w of each window's winning offset.
+
+    Positions are clamped into the input: only an all -inf window can pick a
+    pad, and clamping then lands on its first real element, as in PyTorch.
+    """
+    R, S = kernel
+    rows = xp.arange(out_hw[0], dtype=xp.int32)[:, None] * stride[0] - padding[0]
+    cols = xp.arange(out_hw[1], dtype=xp.int32)[None, :] * stride[1] - padding[2]
+    if not any(padding):
+        offsets = xp.asarray([r * W + s for r in range(R) for s in range(S)], dtype=xp.int32)
+        return (rows * W + cols) + xp.take(offsets, won)
+    won_r = xp.take(xp.asarray([r for r in range(R) for _ in range(S)], dtype=xp.int32), won)
+    won_s = xp.take(xp.asarray([s for _ in range(R) for s in range(S)], dtype=xp.int32), won)
+    return xp.clip(rows + won_r, 0, H - 1) * W + xp.clip(cols + won_s, 0, W - 1)
 
 
 def max_pool2d_backward(dy, x, indices, kernel, stride, padding):
@@ -46,12 +62,13 @@ def max_pool2d_backward(dy, x, indices, kernel, stride, padding):
     out_hw = dy.shape[2:]
     pt, pb, pl, pr = padding
     dx_pad = xp.zeros(x.shape[:2] + (H + pt + pb, W + pl + pr), dtype=x.dtype)
-    zero = xp.zeros((), dtype=dy.dtype)
+    routed = xp.empty_like(dy)
     for r in range(kernel[0]):
         for s in range(kernel[1]):
             chosen = indices == _plane_index(r, s, stride, padding, out_hw, W, xp)
+            xp.multiply(dy, chosen, out=routed)
             view = offset_view(dx_pad, r, s, stride, _UNIT, out_hw)
-            view += xp.where(chosen, dy, zero)
+            view += routed
     return crop(dx_pad, padding, (H, W))
 
 
