@@ -1,0 +1,383 @@
+"""Build a cudacnn functional Model from an ONNX CNN graph.
+
+Nodes are visited in the graph's (topological) order. A node whose inputs are all
+known constants -- initializers, Constant nodes, shapes of runtime tensors -- is
+folded to a constant (see ``_fold``); every other node becomes one cudacnn
+layer, its weights copied from the initializers (ONNX and cudacnn share
+PyTorch's layouts). ``MatMul`` followed by the ``Add`` of a constant vector fuse
+into one Dense layer. Anything we cannot express raises ValueError naming the
+node, before a model is returned.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from .. import layers as L
+from ..models import Model
+from . import _fold
+
+
+class _Importer:
+    def __init__(self, graph):
+        self.graph = graph
+        self.constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        self.tensors = {}      # ONNX name -> SymbolicTensor
+        self.onnx_shapes = {}  # ONNX name -> per-sample shape as ONNX sees it
+        self.aliases = {}      # ONNX name -> ONNX name it equals (Identity, fused Add, ...)
+        self.consumers = {}
+        self.skipped = set()
+        self.used_names = set()
+        for node in graph.node:
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node)
+
+    # ----- tensor helpers --------------------------------------------------------------
+    def resolve(self, name):
+        while name in self.aliases:
+            name = self.aliases[name]
+        return name
+
+    def is_constant(self, name):
+        return name == "" or self.resolve(name) in self.constants
+
+    def constant(self, node, index):
+        if index >= len(node.input) or node.input[index] == "":
+            return None
+        name = self.resolve(node.input[index])
+        if name not in self.constants:
+            raise ValueError(f"ONNX node {_label(node)} ({node.op_type}): input {index} "
+                             f"({node.input[index]!r}) must be a constant initializer")
+        return self.constants[name]
+
+    def runtime(self, node, index=0):
+        name = self.resolve(node.input[index])
+        if name not in self.tensors:
+            raise ValueError(f"ONNX node {_label(node)} ({node.op_type}): input "
+                             f"{node.input[index]!r} is not produced by the graph")
+        return self.tensors[name]
+
+    def onnx_shape(self, node, index=0):
+        return self.onnx_shapes[self.resolve(node.input[index])]
+
+    def layer_name(self, node):
+        base = re.sub(r"[^0-9A-Za-z_]+", "_", node.name).strip("_") or node.op_type.lower()
+        name, k = base, 1
+        while name in self.used_names:
+            name, k = f"{base}_{k}", k + 1
+        self.used_names.add(name)
+        return name
+
+    def emit(self, node, layer, inputs, weights=None, onnx_shape=None):
+        """Call ``layer`` on ``inputs``, copy ``weights`` into it, record node output 0."""
+        out = layer(inputs)
+        for key, value in (weights or {}).items():
+            store = layer.params if key in layer.params else layer.state
+            expected = tuple(store[key].shape)
+            if tuple(value.shape) != expected:
+                raise ValueError(f"ONNX node {_label(node)}: weight {key} has shape {tuple(value.shape)}, "
+                                 f"layer expects {expected}")
+            store[key] = np.ascontiguousarray(value, dtype=np.float32)
+        self.tensors[node.output[0]] = out
+        self.onnx_shapes[node.output[0]] = tuple(onnx_shape if onnx_shape is not None else out.shape[1:])
+        return out
+
+    def alias(self, node, index=0):
+        self.aliases[node.output[0]] = self.resolve(node.input[index])
+
+    # ----- the walk ------------------------------------------------------------------------
+    def run(self, model_name):
+        inputs = []
+        for value in self.graph.input:
+            if value.name in self.constants:
+                continue  # old exporters list initializers among the inputs
+            dims = value.type.tensor_type.shape.dim
+            per_sample = tuple(d.dim_value for d in dims[1:])
+            if not dims or any(d <= 0 for d in per_sample):
+                raise ValueError(f"ONNX input {value.name!r} needs static non-batch dimensions, got "
+                                 f"{[d.dim_param or d.dim_value for d in dims]}")
+            tensor = L.Input(per_sample, name=self.layer_name(value))
+            self.tensors[value.name] = tensor
+            self.onnx_shapes[value.name] = per_sample
+            inputs.append(tensor)
+        for node in self.graph.node:
+            if node.output[0] in self.skipped:
+                continue
+            if self._fold(node):
+                continue
+            handler = _HANDLERS.get(node.op_type)
+            if handler is None:
+                raise ValueError(f"ONNX op {node.op_type} (node {_label(node)}) is not supported; supported: "
+                                 f"{sorted(_HANDLERS)} and constant shape arithmetic")
+            handler(self, node, _fold.attributes(node))
+        outputs = []
+        for value in self.graph.output:
+            name = self.resolve(value.name)
+            if name not in self.tensors:
+                raise ValueError(f"ONNX output {value.name!r} is a constant or missing; nothing to compute")
+            outputs.append(self.tensors[name])
+        return Model(inputs[0] if len(inputs) == 1 else inputs,
+                     outputs[0] if len(outputs) == 1 else outputs, name=model_name)
+
+    def _fold(self, node):
+        attrs = _fold.attributes(node)
+        if node.op_type == "Shape" and self.resolve(node.input[0]) in self.onnx_shapes:
+            value = _fold.shape_value(self.onnx_shape(node))
+            start, end = attrs.get("start", 0), attrs.get("end", None)
+            self.constants[node.output[0]] = value[start:end]
+            return True
+        if not all(self.is_constant(name) for name in node.input):
+            return False
+        values = [self.constants[self.resolve(n)] if n else None for n in node.input]
+        try:
+            self.constants[node.output[0]] = np.asarray(_fold.evaluate(node.op_type, values, attrs))
+        except KeyError:
+            raise ValueError(f"ONNX op {node.op_type} (node {_label(node)}) on constants cannot be folded") from None
+        return True
+
+
+# ----- node handlers ------------------------------------------------------------------------
+def _label(node):
+    """A node's name for messages (exporters may leave names empty; outputs are always named)."""
+    return repr(node.name or f"-> {node.output[0]}")
+
+
+def _spatial_padding(node, attrs, in_hw, kernel, strides, dilations=(1, 1)):
+    """ONNX pads/auto_pad as a cudacnn padding: an int pair, or "same" for Keras-style asymmetric pads."""
+    auto_pad = attrs.get("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+    if auto_pad == "VALID":
+        return "valid"
+    if auto_pad == "SAME_UPPER":
+        return "same"
+    if auto_pad not in ("NOTSET", ""):
+        raise ValueError(f"ONNX node {_label(node)}: auto_pad {auto_pad} is not supported")
+    top, left, bottom, right = list(attrs.get("pads", [0, 0, 0, 0]))
+    if (top, left) == (bottom, right):
+        return (int(top), int(left))
+    same = []
+    for size, k, s, d in zip(in_hw, kernel, strides, dilations):
+        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        same += [total // 2, total - total // 2]
+    if [top, bottom, left, right] == same:
+        return "same"
+    raise ValueError(f"ONNX node {_label(node)}: asymmetric pads {[top, left, bottom, right]} are not "
+                     "supported (only symmetric or Keras 'same' padding)")
+
+
+def _check_ceil_mode(node, attrs, in_hw, kernel, strides, pads):
+    if not attrs.get("ceil_mode", 0):
+        return
+    for size, k, s, p in zip(in_hw, kernel, strides, pads):
+        span = size + 2 * p - k
+        if span % s:
+            raise ValueError(f"ONNX node {_label(node)}: ceil_mode=1 changes the output size here "
+                             f"(input {in_hw}, kernel {kernel}, stride {strides}); not supported")
+
+
+def _conv(imp, node, attrs):
+    x = imp.runtime(node)
+    w, b = imp.constant(node, 1), imp.constant(node, 2)
+    if w.ndim != 4:
+        raise ValueError(f"ONNX Conv {_label(node)}: only 2-D convolutions are supported, kernel {w.shape}")
+    kernel = tuple(w.shape[2:])
+    strides = tuple(attrs.get("strides", (1, 1)))
+    dilations = tuple(attrs.get("dilations", (1, 1)))
+    padding = _spatial_padding(node, attrs, x.shape[2:], kernel, strides, dilations)
+    layer = L.Conv2D(int(w.shape[0]), kernel, strides=strides, padding=padding, dilation_rate=dilations,
+                     groups=int(attrs.get("group", 1)), use_bias=b is not None, name=imp.layer_name(node))
+    weights = {"kernel": w} if b is None else {"kernel": w, "bias": b}
+    imp.emit(node, layer, x, weights)
+
+
+def _dense(imp, node, kernel, bias):
+    x = imp.runtime(node)
+    if len(x.shape) != 2:
+        raise ValueError(f"ONNX node {_label(node)} ({node.op_type}) needs a flat (N, features) input, "
+                         f"got {x.shape}")
+    layer = L.Dense(int(kernel.shape[0]), use_bias=bias is not None, name=imp.layer_name(node))
+    weights = {"kernel": kernel}
+    if bias is not None:
+        weights["bias"] = np.broadcast_to(bias, (kernel.shape[0],))
+    imp.emit(node, layer, x, weights)
+
+
+def _gemm(imp, node, attrs):
+    if attrs.get("transA", 0):
+        raise ValueError(f"ONNX Gemm {_label(node)}: transA=1 is not supported")
+    b, c = imp.constant(node, 1), imp.constant(node, 2)
+    kernel = attrs.get("alpha", 1.0) * (b if attrs.get("transB", 0) else b.T)
+    _dense(imp, node, kernel, None if c is None else attrs.get("beta", 1.0) * c.reshape(-1))
+
+
+def _matmul(imp, node, attrs):
+    kernel = imp.constant(node, 1).T
+    bias = None
+    users = imp.consumers.get(node.output[0], [])
+    if len(users) == 1 and users[0].op_type == "Add":
+        add = users[0]
+        other = [n for n in add.input if n != node.output[0]]
+        if len(other) == 1 and imp.is_constant(other[0]):
+            candidate = imp.constants[imp.resolve(other[0])]
+            if candidate.size == kernel.shape[0]:
+                bias = candidate.reshape(-1)
+                imp.skipped.add(add.output[0])
+                imp.aliases[add.output[0]] = node.output[0]
+    _dense(imp, node, kernel, bias)
+
+
+def _activation(layer_factory):
+    def handler(imp, node, attrs):
+        imp.emit(node, layer_factory(attrs, imp.layer_name(node)), imp.runtime(node))
+    return handler
+
+
+def _softmax(imp, node, attrs):
+    x = imp.runtime(node)
+    axis = attrs.get("axis", -1)
+    if len(x.shape) != 2 or axis not in (1, -1):
+        raise ValueError(f"ONNX Softmax {_label(node)}: only over the features of (N, K) inputs, got "
+                         f"shape {x.shape} axis {axis}")
+    imp.emit(node, L.Softmax(name=imp.layer_name(node)), x)
+
+
+def _pool(imp, node, attrs):
+    x = imp.runtime(node)
+    kernel = tuple(attrs["kernel_shape"])
+    strides = tuple(attrs.get("strides", kernel))
+    if any(d != 1 for d in attrs.get("dilations", (1, 1))):
+        raise ValueError(f"ONNX {node.op_type} {_label(node)}: dilated pooling is not supported")
+    padding = _spatial_padding(node, attrs, x.shape[2:], kernel, strides)
+    pads = padding if isinstance(padding, tuple) else (0, 0)
+    _check_ceil_mode(node, attrs, x.shape[2:], kernel, strides, pads)
+    if padding == (0, 0):
+        padding = "valid"
+    if node.op_type == "AveragePool":
+        if padding != "valid" and attrs.get("count_include_pad", 0):
+            raise ValueError(f"ONNX AveragePool {_label(node)}: count_include_pad=1 with padding is not "
+                             "supported (cudacnn averages only real pixels)")
+        layer = L.AveragePooling2D(kernel, strides=strides, padding=padding, name=imp.layer_name(node))
+    else:
+        layer = L.MaxPooling2D(kernel, strides=strides, padding=padding, name=imp.layer_name(node))
+    imp.emit(node, layer, x)
+
+
+def _global_avg_pool(imp, node, attrs):
+    x = imp.runtime(node)
+    imp.emit(node, L.GlobalAveragePooling2D(name=imp.layer_name(node)), x, onnx_shape=(x.shape[1], 1, 1))
+
+
+def _reduce_mean(imp, node, attrs):
+    axes = attrs.get("axes")
+    if axes is None and len(node.input) > 1:
+        axes = imp.constant(node, 1).tolist()
+    x = imp.runtime(node)
+    if len(x.shape) != 4 or sorted(a % 4 for a in (axes or [])) != [2, 3]:
+        raise ValueError(f"ONNX ReduceMean {_label(node)}: only the spatial mean (axes 2, 3) is supported")
+    keep = attrs.get("keepdims", 1)
+    imp.emit(node, L.GlobalAveragePooling2D(name=imp.layer_name(node)), x,
+             onnx_shape=(x.shape[1], 1, 1) if keep else (x.shape[1],))
+
+
+def _batch_norm(imp, node, attrs):
+    x = imp.runtime(node)
+    gamma, beta, mean, var = (imp.constant(node, i) for i in range(1, 5))
+    layer = L.BatchNormalization(momentum=attrs.get("momentum", 0.9), epsilon=attrs.get("epsilon", 1e-5),
+                                 name=imp.layer_name(node))
+    imp.emit(node, layer, x, {"gamma": gamma, "beta": beta, "moving_mean": mean, "moving_variance": var})
+
+
+def _add(imp, node, attrs):
+    if any(imp.is_constant(name) for name in node.input):
+        raise ValueError(f"ONNX Add {_label(node)}: adding a constant is supported only as the bias of a "
+                         "MatMul (which becomes a Dense layer)")
+    a, b = imp.runtime(node, 0), imp.runtime(node, 1)
+    if a.shape != b.shape:
+        raise ValueError(f"ONNX Add {_label(node)}: broadcasting {a.shape} + {b.shape} is not supported")
+    imp.emit(node, L.Add(name=imp.layer_name(node)), [a, b])
+
+
+def _concat(imp, node, attrs):
+    xs = [imp.runtime(node, i) for i in range(len(node.input))]
+    rank = len(xs[0].shape)
+    axis = attrs.get("axis", 1) % rank
+    if axis != 1:
+        raise ValueError(f"ONNX Concat {_label(node)}: only the channel axis 1 is supported, got {attrs.get('axis')}")
+    imp.emit(node, L.Concatenate(axis=1, name=imp.layer_name(node)), xs)
+
+
+def _flatten_to(imp, node, per_sample):
+    """Flatten a runtime tensor to ``per_sample`` = (features,), aliasing when it is already flat."""
+    x = imp.runtime(node)
+    size = int(np.prod(x.shape[1:]))
+    if per_sample not in ((size,), (-1,)):
+        raise ValueError(f"ONNX {node.op_type} {_label(node)}: reshaping per-sample {imp.onnx_shape(node)} to "
+                         f"{per_sample} is not supported (only flattening)")
+    if len(x.shape) == 2:
+        imp.alias(node)
+        imp.onnx_shapes[node.output[0]] = (size,)
+        return
+    imp.emit(node, L.Flatten(name=imp.layer_name(node)), x)
+
+
+def _flatten(imp, node, attrs):
+    if attrs.get("axis", 1) != 1:
+        raise ValueError(f"ONNX Flatten {_label(node)}: only axis=1 is supported")
+    _flatten_to(imp, node, (-1,))
+
+
+def _reshape(imp, node, attrs):
+    per_sample = _fold.reshape_keeps_batch(imp.constant(node, 1))
+    size = int(np.prod(imp.runtime(node).shape[1:]))
+    if -1 not in per_sample and int(np.prod(per_sample)) != size:
+        raise ValueError(f"ONNX Reshape {_label(node)}: target {list(imp.constant(node, 1))} for per-sample "
+                         f"shape {imp.onnx_shape(node)} would move elements across the batch dimension")
+    _flatten_to(imp, node, per_sample)
+
+
+def _dropout(imp, node, attrs):
+    rate = attrs.get("ratio", 0.5)
+    if len(node.input) > 1 and node.input[1]:
+        rate = float(imp.constant(node, 1))
+    imp.emit(node, L.Dropout(float(rate), name=imp.layer_name(node)), imp.runtime(node))
+
+
+def _identity(imp, node, attrs):
+    imp.alias(node)
+
+
+_HANDLERS = {
+    "Conv": _conv,
+    "Gemm": _gemm,
+    "MatMul": _matmul,
+    "Relu": _activation(lambda a, n: L.ReLU(name=n)),
+    "LeakyRelu": _activation(lambda a, n: L.LeakyReLU(negative_slope=a.get("alpha", 0.01), name=n)),
+    "Elu": _activation(lambda a, n: L.ELU(alpha=a.get("alpha", 1.0), name=n)),
+    "Sigmoid": _activation(lambda a, n: L.Activation("sigmoid", name=n)),
+    "Tanh": _activation(lambda a, n: L.Activation("tanh", name=n)),
+    "Softmax": _softmax,
+    "MaxPool": _pool,
+    "AveragePool": _pool,
+    "GlobalAveragePool": _global_avg_pool,
+    "ReduceMean": _reduce_mean,
+    "BatchNormalization": _batch_norm,
+    "Add": _add,
+    "Concat": _concat,
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Dropout": _dropout,
+    "Identity": _identity,
+}
+
+
+def load(path):
+    """Import the ONNX CNN at ``path`` as a cudacnn functional Model (weights included, CPU)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no ONNX file at {path}")
+    proto = onnx.load(str(path))
+    return _Importer(proto.graph).run(re.sub(r"[^0-9A-Za-z_]+", "_", proto.graph.name or path.stem))

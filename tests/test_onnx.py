@@ -1,0 +1,156 @@
+"""ONNX import (checked against onnxruntime on nets exported from PyTorch) and export (round trips).
+
+Tolerance: float32 end to end, max |ours - onnxruntime| <= 1e-5 * max(1, max |reference|).
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+torch = pytest.importorskip("torch")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import cudacnn.onnx as conx  # noqa: E402
+from cudacnn import zoo  # noqa: E402
+from cudacnn.layers import Dense, Dropout, Input  # noqa: E402
+from cudacnn.models import Model, Sequential  # noqa: E402
+
+import torch_reference as ref  # noqa: E402
+
+TOL = 1e-5
+
+
+def _close(ours, theirs):
+    bound = TOL * max(1.0, float(np.abs(theirs).max()))
+    assert ours.shape == theirs.shape
+    assert np.abs(ours - theirs).max() <= bound, (np.abs(ours - theirs).max(), bound)
+
+
+def _export_torch(net, x, path, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
+        torch.onnx.export(net, (torch.from_numpy(x),), str(path), dynamo=False, opset_version=13,
+                          input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, **kwargs)
+    return path
+
+
+def _run_ort(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+NETS = [(ref.LeNet, (1, 28, 28)), (ref.SmallVGG, (3, 16, 16)), (ref.SmallResNet, (3, 32, 32)),
+        (ref.SmallInception, (3, 16, 16))]
+
+
+@pytest.mark.parametrize("net_class,shape", NETS, ids=[n.__name__ for n, _ in NETS])
+@pytest.mark.parametrize("fold_bn", [True, False], ids=["bn-folded", "bn-kept"])
+def test_import_matches_onnxruntime(tmp_path, net_class, shape, fold_bn):
+    torch.manual_seed(0)
+    net = ref.randomize_batchnorm(net_class().eval())
+    x = np.random.default_rng(1).standard_normal((3, *shape)).astype(np.float32)
+    # Without constant folding the exporter keeps BatchNormalization and Identity nodes.
+    path = _export_torch(net, x, tmp_path / "net.onnx", do_constant_folding=fold_bn)
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    model = conx.load(path)
+    _close(model.predict(x), _run_ort(path, x))
+    if net_class is ref.LeNet:  # x.view(x.size(0), -1): the shape chain was folded into a Flatten
+        assert {"Shape", "Gather", "Unsqueeze", "Concat", "Reshape"} <= ops
+        assert "Flatten" in [type(layer).__name__ for layer in model.layers]
+    if not fold_bn and net_class in (ref.SmallVGG, ref.SmallResNet):
+        assert "BatchNormalization" in ops
+        assert "BatchNormalization" in [type(layer).__name__ for layer in model.layers]
+    with torch.no_grad():
+        _close(model.predict(x[:1]), net(torch.from_numpy(x[:1])).numpy())
+
+
+def _graph(nodes, initializers, in_shape, out_shape):
+    graph = helper.make_graph(
+        nodes, "handmade", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *in_shape])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", *out_shape])],
+        [numpy_helper.from_array(v, k) for k, v in initializers.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def test_matmul_add_dropout_identity_softmax(tmp_path, rng):
+    w1 = rng.standard_normal((12, 6)).astype(np.float32)
+    b1 = rng.standard_normal(6).astype(np.float32)
+    w2 = rng.standard_normal((6, 4)).astype(np.float32)
+    model = _graph([
+        helper.make_node("Flatten", ["x"], ["f"], axis=1),
+        helper.make_node("MatMul", ["f", "w1"], ["m1"]),
+        helper.make_node("Add", ["m1", "b1"], ["a1"]),
+        helper.make_node("Sigmoid", ["a1"], ["s1"]),
+        helper.make_node("Dropout", ["s1"], ["d1"]),
+        helper.make_node("Identity", ["d1"], ["i1"]),
+        helper.make_node("Gemm", ["i1", "w2"], ["g"], alpha=0.5),
+        helper.make_node("Softmax", ["g"], ["y"], axis=-1),
+    ], {"w1": w1, "b1": b1, "w2": w2}, (3, 2, 2), (4,))
+    path = tmp_path / "mlp.onnx"
+    onnx.save(model, str(path))
+    x = rng.standard_normal((5, 3, 2, 2)).astype(np.float32)
+    ours = conx.load(path)
+    assert [type(layer).__name__ for layer in ours.layers][1:] == [
+        "Flatten", "Dense", "Activation", "Dropout", "Dense", "Softmax"]  # MatMul+Add fused
+    _close(ours.predict(x), _run_ort(path, x))
+
+
+def test_unsupported_graphs_raise_clear_errors(tmp_path, rng):
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    cases = {
+        "asymmetric pads": ([helper.make_node("Conv", ["x", "w"], ["y"], pads=[0, 0, 1, 2])], {"w": w},
+                            (4, 9, 10), "asymmetric pads"),
+        "unknown op": ([helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                        helper.make_node("LRN", ["c"], ["y"], size=3)], {"w": w}, (4, 8, 8), "LRN"),
+        "batch-moving reshape": ([helper.make_node("Reshape", ["x", "s"], ["y"])],
+                                 {"s": np.array([-1, 3], np.int64)}, (3,), "batch"),
+    }
+    for name, (nodes, inits, out_shape, message) in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.onnx"
+        onnx.save(_graph(nodes, inits, (3, 8, 8), out_shape), str(path))
+        with pytest.raises(ValueError, match=message):
+            conx.load(path)
+    with pytest.raises(FileNotFoundError):
+        conx.load(tmp_path / "missing.onnx")
+
+
+@pytest.mark.parametrize("name,shape", [("lenet5", (1, 32, 32)), ("allcnn_c", (3, 16, 16)),
+                                        ("resnet18", (3, 32, 32)), ("googlenet", (3, 32, 32)),
+                                        ("mnist_workshop", (1, 28, 28))])
+def test_export_reproduced_by_onnxruntime(tmp_path, rng, name, shape):
+    model = zoo.get(name, input_shape=shape, num_classes=7)
+    for layer in model.leaf_layers():  # non-trivial batch-norm statistics
+        if "moving_mean" in layer.state:
+            c = layer.state["moving_mean"].shape[0]
+            layer.state["moving_mean"] = rng.standard_normal(c).astype(np.float32) * 0.1
+            layer.state["moving_variance"] = rng.uniform(0.5, 1.5, c).astype(np.float32)
+    x = rng.standard_normal((2, *shape)).astype(np.float32)
+    path = model.export_onnx(tmp_path / f"{name}.onnx") if hasattr(model, "export_onnx") \
+        else conx.export_onnx(model, tmp_path / f"{name}.onnx")
+    _close(_run_ort(path, x), model.predict(x))
+    # and back in: the imported graph computes the same
+    _close(conx.load(path).predict(x), model.predict(x))
+
+
+def test_export_same_padding_stride_two_and_nested_model(tmp_path, rng):
+    # Keras 'same' with stride 2 on an even size pads only bottom/right: written as asymmetric pads.
+    base = zoo.get("allcnn_c", input_shape=(3, 10, 10), num_classes=5, classifier_activation=None)
+    inputs = Input((3, 10, 10))
+    outputs = Dense(3, activation="softmax")(Dropout(0.5)(base(inputs)))
+    model = Model(inputs, outputs, name="nested")
+    x = rng.standard_normal((3, 3, 10, 10)).astype(np.float32)
+    path = conx.export_onnx(model, tmp_path / "nested.onnx")
+    _close(_run_ort(path, x), model.predict(x))
+
+
+def test_export_needs_a_built_model(tmp_path):
+    with pytest.raises(ValueError, match="no graph"):
+        conx.export_onnx(Sequential([Dense(3)]), tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
