@@ -27,25 +27,30 @@ def compute_fans(shape) -> tuple[int, int]:
 
 
 def _truncated_normal(shape, std):
+    # Drawn in float32 directly: large layers (VGG's 100M weights) initialise in seconds, not tens.
     gen = _random.generator()
-    out = gen.standard_normal(shape)
+    out = gen.standard_normal(shape, dtype=np.float32)
     outside = np.abs(out) > 2.0
     while outside.any():
-        out[outside] = gen.standard_normal(int(outside.sum()))
+        out[outside] = gen.standard_normal(int(outside.sum()), dtype=np.float32)
         outside = np.abs(out) > 2.0
-    return out * std
+    out *= np.float32(std)
+    return out
 
 
 def _uniform(shape, limit):
-    return _random.generator().uniform(-limit, limit, size=shape)
+    out = _random.generator().random(shape, dtype=np.float32)
+    out *= np.float32(2 * limit)
+    out -= np.float32(limit)
+    return out
 
 
 def zeros(shape):
-    return np.zeros(shape)
+    return np.zeros(shape, np.float32)
 
 
 def ones(shape):
-    return np.ones(shape)
+    return np.ones(shape, np.float32)
 
 
 def glorot_uniform(shape):
@@ -79,7 +84,7 @@ def lecun_normal(shape):
 
 
 def random_normal(shape, stddev=0.05):
-    return _random.generator().normal(0.0, stddev, size=shape)
+    return _random.generator().standard_normal(shape, dtype=np.float32) * np.float32(stddev)
 
 
 def random_uniform(shape, limit=0.05):
@@ -104,4 +109,4 @@ def get(identifier):
 
 
 def initialize(identifier, shape, dtype="float32") -> np.ndarray:
-    return np.ascontiguousarray(get(identifier)(tuple(shape)), dtype=dtype)
+    return np.ascontiguousarray(get(identifier)(tuple(shape)), dtype=dtype)  # no copy when already float32
