@@ -1,0 +1,133 @@
+"""The lectures' MNIST workshop net on Fashion-MNIST, cudacnn (NumPy CPU) beside PyTorch CPU.
+
+    python benchmarks/fashion_workshop.py          # 5 epochs each, several minutes on 2 cores
+
+Both sides train the same net (Conv32-pool-Conv64-pool-Dense64-Dropout0.3-Dense10,
+``cudacnn.zoo.get("mnist_workshop")``; PyTorch runs a mirror of it that starts
+from the very same weights) the same way: RMSprop (Keras defaults: lr 1e-3,
+rho 0.9, eps 1e-7), sparse categorical cross-entropy, batch 64, the last 10% of
+the training set held out for validation (as Keras' ``validation_split``), the
+rest shuffled every epoch. Reported per side: test accuracy, the wall time of
+the whole fit (validation included) and training images/s = epochs x training
+images / fit time. Writes ``benchmarks/results/fashion-workshop-<cpu>-<date>-<commit>.json``.
+
+This is a benchmark, not a timed test: nothing here asserts on time.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import cudacnn
+from cudacnn import benchmodels, optimizers, zoo
+from cudacnn.bench import write_json_atomic
+from cudacnn.benchrun import device_slug, environment
+
+RESULTS = Path(__file__).resolve().parent / "results"
+LR, RHO, EPS = 1e-3, 0.9, 1e-7
+
+
+def ours_fit(x, y, x_test, y_test, epochs, batch_size, seed=0) -> dict:
+    cudacnn.set_seed(seed)
+    model = zoo.get("mnist_workshop", input_shape=x.shape[1:])
+    model.compile(optimizer=optimizers.RMSprop(learning_rate=LR, rho=RHO, epsilon=EPS),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    start = time.perf_counter()
+    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_split=0.1, verbose=0)
+    fit_s = time.perf_counter() - start
+    _, test_acc = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
+    return {"fit_s": fit_s, "test_accuracy": float(test_acc),
+            "val_accuracy": [float(a) for a in history.history.get("val_accuracy", [])],
+            "loss": [float(v) for v in history.history.get("loss", [])]}
+
+
+def torch_fit(x, y, x_test, y_test, epochs, batch_size, seed=0) -> dict:
+    """The same net, weights, optimizer, split and batch size in PyTorch (eager, CPU)."""
+    import torch
+    import torch.nn.functional as F
+
+    cudacnn.set_seed(seed)
+    body, ends_in_softmax = benchmodels.torch_mirror(zoo.get("mnist_workshop", input_shape=x.shape[1:]))
+    assert ends_in_softmax, "the workshop net ends in softmax; training fuses it into the loss"
+    optimizer = torch.optim.RMSprop(body.parameters(), lr=LR, alpha=RHO, eps=EPS)
+    split = int(len(x) * 0.9)
+    xt, yt = torch.from_numpy(x[:split]), torch.from_numpy(y[:split])
+    xv, yv = torch.from_numpy(x[split:]), torch.from_numpy(y[split:])
+    generator = torch.Generator().manual_seed(seed)
+
+    def accuracy(xs, ys):
+        body.eval()
+        with torch.no_grad():
+            hits = sum(int((body(xs[i:i + 256]).argmax(1) == ys[i:i + 256]).sum()) for i in range(0, len(xs), 256))
+        body.train()
+        return hits / len(xs)
+
+    val_acc, losses = [], []
+    start = time.perf_counter()
+    for _ in range(epochs):
+        total = 0.0
+        for idx in torch.randperm(split, generator=generator).split(batch_size):
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(body(xt[idx]), yt[idx])
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+        losses.append(total / split)
+        val_acc.append(accuracy(xv, yv))
+    fit_s = time.perf_counter() - start
+    return {"fit_s": fit_s, "test_accuracy": accuracy(torch.from_numpy(x_test), torch.from_numpy(y_test)),
+            "val_accuracy": val_acc, "loss": losses}
+
+
+def run(x, y, x_test, y_test, epochs=5, batch_size=64, with_torch=True) -> dict:
+    """Train both sides; returns the results record (no file written)."""
+    train_images = epochs * int(len(x) * 0.9)
+    sides = {"cudacnn-numpy": ours_fit}
+    if with_torch:
+        sides["torch-cpu"] = torch_fit
+    results = {"epochs": epochs, "batch_size": batch_size, "train_images": int(len(x) * 0.9),
+               "test_images": len(x_test), "load_before": os.getloadavg()[0], "sides": {}}
+    for name, fit in sides.items():
+        side = fit(x, y, x_test, y_test, epochs, batch_size)
+        side["images_per_s"] = train_images / side["fit_s"]
+        results["sides"][name] = side
+        print(f"{name:14s} test accuracy {side['test_accuracy']:.4f}  fit {side['fit_s']:.1f} s  "
+              f"{side['images_per_s']:.0f} training images/s", flush=True)
+    results["load_after"] = os.getloadavg()[0]
+    if with_torch:
+        results["ours_over_torch_images_per_s"] = (results["sides"]["cudacnn-numpy"]["images_per_s"]
+                                                   / results["sides"]["torch-cpu"]["images_per_s"])
+    return results
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--data", default=None, help="Fashion-MNIST directory (default: cudacnn's search path)")
+    p.add_argument("--no-torch", action="store_true", help="train only cudacnn's side")
+    p.add_argument("--out", default=str(RESULTS))
+    args = p.parse_args(argv)
+
+    (x, y), (x_test, y_test) = cudacnn.datasets.load_fashion_mnist(args.data)
+    env = environment()
+    print(f"fashion_workshop: {len(x)} train / {len(x_test)} test images, {args.epochs} epochs, batch "
+          f"{args.batch_size}; {env['cpu']} ({env['cpu_count']} CPUs), torch threads "
+          f"{env.get('torch_num_threads')}", flush=True)
+    results = run(x, y, x_test, y_test, args.epochs, args.batch_size, with_torch=not args.no_torch)
+    payload = {"schema": "cudacnn-fashion-workshop/1", "env": env, **results}
+    path = Path(args.out) / f"fashion-workshop-{device_slug(env)}-{env['date'][:10]}-{env['commit'][:8]}.json"
+    write_json_atomic(path, payload)
+    if "ours_over_torch_images_per_s" in results:
+        print(f"cudacnn / PyTorch training throughput: {results['ours_over_torch_images_per_s']:.2f}x")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

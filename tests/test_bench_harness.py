@@ -1,0 +1,174 @@
+"""The benchmark harness itself, on the CPU: every case runs once and matches its reference.
+
+Nothing here asserts on time. Op cases run on our NumPy backend and are
+compared with PyTorch in float64; model cases are compared with their PyTorch
+mirror (same weights, same batch, dropout off so the two sides see the same net).
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cudacnn import bench, benchcases, benchmodels
+from cudacnn.benchrun import Engine, measure
+
+torch = pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+QUICK_OPS = benchcases.op_cases(conv_sets=("lecture",), batch=2)
+
+
+def relative_errors(ours, reference):
+    assert len(ours) == len(reference), (len(ours), len(reference))
+    errors = []
+    for a, b in zip(ours, reference):
+        assert a.shape == b.shape, (a.shape, b.shape)
+        assert np.all(np.isfinite(a))
+        errors.append(float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30)))
+    return errors
+
+
+def test_flop_counts_follow_the_shapes():
+    # 3x3 conv, 2 images, 4 -> 8 channels, 5x5 output: 2*N*K*C*R*S*OH*OW.
+    assert benchcases.conv2d_flops(2, 4, 8, 3, 3, 5, 5) == 2 * 2 * 8 * 4 * 9 * 25
+    assert benchcases.conv2d_flops(2, 4, 8, 3, 3, 5, 5, groups=2) == 2 * 2 * 8 * 2 * 9 * 25
+    assert benchcases.conv2d_flops(2, 4, 8, 3, 3, 5, 5, direction="bwd") == 2 * 2 * 2 * 8 * 4 * 9 * 25
+    assert benchcases.linear_flops(3, 5, 7) == 2 * 3 * 5 * 7
+    layer = benchcases.ConvLayer("t", c=3, h=32, k=64, padding=0)
+    assert layer.out_hw == 30
+    assert benchcases.Conv2dCase(layer, 4, "fwd").work() == 2 * 4 * 64 * 3 * 9 * 30 * 30
+
+
+def test_byte_counts_read_inputs_once_and_write_outputs_once():
+    pool = benchcases.MaxPoolCase("2x2", (2, 3, 8, 8), "fwd")
+    assert pool.work() == 4 * (2 * 3 * 64 + 2 * 3 * 16)
+    bn = benchcases.BatchNormCase("train", (2, 3, 4, 4), "bwd")
+    assert bn.work() == 4 * 3 * 96  # dy and x read, dx written
+    ce = benchcases.SoftmaxCECase("int", (4, 10), "fwd")
+    assert ce.work() == 4 * 40 + 8 * 4
+    assert pool.rate(1e-9) == pytest.approx(pool.work())  # bytes per ns == GB/s
+
+
+@pytest.mark.parametrize("case", QUICK_OPS, ids=[c.name for c in QUICK_OPS])
+def test_op_case_matches_torch_float64(case):
+    inputs = case.inputs(np.random.default_rng(7))
+    numpy_engine, torch_engine = Engine("numpy"), Engine("torch-cpu")
+    with numpy_engine.active():
+        ours = numpy_engine.to_host(case.ours(numpy_engine.put(inputs))())
+    as64 = {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in inputs.items()}
+    reference = torch_engine.to_host(case.torch(torch_engine.put(as64))())
+    assert max(relative_errors(ours, reference)) < 1e-5
+
+
+SEED = benchmodels.seed_model_names()
+
+
+@pytest.mark.parametrize("name", SEED)
+def test_model_inference_matches_torch_mirror(name):
+    case = benchmodels.ModelCase(name, "infer", 2)
+    inputs = case.inputs(np.random.default_rng(3))
+    ours = case.ours(inputs)()
+    mirrored = case.torch({k: torch.from_numpy(v) for k, v in inputs.items()})().numpy()
+    assert ours.shape == mirrored.shape == (2, 10)
+    assert max(relative_errors([ours], [mirrored])) < 1e-5
+
+
+@pytest.mark.parametrize("name", SEED)
+def test_model_training_step_matches_torch_mirror(name):
+    """Same loss, and the same weight update (new - old), after one SGD-with-momentum step."""
+    case = benchmodels.ModelCase(name, "train", 2, dropout=False)
+    inputs = case.inputs(np.random.default_rng(4))
+    ours_step = case.ours(inputs)
+    torch_step = case.torch({k: torch.from_numpy(v) for k, v in inputs.items()})
+    before = case.models["ours"].get_weights()
+    assert [w.shape for w in before] == [tuple(p.shape) for p in case.models["torch"].parameters()]
+    ours_loss, torch_loss = ours_step()["loss"], float(torch_step())
+    assert ours_loss == pytest.approx(torch_loss, rel=1e-5)
+    ours_delta = [a - b for a, b in zip(case.models["ours"].get_weights(), before)]
+    torch_delta = [p.detach().numpy() - b for p, b in zip(case.models["torch"].parameters(), before)]
+    assert max(relative_errors(ours_delta, torch_delta)) < 1e-4
+
+
+def test_measure_repeats_until_the_budget_and_syncs():
+    calls = []
+    timing = measure(Engine("numpy"), lambda: calls.append(1), warmup=2, min_repeats=3, max_repeats=5, budget_s=0)
+    assert len(timing.times) == 3 and len(calls) == 5
+    assert timing.median >= 0
+
+
+def test_cli_quick_run_writes_json_table_and_chart(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = bench.main(["--quick", "--backends", "numpy,torch-cpu", "--ops", "linear,max_pool2d",
+                     "--models", "digits_cnn", "--budget", "0", "--out", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    payload = json.loads((out / "bench.json").read_text())
+    rows = payload["rows"]
+    assert {r["engine"] for r in rows} == {"numpy", "torch-cpu"}
+    assert all("median_s" in r and r["value"] > 0 for r in rows)
+    numpy_rows = [r for r in rows if r["engine"] == "numpy"]
+    assert all(r["x_numpy"] == pytest.approx(1.0) and r["x_torch"] > 0 for r in numpy_rows)
+    assert {r["metric"] for r in rows} == {"GFLOP/s", "GB/s", "images/s"}
+    assert payload["env"]["commit"] and payload["env"]["date"]
+    assert (out / "bench.png").stat().st_size > 0
+    assert "x numpy" in printed and "digits_cnn_train" in printed
+    if bench.engine_unavailable_reason("cuda") is not None:
+        assert "GPU part skipped" in printed
+
+
+def test_cli_rejects_unknown_names():
+    with pytest.raises(SystemExit):
+        bench.main(["--backends", "tpu"])
+    with pytest.raises(ValueError, match="unknown op families"):
+        bench.main(["--ops", "conv3d", "--backends", "numpy", "--models", "none"])
+
+
+def test_gpu_script_checks_itself_on_the_cpu(tmp_path):
+    """benchmarks/gpu_kernels.py's own logic, run with numpy vs torch-cpu instead of cuda vs cuDNN."""
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "gpu_kernels.py"), "--quick", "--cpu",
+                             "--ops", "linear,softmax_ce", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (written,) = tmp_path.glob("kernels-*.json")
+    rows = json.loads(written.read_text())["rows"]
+    ours = [r for r in rows if r["engine"] == "numpy"]
+    assert len(ours) == 4 and all(r["rel_err"] < 1e-4 and r["x_cudnn"] > 0 for r in ours)
+    assert "device-to-device copy" in result.stdout
+
+
+def test_pytest_benchmark_suite_collects_and_runs_once():
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(BENCHMARKS),
+                             "--benchmark-disable", "--bench-batch", "2", "--bench-engines", "numpy,torch-cpu",
+                             "--bench-models", "digits_cnn", "-k", "linear_fwd or digits_cnn_infer"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "4 passed" in result.stdout
+
+
+def test_results_table_regenerates_from_json(tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import make_table
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{make_table.BEGIN}\nold\n{make_table.END}\noutro\n")
+    results = tmp_path / "results"
+    results.mkdir()
+    bench.write_json_atomic(results / "bench.json", {
+        "schema": bench.SCHEMA, "batch_size": 2, "quick": True,
+        "env": {"date": "2026-01-01T00:00:00+00:00", "commit": "abc1234def", "cpu": "Test CPU", "cpu_count": 2,
+                "gpu": None, "torch_num_threads": 2, "numpy": "2", "torch": "2"},
+        "rows": [{"case": "linear_fwd x", "ref": "linear_fwd x", "engine": "numpy", "device": "cpu",
+                  "metric": "GFLOP/s", "median_s": 0.002, "value": 5.0, "x_numpy": 1.0, "x_torch": 0.5},
+                 {"case": "linear_fwd x", "ref": "linear_fwd x", "engine": "torch-cpu", "device": "cpu",
+                  "metric": "GFLOP/s", "median_s": 0.001, "value": 10.0, "x_numpy": 2.0, "x_torch": None}]})
+    make_table.update_readme(readme, results)
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
+    assert "linear_fwd x" in text and "Test CPU" in text and "abc1234" in text
+    assert make_table.update_readme(readme, results) is False  # already up to date
