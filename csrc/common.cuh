@@ -3,6 +3,7 @@
 // ceil-div, and warp/block reductions.
 #pragma once
 #include <cuda_runtime.h>
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -32,6 +33,43 @@ inline void require(bool ok, const std::string &msg) {
 #define CUDA_CHECK_LAUNCH(kernel_name) ::cudacnn::cuda_check(cudaGetLastError(), kernel_name, __FILE__, __LINE__)
 #define CEIL_DIV(a, b) (((a) + (b)-1) / (b))
 
+// ---------------------------------------------------------------------------
+// Host-side helpers shared by every launcher.
+// ---------------------------------------------------------------------------
+namespace cudacnn {
+
+// Pointers and streams cross the Python boundary as integers (cupy's
+// `arr.data.ptr` and `cupy.cuda.get_current_stream().ptr`).
+template <typename T>
+inline T *as_ptr(std::uintptr_t p) { return reinterpret_cast<T *>(p); }
+inline cudaStream_t as_stream(std::uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
+
+inline void require_ptr(std::uintptr_t p, const char *name) {
+  require(p != 0, std::string(name) + " is a null device pointer");
+}
+inline void require_positive(long long v, const char *name) {
+  require(v > 0, std::string(name) + " must be positive, got " + std::to_string(v));
+}
+// Kernels index single tensors with 32-bit ints (faster address arithmetic);
+// larger tensors are refused before launch rather than silently wrapped.
+constexpr long long kMaxElements = (1LL << 31) - 1;
+inline void require_fits_int32(long long count, const char *name) {
+  require(count <= kMaxElements, std::string(name) + " has " + std::to_string(count) +
+                                     " elements; cudacnn kernels support at most 2^31-1 per tensor");
+}
+
+// Grid size for grid-stride elementwise loops: enough blocks to fill any GPU,
+// never more than needed.
+inline unsigned elementwise_blocks(long long n, int threads) {
+  long long blocks = (n + threads - 1) / threads;
+  const long long cap = 65535LL * 8;
+  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > cap ? cap : blocks));
+}
+
+}  // namespace cudacnn
+
+// Device helpers (only for nvcc; bindings.cpp is host C++ that includes this header).
+#ifdef __CUDACC__
 template <typename T>
 __device__ __forceinline__ T warp_reduce_sum(T v) {
 #pragma unroll
@@ -45,3 +83,20 @@ __device__ __forceinline__ T warp_reduce_max(T v) {
   for (int offset = 16; offset > 0; offset >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, offset));
   return v;
 }
+
+// Deterministic block-wide sum: fixed shuffle/shared-memory tree, so the same
+// inputs always give the same bits. All threads of the block must call it;
+// the result is valid in every thread. `scratch` holds at least 32 floats.
+__device__ __forceinline__ float block_reduce_sum(float v, float *scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int warps = (blockDim.x + 31) >> 5;
+  v = warp_reduce_sum(v);
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = (lane < warps) ? scratch[lane] : 0.0f;
+  v = warp_reduce_sum(v);
+  return v;
+}
+
+#endif  // __CUDACC__

@@ -1,0 +1,269 @@
+// Batch normalisation (PyTorch semantics), x viewed as (N, C, HW) float32
+// (HW = 1 for (N, C) input). Channel c's M = N*HW values sit in N runs of HW.
+//
+// Training forward, two launches over x plus one tiny one:
+//   1. statistics: grid (C, splits); each block runs Welford over its slice of
+//      one channel (per thread, then a fixed-order tree merge), writing
+//      (count, mean, M2) partials;
+//   2. finalize: one thread per channel merges its partials in split order
+//      (Chan et al.), writes mean and inv_std = 1/sqrt(var + eps) and updates
+//      the running statistics (unbiased variance);
+//   3. normalize: x_hat = (x - mean) * inv_std and y = x_hat * gamma + beta in
+//      one pass (inference uses the same pass with the running statistics).
+// Backward, two passes over (dy, x_hat): per-channel partial sums of dy and
+// dy * x_hat (finalized in fixed order into dbeta, dgamma), then dx.
+// No atomics anywhere: results are deterministic.
+#include <algorithm>
+
+#include "common.cuh"
+#include "launchers.h"
+
+namespace cudacnn {
+namespace {
+
+// 256 threads per statistics block; a slice of at least 4096 values per block
+// keeps the merge overhead small, and about 1024 blocks fill any current GPU.
+constexpr int kStatThreads = 256;
+constexpr long long kMinValuesPerBlock = 4096;
+constexpr long long kTargetBlocks = 1024;
+constexpr int kMaxSplits = 256;
+constexpr int kThreads = 256;
+
+int stat_splits(int N, int C, int HW) {
+  const long long M = 1LL * N * HW;
+  long long splits = std::min(CEIL_DIV(M, kMinValuesPerBlock), CEIL_DIV(kTargetBlocks, (long long)C));
+  return (int)std::max(1LL, std::min(splits, (long long)kMaxSplits));
+}
+
+struct Welford {
+  float n, mean, m2;
+};
+
+__device__ __forceinline__ Welford welford_merge(Welford a, Welford b) {
+  if (b.n == 0.0f) return a;
+  if (a.n == 0.0f) return b;
+  const float n = a.n + b.n, delta = b.mean - a.mean, fb = b.n / n;
+  return {n, a.mean + delta * fb, a.m2 + b.m2 + delta * delta * a.n * fb};
+}
+
+// Slice [j0, j1) of channel c's values, j = n * HW + hw.
+__device__ __forceinline__ void channel_slice(int N, int HW, int splits, int split, int *j0, int *j1) {
+  const int M = N * HW, per = CEIL_DIV(M, splits);
+  *j0 = min(M, split * per);
+  *j1 = min(M, *j0 + per);
+}
+
+// partial: [3][C][splits] = count, mean, M2.
+__global__ void __launch_bounds__(kStatThreads) batch_norm_stats_kernel(float *__restrict__ partial,
+                                                                        const float *__restrict__ x, int N, int C,
+                                                                        int HW) {
+  __shared__ float s_n[kStatThreads], s_mean[kStatThreads], s_m2[kStatThreads];
+  const int c = blockIdx.x, split = blockIdx.y, splits = gridDim.y, tid = threadIdx.x;
+  int j0, j1;
+  channel_slice(N, HW, splits, split, &j0, &j1);
+  Welford w{0.0f, 0.0f, 0.0f};
+  for (int j = j0 + tid; j < j1; j += kStatThreads) {
+    const int n = j / HW, hw = j - n * HW;
+    const float v = x[(n * C + c) * HW + hw];
+    w.n += 1.0f;
+    const float d = v - w.mean;
+    w.mean += d / w.n;
+    w.m2 += d * (v - w.mean);
+  }
+  s_n[tid] = w.n;
+  s_mean[tid] = w.mean;
+  s_m2[tid] = w.m2;
+  __syncthreads();
+  for (int stride = kStatThreads / 2; stride > 0; stride >>= 1) {
+    if (tid < stride) {
+      const Welford m = welford_merge({s_n[tid], s_mean[tid], s_m2[tid]},
+                                      {s_n[tid + stride], s_mean[tid + stride], s_m2[tid + stride]});
+      s_n[tid] = m.n;
+      s_mean[tid] = m.mean;
+      s_m2[tid] = m.m2;
+    }
+    __syncthreads();
+  }
+  if (tid == 0) {
+    const long long at = (long long)c * splits + split, plane = (long long)C * splits;
+    partial[at] = s_n[0];
+    partial[plane + at] = s_mean[0];
+    partial[2 * plane + at] = s_m2[0];
+  }
+}
+
+__global__ void batch_norm_finalize_kernel(float *__restrict__ mean, float *__restrict__ inv_std,
+                                           float *__restrict__ running_mean, float *__restrict__ running_var,
+                                           const float *__restrict__ partial, int C, int splits, float momentum,
+                                           float one_minus_momentum, float unbiased_momentum, float eps) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  const long long plane = (long long)C * splits;
+  Welford w{0.0f, 0.0f, 0.0f};
+  for (int sp = 0; sp < splits; ++sp) {
+    const long long at = (long long)c * splits + sp;
+    w = welford_merge(w, {partial[at], partial[plane + at], partial[2 * plane + at]});
+  }
+  const float var = w.m2 / w.n;  // biased: the normalisation uses it
+  mean[c] = w.mean;
+  inv_std[c] = 1.0f / sqrtf(var + eps);
+  // unbiased_momentum = momentum * M / (M - 1), formed in double on the host.
+  running_mean[c] = running_mean[c] * one_minus_momentum + momentum * w.mean;
+  running_var[c] = running_var[c] * one_minus_momentum + unbiased_momentum * var;
+}
+
+__global__ void batch_norm_normalize_kernel(float *__restrict__ y, float *__restrict__ x_hat,
+                                            const float *__restrict__ x, const float *__restrict__ mean,
+                                            const float *__restrict__ inv_std, const float *__restrict__ gamma,
+                                            const float *__restrict__ beta, int total, int C, int HW) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int c = (i / HW) % C;
+    const float xh = (x[i] - mean[c]) * inv_std[c];
+    x_hat[i] = xh;
+    y[i] = xh * gamma[c] + beta[c];
+  }
+}
+
+// partial: [2][C][splits] = sum dy, sum dy * x_hat.
+__global__ void __launch_bounds__(kStatThreads) batch_norm_backward_reduce_kernel(
+    float *__restrict__ partial, const float *__restrict__ dy, const float *__restrict__ x_hat, int N, int C,
+    int HW) {
+  __shared__ float scratch[32];
+  const int c = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
+  int j0, j1;
+  channel_slice(N, HW, splits, split, &j0, &j1);
+  float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
+  for (int j = j0 + threadIdx.x; j < j1; j += kStatThreads) {
+    const int n = j / HW, hw = j - n * HW;
+    const int i = (n * C + c) * HW + hw;
+    const float d = dy[i];
+    sum_dy += d;
+    sum_dy_xhat = fmaf(d, x_hat[i], sum_dy_xhat);
+  }
+  sum_dy = block_reduce_sum(sum_dy, scratch);
+  sum_dy_xhat = block_reduce_sum(sum_dy_xhat, scratch);
+  if (threadIdx.x == 0) {
+    const long long at = (long long)c * splits + split;
+    partial[at] = sum_dy;
+    partial[(long long)C * splits + at] = sum_dy_xhat;
+  }
+}
+
+__global__ void batch_norm_backward_finalize_kernel(float *__restrict__ dgamma, float *__restrict__ dbeta,
+                                                    const float *__restrict__ partial, int C, int splits) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
+  for (int sp = 0; sp < splits; ++sp) {
+    sum_dy += partial[(long long)c * splits + sp];
+    sum_dy_xhat += partial[(long long)C * splits + (long long)c * splits + sp];
+  }
+  dbeta[c] = sum_dy;
+  dgamma[c] = sum_dy_xhat;
+}
+
+__global__ void batch_norm_backward_dx_kernel(float *__restrict__ dx, const float *__restrict__ dy,
+                                              const float *__restrict__ x_hat, const float *__restrict__ inv_std,
+                                              const float *__restrict__ gamma, const float *__restrict__ dgamma,
+                                              const float *__restrict__ dbeta, int total, int C, int HW,
+                                              bool training, float inv_count) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int c = (i / HW) % C;
+    const float scale = gamma[c] * inv_std[c];
+    float g = dy[i];
+    if (training) g = g - dbeta[c] * inv_count - x_hat[i] * (dgamma[c] * inv_count);
+    dx[i] = g * scale;
+  }
+}
+
+void check_sizes(int N, int C, int HW) {
+  require_positive(N, "N");
+  require_positive(C, "C");
+  require_positive(HW, "H*W");
+  require_fits_int32(1LL * N * C * HW, "batch_norm input");
+}
+
+void check_workspace(ptr_t workspace, long long workspace_size, int N, int C, int HW) {
+  const long long need = batch_norm_workspace(N, C, HW);
+  require_ptr(workspace, "workspace");
+  require(workspace_size >= need, "batch_norm: workspace of " + std::to_string(workspace_size) +
+                                      " floats is smaller than the " + std::to_string(need) + " needed");
+}
+
+}  // namespace
+
+long long batch_norm_workspace(int N, int C, int HW) {
+  check_sizes(N, C, HW);
+  return 3LL * C * stat_splits(N, C, HW);
+}
+
+void batch_norm_statistics(ptr_t mean, ptr_t inv_std, ptr_t running_mean, ptr_t running_var, ptr_t x,
+                           ptr_t workspace, long long workspace_size, int N, int C, int HW, float momentum,
+                           float eps, ptr_t stream) {
+  check_sizes(N, C, HW);
+  require(1LL * N * HW >= 2, "batch_norm: training needs more than 1 value per channel");
+  require_ptr(mean, "mean");
+  require_ptr(inv_std, "inv_std");
+  require_ptr(running_mean, "running_mean");
+  require_ptr(running_var, "running_var");
+  require_ptr(x, "x");
+  check_workspace(workspace, workspace_size, N, C, HW);
+  cudaStream_t st = as_stream(stream);
+  const int splits = stat_splits(N, C, HW);
+  float *partial = as_ptr<float>(workspace);
+  batch_norm_stats_kernel<<<dim3(C, splits), kStatThreads, 0, st>>>(partial, as_ptr<const float>(x), N, C, HW);
+  CUDA_CHECK_LAUNCH("batch_norm_stats_kernel");
+  const double count = 1.0 * N * HW;
+  batch_norm_finalize_kernel<<<CEIL_DIV(C, kThreads), kThreads, 0, st>>>(
+      as_ptr<float>(mean), as_ptr<float>(inv_std), as_ptr<float>(running_mean), as_ptr<float>(running_var), partial,
+      C, splits, momentum, (float)(1.0 - (double)momentum), (float)((double)momentum * count / (count - 1.0)), eps);
+  CUDA_CHECK_LAUNCH("batch_norm_finalize_kernel");
+}
+
+void batch_norm_normalize(ptr_t y, ptr_t x_hat, ptr_t x, ptr_t mean, ptr_t inv_std, ptr_t gamma, ptr_t beta, int N,
+                          int C, int HW, ptr_t stream) {
+  check_sizes(N, C, HW);
+  require_ptr(y, "y");
+  require_ptr(x_hat, "x_hat");
+  require_ptr(x, "x");
+  require_ptr(mean, "mean");
+  require_ptr(inv_std, "inv_std");
+  require_ptr(gamma, "gamma");
+  require_ptr(beta, "beta");
+  const int total = N * C * HW;
+  batch_norm_normalize_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, as_stream(stream)>>>(
+      as_ptr<float>(y), as_ptr<float>(x_hat), as_ptr<const float>(x), as_ptr<const float>(mean),
+      as_ptr<const float>(inv_std), as_ptr<const float>(gamma), as_ptr<const float>(beta), total, C, HW);
+  CUDA_CHECK_LAUNCH("batch_norm_normalize_kernel");
+}
+
+void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x_hat, ptr_t inv_std, ptr_t gamma,
+                         ptr_t workspace, long long workspace_size, int N, int C, int HW, bool training,
+                         ptr_t stream) {
+  check_sizes(N, C, HW);
+  require_ptr(dx, "dx");
+  require_ptr(dgamma, "dgamma");
+  require_ptr(dbeta, "dbeta");
+  require_ptr(dy, "dy");
+  require_ptr(x_hat, "x_hat");
+  require_ptr(inv_std, "inv_std");
+  require_ptr(gamma, "gamma");
+  check_workspace(workspace, workspace_size, N, C, HW);
+  cudaStream_t st = as_stream(stream);
+  const int splits = stat_splits(N, C, HW);
+  float *partial = as_ptr<float>(workspace);
+  batch_norm_backward_reduce_kernel<<<dim3(C, splits), kStatThreads, 0, st>>>(partial, as_ptr<const float>(dy),
+                                                                             as_ptr<const float>(x_hat), N, C, HW);
+  CUDA_CHECK_LAUNCH("batch_norm_backward_reduce_kernel");
+  batch_norm_backward_finalize_kernel<<<CEIL_DIV(C, kThreads), kThreads, 0, st>>>(
+      as_ptr<float>(dgamma), as_ptr<float>(dbeta), partial, C, splits);
+  CUDA_CHECK_LAUNCH("batch_norm_backward_finalize_kernel");
+  const int total = N * C * HW;
+  batch_norm_backward_dx_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, st>>>(
+      as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(x_hat), as_ptr<const float>(inv_std),
+      as_ptr<const float>(gamma), as_ptr<const float>(dgamma), as_ptr<const float>(dbeta), total, C, HW, training,
+      (float)(1.0 / (1.0 * N * HW)));
+  CUDA_CHECK_LAUNCH("batch_norm_backward_dx_kernel");
+}
+
+}  // namespace cudacnn

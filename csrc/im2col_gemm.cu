@@ -1,0 +1,496 @@
+// im2col / col2im and our tiled SGEMM; convolution through them, and `linear`.
+//
+// SGEMM: C (M x N) = alpha * op(A) (M x K) * op(B) (K x N) + beta * C (+ bias), row-major.
+// A block computes a BM x BN tile of C, marching over K in slices of BK = 8:
+// each slice of op(A) and op(B) is staged in shared memory (k-major, double
+// buffered so one __syncthreads per slice suffices; the next slice is fetched
+// into registers while the current one is multiplied), and every thread owns a
+// TM x TN sub-tile of accumulators in registers (register blocking), read from
+// shared memory as float4. Loads and stores are bounds-checked, so any M, N, K.
+// The grid's z dimension runs independent problems ("batch" b times "group" g),
+// each at its own element offsets; a K-split layout lets the reduction index
+// run across images (used for the weight gradient).
+//
+// Convolution (per chunk of images): col[b] = im2col(x[n]) is (C*R*S) x (P*Q),
+// rows (c, r, s), columns (p, q); group g owns rows g*Cg*R*S ... Then
+//   forward         y[n, g]  = W[g] (Kg x CgRS) * col[b, g]                 (+ bias)
+//   backward data   col[b,g] = W[g]^T * dy[n, g];  dx = col2im(col)  (a gather: no atomics)
+//   backward weight dW[g]    = sum_n dy[n, g] (Kg x PQ) * col[b, g]^T
+// The weight-gradient reduction over images is split across blocks into
+// partial sums that a second kernel adds in a fixed order (deterministic).
+// 1x1 convolutions with stride 1 and no padding use x itself as the column matrix.
+#include <algorithm>
+
+#include "common.cuh"
+#include "launchers.h"
+
+namespace cudacnn {
+namespace {
+
+struct GemmArgs {
+  int M, N, K;                // K: reduction length of each z-problem
+  long long k_total;          // > 0: problem b covers reduction range [b*K, min((b+1)*K, k_total))
+  const float *A, *B;
+  float *C;
+  long long lda, ldb, ldc;
+  int z_inner;                // z = b * z_inner + g
+  long long a_b, a_g, b_b, b_g, c_b, c_g;  // element offsets per b and per g
+  int ksplit;                 // K-split layout: k -> (k / ksplit) * k*_stride + k % ksplit
+  long long ka_stride, kb_stride;
+  float alpha, beta;
+  const float *bias;          // bias_mode 1: + bias[g*bias_g + m]; 2: + bias[n]
+  int bias_mode;
+  long long bias_g;
+};
+
+// Slice depth 8: one slice of a 128-wide tile is 4 KB per operand; 8 keeps the
+// double-buffered shared memory at 17 KB so several blocks fit per SM.
+constexpr int kBK = 8;
+
+template <int BM, int BN, int TM, int TN, bool TRANS_A, bool TRANS_B, bool KSPLIT>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN)) sgemm_kernel(GemmArgs args) {
+  constexpr int TX = BN / TN, TY = BM / TM, THREADS = TX * TY;
+  constexpr int LOADS_A = BM * kBK / THREADS, LOADS_B = BN * kBK / THREADS;
+  static_assert(BM * kBK % THREADS == 0 && BN * kBK % THREADS == 0, "tile loads must divide evenly");
+  static_assert(TM % 4 == 0 && TN % 4 == 0, "sub-tiles are read as float4");
+  static_assert(!KSPLIT || (!TRANS_A && TRANS_B), "the K-split layout is only used for A * B^T");
+  // +4 floats per row: conflict-free transposing stores, rows stay 16-byte aligned.
+  __shared__ __align__(16) float As[2][kBK][BM + 4];
+  __shared__ __align__(16) float Bs[2][kBK][BN + 4];
+
+  const int zb = blockIdx.z / args.z_inner, zg = blockIdx.z - zb * args.z_inner;
+  const float *__restrict__ A = args.A + zb * args.a_b + zg * args.a_g;
+  const float *__restrict__ B = args.B + zb * args.b_b + zg * args.b_g;
+  float *__restrict__ C = args.C + zb * args.c_b + zg * args.c_g;
+  const int M = args.M, N = args.N;
+  const int K = args.k_total > 0 ? (int)min((long long)args.K, args.k_total - (long long)zb * args.K) : args.K;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int tid = threadIdx.x, tx = tid % TX, ty = tid / TX;
+
+  auto k_offset = [&](int k, long long k_stride) -> long long {
+    return KSPLIT ? (long long)(k / args.ksplit) * k_stride + (k % args.ksplit) : (long long)k;
+  };
+
+  float ra[LOADS_A], rb[LOADS_B];
+  // Element e of a slice: consecutive threads take consecutive addresses in global memory.
+  auto load_slice = [&](int k0) {
+#pragma unroll
+    for (int i = 0; i < LOADS_A; ++i) {
+      const int e = tid + i * THREADS;
+      const int mm = TRANS_A ? e % BM : e / kBK, kk = TRANS_A ? e / BM : e % kBK;
+      const int m = m0 + mm, k = k0 + kk;
+      float v = 0.0f;
+      if (m < M && k < K) v = TRANS_A ? A[(long long)k * args.lda + m] : A[m * args.lda + k_offset(k, args.ka_stride)];
+      ra[i] = v;
+    }
+#pragma unroll
+    for (int i = 0; i < LOADS_B; ++i) {
+      const int e = tid + i * THREADS;
+      const int nn = TRANS_B ? e / kBK : e % BN, kk = TRANS_B ? e % kBK : e / BN;
+      const int n = n0 + nn, k = k0 + kk;
+      float v = 0.0f;
+      if (n < N && k < K) v = TRANS_B ? B[n * args.ldb + k_offset(k, args.kb_stride)] : B[(long long)k * args.ldb + n];
+      rb[i] = v;
+    }
+  };
+  auto store_slice = [&](int buf) {
+#pragma unroll
+    for (int i = 0; i < LOADS_A; ++i) {
+      const int e = tid + i * THREADS;
+      As[buf][TRANS_A ? e / BM : e % kBK][TRANS_A ? e % BM : e / kBK] = ra[i];
+    }
+#pragma unroll
+    for (int i = 0; i < LOADS_B; ++i) {
+      const int e = tid + i * THREADS;
+      Bs[buf][TRANS_B ? e % kBK : e / BN][TRANS_B ? e / kBK : e % BN] = rb[i];
+    }
+  };
+
+  float acc[TM][TN];
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+
+  const int slices = CEIL_DIV(K, kBK);
+  if (slices > 0) {
+    load_slice(0);
+    store_slice(0);
+    __syncthreads();
+  }
+  for (int t = 0; t < slices; ++t) {
+    const int buf = t & 1;
+    if (t + 1 < slices) load_slice((t + 1) * kBK);  // in flight during the multiply
+#pragma unroll
+    for (int kk = 0; kk < kBK; ++kk) {
+      float a[TM], b[TN];
+#pragma unroll
+      for (int g = 0; g < TM / 4; ++g) {
+        const float4 v = *reinterpret_cast<const float4 *>(&As[buf][kk][g * TY * 4 + ty * 4]);
+        a[g * 4 + 0] = v.x; a[g * 4 + 1] = v.y; a[g * 4 + 2] = v.z; a[g * 4 + 3] = v.w;
+      }
+#pragma unroll
+      for (int g = 0; g < TN / 4; ++g) {
+        const float4 v = *reinterpret_cast<const float4 *>(&Bs[buf][kk][g * TX * 4 + tx * 4]);
+        b[g * 4 + 0] = v.x; b[g * 4 + 1] = v.y; b[g * 4 + 2] = v.z; b[g * 4 + 3] = v.w;
+      }
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    // The other buffer was last read in iteration t-1, which ended with a barrier.
+    if (t + 1 < slices) store_slice(buf ^ 1);
+    __syncthreads();
+  }
+
+#pragma unroll
+  for (int i = 0; i < TM; ++i) {
+    const int m = m0 + (i / 4) * TY * 4 + ty * 4 + (i % 4);
+    if (m >= M) continue;
+    const float row_bias = args.bias_mode == 1 ? args.bias[zg * args.bias_g + m] : 0.0f;
+#pragma unroll
+    for (int j = 0; j < TN; ++j) {
+      const int n = n0 + (j / 4) * TX * 4 + tx * 4 + (j % 4);
+      if (n >= N) continue;
+      float v = args.alpha * acc[i][j] + row_bias;
+      if (args.bias_mode == 2) v += args.bias[n];
+      float *out = C + m * args.ldc + n;
+      if (args.beta != 0.0f) v = fmaf(args.beta, *out, v);  // never read C when beta == 0 (may be garbage)
+      *out = v;
+    }
+  }
+}
+
+// Two tile shapes: 128x128 (8x8 per thread) for large problems, 64x64 (4x4 per
+// thread) when a large tile would leave most of it, or most SMs, idle.
+enum class Tile { k128, k64 };
+
+Tile pick_tile(int M, int N, long long problems) {
+  const long long big_tiles = 1LL * CEIL_DIV(M, 128) * CEIL_DIV(N, 128) * problems;
+  return (M >= 96 && N >= 96 && big_tiles >= 64) ? Tile::k128 : Tile::k64;
+}
+
+template <bool TA, bool TB, bool KSPLIT>
+void launch_gemm(const GemmArgs &args, int problems, cudaStream_t stream) {
+  require(problems >= 1 && problems <= 65535, "sgemm: batch of problems out of range");
+  if (pick_tile(args.M, args.N, problems) == Tile::k128) {
+    const dim3 grid(CEIL_DIV(args.N, 128), CEIL_DIV(args.M, 128), problems);
+    require(grid.y <= 65535, "sgemm: M too large");
+    sgemm_kernel<128, 128, 8, 8, TA, TB, KSPLIT><<<grid, 256, 0, stream>>>(args);
+    CUDA_CHECK_LAUNCH("sgemm_kernel<128x128>");
+  } else {
+    const dim3 grid(CEIL_DIV(args.N, 64), CEIL_DIV(args.M, 64), problems);
+    require(grid.y <= 65535, "sgemm: M too large");
+    sgemm_kernel<64, 64, 4, 4, TA, TB, KSPLIT><<<grid, 256, 0, stream>>>(args);
+    CUDA_CHECK_LAUNCH("sgemm_kernel<64x64>");
+  }
+}
+
+GemmArgs plain_gemm(float *C, const float *A, const float *B, int M, int N, int K, bool ta, bool tb) {
+  GemmArgs g{};
+  g.M = M; g.N = N; g.K = K;
+  g.A = A; g.B = B; g.C = C;
+  g.lda = ta ? M : K;
+  g.ldb = tb ? K : N;
+  g.ldc = N;
+  g.z_inner = 1;
+  g.ksplit = 1;
+  g.alpha = 1.0f;
+  return g;
+}
+
+void launch_gemm_any(const GemmArgs &args, bool ta, bool tb, cudaStream_t st) {
+  if (!ta && !tb) launch_gemm<false, false, false>(args, 1, st);
+  else if (!ta && tb) launch_gemm<false, true, false>(args, 1, st);
+  else if (ta && !tb) launch_gemm<true, false, false>(args, 1, st);
+  else launch_gemm<true, true, false>(args, 1, st);
+}
+
+// ---- im2col / col2im ------------------------------------------------------------
+
+constexpr int kThreads = 256;
+
+// col[b][(c*R + r)*S + s][p*Q + q] = x[n0 + b, c, p*sh - pt + r*dh, q*sw - pl + s*dw] (0 in the padding)
+__global__ void im2col_kernel(float *__restrict__ col, const float *__restrict__ x, Conv2dShape s, int n0,
+                              int images) {
+  const int PQ = s.P * s.Q, CRS = s.C * s.R * s.S;
+  const int total = images * CRS * PQ;
+  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+    const int pq = idx % PQ;
+    const int t = idx / PQ;
+    const int crs = t % CRS, b = t / CRS;
+    const int q = pq % s.Q, p = pq / s.Q;
+    const int sx = crs % s.S, rc = crs / s.S;
+    const int r = rc % s.R, c = rc / s.R;
+    const int ih = p * s.stride_h - s.pad_top + r * s.dil_h;
+    const int iw = q * s.stride_w - s.pad_left + sx * s.dil_w;
+    float v = 0.0f;
+    if (ih >= 0 && ih < s.H && iw >= 0 && iw < s.W) v = x[(((n0 + b) * s.C + c) * s.H + ih) * s.W + iw];
+    col[idx] = v;
+  }
+}
+
+// dx[n0 + b, c, ih, iw] = sum of the col entries that im2col copied from there.
+__global__ void col2im_kernel(float *__restrict__ dx, const float *__restrict__ col, Conv2dShape s, int n0,
+                              int images) {
+  const int PQ = s.P * s.Q;
+  const int total = images * s.C * s.H * s.W;
+  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+    const int iw = idx % s.W;
+    int t = idx / s.W;
+    const int ih = t % s.H;
+    t /= s.H;
+    const int c = t % s.C, b = t / s.C;
+    float acc = 0.0f;
+    for (int r = 0; r < s.R; ++r) {
+      const int hp = ih + s.pad_top - r * s.dil_h;
+      if (hp < 0 || hp % s.stride_h != 0) continue;
+      const int p = hp / s.stride_h;
+      if (p >= s.P) continue;
+      for (int sx = 0; sx < s.S; ++sx) {
+        const int wq = iw + s.pad_left - sx * s.dil_w;
+        if (wq < 0 || wq % s.stride_w != 0) continue;
+        const int q = wq / s.stride_w;
+        if (q >= s.Q) continue;
+        acc += col[(((long long)b * s.C + c) * s.R + r) * s.S * PQ + (long long)sx * PQ + p * s.Q + q];
+      }
+    }
+    dx[(long long)n0 * s.C * s.H * s.W + idx] = acc;
+  }
+}
+
+// out[i] = (accumulate ? out[i] : 0) + sum_{sp < splits} partial[sp * count + i], in split order.
+__global__ void add_partials_kernel(float *__restrict__ out, const float *__restrict__ partial, int count,
+                                    int splits, bool accumulate) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x) {
+    float acc = 0.0f;
+    for (int sp = 0; sp < splits; ++sp) acc += partial[(long long)sp * count + i];
+    out[i] = accumulate ? out[i] + acc : acc;
+  }
+}
+
+bool is_pointwise(const Conv2dShape &s) {
+  return s.R == 1 && s.S == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_top == 0 && s.pad_bottom == 0 &&
+         s.pad_left == 0 && s.pad_right == 0;
+}
+
+long long col_floats(const Conv2dShape &s, int chunk) {
+  return is_pointwise(s) ? 0 : 1LL * chunk * s.C * s.R * s.S * s.P * s.Q;
+}
+
+// Weight gradient: the chunk's images are split into `splits` groups of
+// `per_split` images; each group's GEMM reduces over per_split*P*Q terms into
+// its own partial sum. Enough splits to fill the GPU, not so many that each
+// reduction gets short.
+constexpr long long kWeightTargetBlocks = 256;
+constexpr long long kWeightMinTerms = 1024;
+
+void weight_splits(const Conv2dShape &s, int images, int *splits, int *per_split) {
+  const int Kg = s.K / s.groups, CgRS = (s.C / s.groups) * s.R * s.S;
+  const long long tiles = 1LL * CEIL_DIV(Kg, 64) * CEIL_DIV(CgRS, 64) * s.groups;
+  long long n = std::min<long long>(images, CEIL_DIV(kWeightTargetBlocks, tiles));
+  n = std::min(n, std::max(1LL, 1LL * images * s.P * s.Q / kWeightMinTerms));
+  n = std::max(1LL, std::min(n, 65535LL / s.groups));
+  *per_split = CEIL_DIV(images, (int)n);
+  *splits = CEIL_DIV(images, *per_split);
+}
+
+void check_im2col_args(const Conv2dShape &s, ptr_t workspace, long long workspace_size, int chunk,
+                       bool backward_weight) {
+  s.validate();
+  require(chunk >= 1 && chunk <= s.N, "conv2d im2col: chunk must be in [1, N], got " + std::to_string(chunk));
+  require_fits_int32(col_floats(s, chunk), "conv2d im2col column matrix");
+  require(1LL * chunk * s.groups <= 65535, "conv2d im2col: chunk * groups must be <= 65535");
+  const long long need = conv2d_im2col_workspace(s, chunk, backward_weight);
+  if (need > 0) {
+    require_ptr(workspace, "workspace");
+    require(workspace_size >= need, "conv2d im2col: workspace of " + std::to_string(workspace_size) +
+                                        " floats is smaller than the " + std::to_string(need) + " needed");
+  }
+}
+
+}  // namespace
+
+long long conv2d_im2col_workspace(const Conv2dShape &s, int chunk, bool backward_weight) {
+  s.validate();
+  require(chunk >= 1 && chunk <= s.N, "conv2d im2col: chunk must be in [1, N], got " + std::to_string(chunk));
+  long long need = col_floats(s, chunk);
+  if (backward_weight) {
+    int splits, per_split;
+    weight_splits(s, chunk, &splits, &per_split);
+    need += 1LL * splits * s.w_size();
+  }
+  return need;
+}
+
+void conv2d_im2col_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, ptr_t workspace, long long workspace_size,
+                           int chunk, const Conv2dShape &s, ptr_t stream) {
+  check_im2col_args(s, workspace, workspace_size, chunk, false);
+  require_ptr(y, "y");
+  require_ptr(x, "x");
+  require_ptr(w, "w");
+  cudaStream_t st = as_stream(stream);
+  const bool pointwise = is_pointwise(s);
+  const int Kg = s.K / s.groups, Cg = s.C / s.groups, PQ = s.P * s.Q;
+  const long long CRS = 1LL * s.C * s.R * s.S, CgRS = 1LL * Cg * s.R * s.S;
+  float *col = as_ptr<float>(workspace);
+  for (int n0 = 0; n0 < s.N; n0 += chunk) {
+    const int images = std::min(chunk, s.N - n0);
+    const float *cols = as_ptr<const float>(x) + (long long)n0 * s.C * s.H * s.W;
+    if (!pointwise) {
+      const long long count = images * CRS * PQ;
+      im2col_kernel<<<elementwise_blocks(count, kThreads), kThreads, 0, st>>>(col, as_ptr<const float>(x), s, n0,
+                                                                             images);
+      CUDA_CHECK_LAUNCH("im2col_kernel");
+      cols = col;
+    }
+    GemmArgs g{};
+    g.M = Kg; g.N = PQ; g.K = (int)CgRS;
+    g.A = as_ptr<const float>(w); g.lda = CgRS; g.a_b = 0; g.a_g = Kg * CgRS;
+    g.B = cols; g.ldb = PQ; g.b_b = CRS * PQ; g.b_g = CgRS * PQ;
+    g.C = as_ptr<float>(y) + (long long)n0 * s.K * PQ; g.ldc = PQ; g.c_b = 1LL * s.K * PQ; g.c_g = 1LL * Kg * PQ;
+    g.z_inner = s.groups; g.ksplit = 1;
+    g.alpha = 1.0f; g.beta = 0.0f;
+    g.bias = bias != 0 ? as_ptr<const float>(bias) : nullptr;
+    g.bias_mode = bias != 0 ? 1 : 0;
+    g.bias_g = Kg;
+    launch_gemm<false, false, false>(g, images * s.groups, st);
+  }
+}
+
+void conv2d_im2col_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, long long workspace_size, int chunk,
+                                 const Conv2dShape &s, ptr_t stream) {
+  check_im2col_args(s, workspace, workspace_size, chunk, false);
+  require_ptr(dx, "dx");
+  require_ptr(dy, "dy");
+  require_ptr(w, "w");
+  cudaStream_t st = as_stream(stream);
+  const bool pointwise = is_pointwise(s);
+  const int Kg = s.K / s.groups, Cg = s.C / s.groups, PQ = s.P * s.Q;
+  const long long CRS = 1LL * s.C * s.R * s.S, CgRS = 1LL * Cg * s.R * s.S;
+  for (int n0 = 0; n0 < s.N; n0 += chunk) {
+    const int images = std::min(chunk, s.N - n0);
+    // Pointwise: the column matrix is dx itself.
+    float *col = pointwise ? as_ptr<float>(dx) + (long long)n0 * s.C * s.H * s.W : as_ptr<float>(workspace);
+    GemmArgs g{};
+    g.M = (int)CgRS; g.N = PQ; g.K = Kg;
+    g.A = as_ptr<const float>(w); g.lda = CgRS; g.a_b = 0; g.a_g = Kg * CgRS;
+    g.B = as_ptr<const float>(dy) + (long long)n0 * s.K * PQ; g.ldb = PQ; g.b_b = 1LL * s.K * PQ; g.b_g = 1LL * Kg * PQ;
+    g.C = col; g.ldc = PQ; g.c_b = CRS * PQ; g.c_g = CgRS * PQ;
+    g.z_inner = s.groups; g.ksplit = 1;
+    g.alpha = 1.0f; g.beta = 0.0f;
+    launch_gemm<true, false, false>(g, images * s.groups, st);
+    if (!pointwise) {
+      const long long count = 1LL * images * s.C * s.H * s.W;
+      col2im_kernel<<<elementwise_blocks(count, kThreads), kThreads, 0, st>>>(as_ptr<float>(dx), col, s, n0, images);
+      CUDA_CHECK_LAUNCH("col2im_kernel");
+    }
+  }
+}
+
+void conv2d_im2col_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace, long long workspace_size,
+                                   int chunk, const Conv2dShape &s, ptr_t stream) {
+  check_im2col_args(s, workspace, workspace_size, chunk, true);
+  require_ptr(dw, "dw");
+  require_ptr(dy, "dy");
+  require_ptr(x, "x");
+  cudaStream_t st = as_stream(stream);
+  const bool pointwise = is_pointwise(s);
+  const int Kg = s.K / s.groups, Cg = s.C / s.groups, PQ = s.P * s.Q;
+  const long long CRS = 1LL * s.C * s.R * s.S, CgRS = 1LL * Cg * s.R * s.S;
+  float *col = as_ptr<float>(workspace);
+  float *partials = as_ptr<float>(workspace) + col_floats(s, chunk);
+  const int count = (int)s.w_size();
+  for (int n0 = 0; n0 < s.N; n0 += chunk) {
+    const int images = std::min(chunk, s.N - n0);
+    const float *cols = as_ptr<const float>(x) + (long long)n0 * s.C * s.H * s.W;
+    if (!pointwise) {
+      const long long total = images * CRS * PQ;
+      im2col_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, st>>>(col, as_ptr<const float>(x), s, n0,
+                                                                             images);
+      CUDA_CHECK_LAUNCH("im2col_kernel");
+      cols = col;
+    }
+    int splits, per_split;
+    weight_splits(s, images, &splits, &per_split);
+    GemmArgs g{};
+    g.M = Kg; g.N = (int)CgRS;
+    g.K = per_split * PQ; g.k_total = 1LL * images * PQ;
+    // A = dy viewed as Kg x (images*PQ): column k lives in image k / PQ.
+    g.A = as_ptr<const float>(dy) + (long long)n0 * s.K * PQ; g.lda = PQ;
+    g.a_b = 1LL * per_split * s.K * PQ; g.a_g = 1LL * Kg * PQ; g.ka_stride = 1LL * s.K * PQ;
+    // B^T = col viewed as CgRS x (images*PQ), the same split of its columns.
+    g.B = cols; g.ldb = PQ; g.b_b = per_split * CRS * PQ; g.b_g = CgRS * PQ; g.kb_stride = CRS * PQ;
+    g.ksplit = PQ;
+    g.C = partials; g.ldc = CgRS; g.c_b = count; g.c_g = Kg * CgRS;
+    g.z_inner = s.groups;
+    g.alpha = 1.0f; g.beta = 0.0f;
+    launch_gemm<false, true, true>(g, splits * s.groups, st);
+    add_partials_kernel<<<elementwise_blocks(count, kThreads), kThreads, 0, st>>>(as_ptr<float>(dw), partials, count,
+                                                                                  splits, n0 > 0);
+    CUDA_CHECK_LAUNCH("add_partials_kernel");
+  }
+}
+
+void sgemm(ptr_t c, ptr_t a, ptr_t b, int M, int N, int K, bool trans_a, bool trans_b, float alpha, float beta,
+           ptr_t stream) {
+  require_positive(M, "M");
+  require_positive(N, "N");
+  require_positive(K, "K");
+  require_ptr(c, "C");
+  require_ptr(a, "A");
+  require_ptr(b, "B");
+  require_fits_int32(1LL * M * K, "A");
+  require_fits_int32(1LL * K * N, "B");
+  require_fits_int32(1LL * M * N, "C");
+  GemmArgs g = plain_gemm(as_ptr<float>(c), as_ptr<const float>(a), as_ptr<const float>(b), M, N, K, trans_a, trans_b);
+  g.alpha = alpha;
+  g.beta = beta;
+  launch_gemm_any(g, trans_a, trans_b, as_stream(stream));
+}
+
+void linear_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, int batch, int in_features, int out_features,
+                    ptr_t stream) {
+  require_positive(batch, "batch");
+  require_positive(in_features, "in_features");
+  require_positive(out_features, "out_features");
+  require_ptr(y, "y");
+  require_ptr(x, "x");
+  require_ptr(w, "w");
+  require_fits_int32(1LL * batch * in_features, "linear input");
+  require_fits_int32(1LL * out_features * in_features, "linear weight");
+  require_fits_int32(1LL * batch * out_features, "linear output");
+  // y = x (batch x in) * w^T (in x out)
+  GemmArgs g = plain_gemm(as_ptr<float>(y), as_ptr<const float>(x), as_ptr<const float>(w), batch, out_features,
+                          in_features, false, true);
+  g.bias = bias != 0 ? as_ptr<const float>(bias) : nullptr;
+  g.bias_mode = bias != 0 ? 2 : 0;
+  launch_gemm<false, true, false>(g, 1, as_stream(stream));
+}
+
+void linear_backward(ptr_t dx, ptr_t dw, ptr_t dy, ptr_t x, ptr_t w, int batch, int in_features, int out_features,
+                     ptr_t stream) {
+  require_positive(batch, "batch");
+  require_positive(in_features, "in_features");
+  require_positive(out_features, "out_features");
+  require_ptr(dw, "dw");
+  require_ptr(dy, "dy");
+  require_ptr(x, "x");
+  if (dx != 0) require_ptr(w, "w");
+  require_fits_int32(1LL * batch * in_features, "linear input");
+  require_fits_int32(1LL * out_features * in_features, "linear weight");
+  require_fits_int32(1LL * batch * out_features, "linear output");
+  cudaStream_t st = as_stream(stream);
+  if (dx != 0) {  // dx (batch x in) = dy (batch x out) * w (out x in)
+    launch_gemm<false, false, false>(plain_gemm(as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(w),
+                                                batch, in_features, out_features, false, false),
+                                     1, st);
+  }
+  // dw (out x in) = dy^T (out x batch) * x (batch x in)
+  launch_gemm<true, false, false>(plain_gemm(as_ptr<float>(dw), as_ptr<const float>(dy), as_ptr<const float>(x),
+                                             out_features, in_features, batch, true, false),
+                                  1, st);
+}
+
+}  // namespace cudacnn

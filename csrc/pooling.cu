@@ -1,0 +1,228 @@
+// Max and average pooling (NCHW float32), forward and backward, and global
+// average pooling.
+//
+// Forward: one thread per output element scans its kh x kw window; padding
+// counts as -inf for max (never chosen) and as 0 for average. Max records the
+// flat index h*W + w of the maximum inside the input plane, as int32 (first
+// maximum wins in row-major order; NaN propagates). Backward is a gather: one
+// thread per input element visits the output windows that contain it (max:
+// adds dy where the recorded index is this element), so there are no atomics
+// and results are deterministic.
+// Global average pooling: one warp per (n, c) plane.
+#include "common.cuh"
+#include "launchers.h"
+
+namespace cudacnn {
+
+void Pool2dShape::validate() const {
+  const std::string dims = "pool2d (N=" + std::to_string(N) + ", C=" + std::to_string(C) + ", H=" +
+                           std::to_string(H) + ", W=" + std::to_string(W) + ", kernel=" + std::to_string(kernel_h) +
+                           "x" + std::to_string(kernel_w) + ")";
+  require(N > 0 && C > 0 && H > 0 && W > 0, dims + ": every size must be positive");
+  require(kernel_h > 0 && kernel_w > 0 && stride_h > 0 && stride_w > 0, dims + ": kernel and stride must be positive");
+  require(pad_top >= 0 && pad_bottom >= 0 && pad_left >= 0 && pad_right >= 0, dims + ": padding must be >= 0");
+  // Every window then overlaps the input, so max pooling always has a real element.
+  require(pad_top < kernel_h && pad_bottom < kernel_h && pad_left < kernel_w && pad_right < kernel_w,
+          dims + ": padding must be smaller than the kernel");
+  require(H + pad_top + pad_bottom >= kernel_h && W + pad_left + pad_right >= kernel_w,
+          dims + ": the kernel is larger than the padded input");
+  const long long expect_p = (H + pad_top + pad_bottom - kernel_h) / stride_h + 1;
+  const long long expect_q = (W + pad_left + pad_right - kernel_w) / stride_w + 1;
+  require(P == expect_p && Q == expect_q, dims + ": output size (" + std::to_string(P) + ", " + std::to_string(Q) +
+                                              ") does not match the geometry, expected (" +
+                                              std::to_string(expect_p) + ", " + std::to_string(expect_q) + ")");
+  require_fits_int32(1LL * N * C * H * W, "pool2d input");
+}
+
+namespace {
+
+constexpr int kThreads = 256;
+
+__global__ void max_pool2d_forward_kernel(float *__restrict__ y, int *__restrict__ indices,
+                                          const float *__restrict__ x, Pool2dShape s) {
+  const int total = s.N * s.C * s.P * s.Q;
+  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+    const int q = idx % s.Q;
+    const int t = idx / s.Q;
+    const int p = t % s.P, plane = t / s.P;
+    const float *xp = x + (long long)plane * s.H * s.W;
+    const int h0 = p * s.stride_h - s.pad_top, w0 = q * s.stride_w - s.pad_left;
+    // As the reference: start at the window's first real element (so an all -inf
+    // window still reports an index inside the input); a larger value or a NaN
+    // replaces the current choice.
+    float best = -INFINITY;
+    int best_index = max(h0, 0) * s.W + max(w0, 0);
+    for (int r = max(0, -h0); r < s.kernel_h && h0 + r < s.H; ++r) {
+      for (int c = max(0, -w0); c < s.kernel_w && w0 + c < s.W; ++c) {
+        const int i = (h0 + r) * s.W + w0 + c;
+        const float v = xp[i];
+        if (v > best || v != v) {
+          best = v;
+          best_index = i;
+        }
+      }
+    }
+    y[idx] = best;
+    indices[idx] = best_index;
+  }
+}
+
+// Range of outputs along one axis whose window [o*stride - pad, ... + kernel) contains i.
+__device__ __forceinline__ void windows_containing(int i, int pad, int kernel, int stride, int outputs, int *first,
+                                                   int *last) {
+  const int lo = i + pad - kernel + 1;  // o*stride >= lo
+  *first = lo <= 0 ? 0 : (lo + stride - 1) / stride;
+  *last = min(outputs - 1, (i + pad) / stride);
+}
+
+__global__ void max_pool2d_backward_kernel(float *__restrict__ dx, const float *__restrict__ dy,
+                                           const int *__restrict__ indices, Pool2dShape s) {
+  const int total = s.N * s.C * s.H * s.W;
+  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+    const int hw = idx % (s.H * s.W), plane = idx / (s.H * s.W);
+    const int ih = hw / s.W, iw = hw % s.W;
+    int p0, p1, q0, q1;
+    windows_containing(ih, s.pad_top, s.kernel_h, s.stride_h, s.P, &p0, &p1);
+    windows_containing(iw, s.pad_left, s.kernel_w, s.stride_w, s.Q, &q0, &q1);
+    const long long base = (long long)plane * s.P * s.Q;
+    float acc = 0.0f;
+    for (int p = p0; p <= p1; ++p)
+      for (int q = q0; q <= q1; ++q)
+        if (indices[base + p * s.Q + q] == hw) acc += dy[base + p * s.Q + q];
+    dx[idx] = acc;
+  }
+}
+
+__device__ __forceinline__ float avg_divisor(const Pool2dShape &s, int p, int q, bool count_include_pad) {
+  if (count_include_pad) return (float)(s.kernel_h * s.kernel_w);
+  const int h0 = p * s.stride_h - s.pad_top, w0 = q * s.stride_w - s.pad_left;
+  const int rows = min(h0 + s.kernel_h, s.H) - max(h0, 0);
+  const int cols = min(w0 + s.kernel_w, s.W) - max(w0, 0);
+  return (float)(rows * cols);
+}
+
+__global__ void avg_pool2d_forward_kernel(float *__restrict__ y, const float *__restrict__ x, Pool2dShape s,
+                                          bool count_include_pad) {
+  const int total = s.N * s.C * s.P * s.Q;
+  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+    const int q = idx % s.Q;
+    const int t = idx / s.Q;
+    const int p = t % s.P, plane = t / s.P;
+    const float *xp = x + (long long)plane * s.H * s.W;
+    const int h0 = p * s.stride_h - s.pad_top, w0 = q * s.stride_w - s.pad_left;
+    float acc = 0.0f;
+    for (int r = max(0, -h0); r < s.kernel_h && h0 + r < s.H; ++r)
+      for (int c = max(0, -w0); c < s.kernel_w && w0 + c < s.W; ++c) acc += xp[(h0 + r) * s.W + w0 + c];
+    y[idx] = acc / avg_divisor(s, p, q, count_include_pad);
+  }
+}
+
+__global__ void avg_pool2d_backward_kernel(float *__restrict__ dx, const float *__restrict__ dy, Pool2dShape s,
+                                           bool count_include_pad) {
+  const int total = s.N * s.C * s.H * s.W;
+  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+    const int hw = idx % (s.H * s.W), plane = idx / (s.H * s.W);
+    const int ih = hw / s.W, iw = hw % s.W;
+    int p0, p1, q0, q1;
+    windows_containing(ih, s.pad_top, s.kernel_h, s.stride_h, s.P, &p0, &p1);
+    windows_containing(iw, s.pad_left, s.kernel_w, s.stride_w, s.Q, &q0, &q1);
+    const long long base = (long long)plane * s.P * s.Q;
+    float acc = 0.0f;
+    for (int p = p0; p <= p1; ++p)
+      for (int q = q0; q <= q1; ++q) acc += dy[base + p * s.Q + q] / avg_divisor(s, p, q, count_include_pad);
+    dx[idx] = acc;
+  }
+}
+
+// One warp per (n, c) plane: coalesced reads along the plane, a fixed shuffle tree.
+constexpr int kWarpsPerBlock = kThreads / 32;
+
+__global__ void global_avg_pool2d_forward_kernel(float *__restrict__ y, const float *__restrict__ x, int planes,
+                                                 int HW) {
+  const int plane = blockIdx.x * kWarpsPerBlock + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+  if (plane >= planes) return;  // whole warps leave together: the shuffles stay full-warp
+  const float *xp = x + (long long)plane * HW;
+  float acc = 0.0f;
+  for (int i = lane; i < HW; i += 32) acc += xp[i];
+  acc = warp_reduce_sum(acc);
+  if (lane == 0) y[plane] = acc / (float)HW;
+}
+
+__global__ void global_avg_pool2d_backward_kernel(float *__restrict__ dx, const float *__restrict__ dy,
+                                                  long long total, int HW) {
+  const float scale = 1.0f / (float)HW;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x)
+    dx[i] = dy[i / HW] * scale;
+}
+
+long long output_count(const Pool2dShape &s) { return 1LL * s.N * s.C * s.P * s.Q; }
+long long input_count(const Pool2dShape &s) { return 1LL * s.N * s.C * s.H * s.W; }
+
+void check_global(int N, int C, int HW) {
+  require_positive(N, "N");
+  require_positive(C, "C");
+  require_positive(HW, "H*W");
+  require_fits_int32(1LL * N * C * HW, "global_avg_pool2d input");
+}
+
+}  // namespace
+
+void max_pool2d_forward(ptr_t y, ptr_t indices, ptr_t x, const Pool2dShape &s, ptr_t stream) {
+  s.validate();
+  require_ptr(y, "y");
+  require_ptr(indices, "indices");
+  require_ptr(x, "x");
+  max_pool2d_forward_kernel<<<elementwise_blocks(output_count(s), kThreads), kThreads, 0, as_stream(stream)>>>(
+      as_ptr<float>(y), as_ptr<int>(indices), as_ptr<const float>(x), s);
+  CUDA_CHECK_LAUNCH("max_pool2d_forward_kernel");
+}
+
+void max_pool2d_backward(ptr_t dx, ptr_t dy, ptr_t indices, const Pool2dShape &s, ptr_t stream) {
+  s.validate();
+  require_ptr(dx, "dx");
+  require_ptr(dy, "dy");
+  require_ptr(indices, "indices");
+  max_pool2d_backward_kernel<<<elementwise_blocks(input_count(s), kThreads), kThreads, 0, as_stream(stream)>>>(
+      as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const int>(indices), s);
+  CUDA_CHECK_LAUNCH("max_pool2d_backward_kernel");
+}
+
+void avg_pool2d_forward(ptr_t y, ptr_t x, const Pool2dShape &s, bool count_include_pad, ptr_t stream) {
+  s.validate();
+  require_ptr(y, "y");
+  require_ptr(x, "x");
+  avg_pool2d_forward_kernel<<<elementwise_blocks(output_count(s), kThreads), kThreads, 0, as_stream(stream)>>>(
+      as_ptr<float>(y), as_ptr<const float>(x), s, count_include_pad);
+  CUDA_CHECK_LAUNCH("avg_pool2d_forward_kernel");
+}
+
+void avg_pool2d_backward(ptr_t dx, ptr_t dy, const Pool2dShape &s, bool count_include_pad, ptr_t stream) {
+  s.validate();
+  require_ptr(dx, "dx");
+  require_ptr(dy, "dy");
+  avg_pool2d_backward_kernel<<<elementwise_blocks(input_count(s), kThreads), kThreads, 0, as_stream(stream)>>>(
+      as_ptr<float>(dx), as_ptr<const float>(dy), s, count_include_pad);
+  CUDA_CHECK_LAUNCH("avg_pool2d_backward_kernel");
+}
+
+void global_avg_pool2d_forward(ptr_t y, ptr_t x, int N, int C, int HW, ptr_t stream) {
+  check_global(N, C, HW);
+  require_ptr(y, "y");
+  require_ptr(x, "x");
+  const int planes = N * C;
+  global_avg_pool2d_forward_kernel<<<CEIL_DIV(planes, kWarpsPerBlock), kThreads, 0, as_stream(stream)>>>(
+      as_ptr<float>(y), as_ptr<const float>(x), planes, HW);
+  CUDA_CHECK_LAUNCH("global_avg_pool2d_forward_kernel");
+}
+
+void global_avg_pool2d_backward(ptr_t dx, ptr_t dy, int N, int C, int HW, ptr_t stream) {
+  check_global(N, C, HW);
+  require_ptr(dx, "dx");
+  require_ptr(dy, "dy");
+  const long long total = 1LL * N * C * HW;
+  global_avg_pool2d_backward_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, as_stream(stream)>>>(
+      as_ptr<float>(dx), as_ptr<const float>(dy), total, HW);
+  CUDA_CHECK_LAUNCH("global_avg_pool2d_backward_kernel");
+}
+
+}  // namespace cudacnn
