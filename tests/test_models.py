@@ -241,3 +241,19 @@ def test_backward_skips_input_gradients_nobody_needs(monkeypatch):
     model.compile("sgd", "sparse_categorical_crossentropy")
     model.train_on_batch(np.zeros((2, 1, 8, 8), np.float32), np.array([0, 1]))
     assert flags == [False]  # the first convolution: nothing below it needs dx
+
+
+def test_layer_input_output_build_feature_extractors():
+    base = Sequential([L.Conv2D(4, 3, input_shape=(1, 8, 8), name="c1"), L.MaxPooling2D(name="p1"),
+                       L.Flatten(), L.Dense(3)])
+    features = Model(base.input, base.get_layer("p1").output)
+    assert features.output_shape == (None, 4, 3, 3)
+    assert features.layers[1] is base.get_layer("c1")
+    x = np.random.default_rng(0).standard_normal((2, 1, 8, 8)).astype(np.float32)
+    np.testing.assert_array_equal(features.predict(x), base.layers[1](base.layers[0](x)))
+    assert base.get_layer("c1").input is base.input
+    with pytest.raises(AttributeError, match="symbolic"):
+        L.Dense(2).output
+    assert len(base.weights) == 4 and len(base.trainable_weights) == 4
+    base.get_layer("c1").trainable = False
+    assert len(base.trainable_weights) == 2 and len(base.non_trainable_weights) == 2

@@ -188,6 +188,18 @@ class Model(TrainingMixin, Layer):
         """``{"layer_name/param_name": array}``: each layer's params then its state, in model order."""
         return dict(self.weight_items())
 
+    @property
+    def weights(self):
+        return [w for layer in self.leaf_layers() for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        return [w for layer in self.leaf_layers() for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for layer in self.leaf_layers() for w in layer.non_trainable_weights]
+
     def trainable_layers(self):
         return [l for l in self.leaf_layers() if l.trainable and l.params]
 
@@ -325,7 +337,7 @@ class Sequential(Model):
             self._input_tensor = layer
             return
         if isinstance(layer, InputLayer) and not self._stack:
-            self._input_tensor = SymbolicTensor(layer.shape, layer, [])
+            self._input_tensor = layer.output_tensor
             return
         if not isinstance(layer, Layer) or isinstance(layer, InputLayer):
             raise TypeError(f"Sequential.add expects a Layer, got {layer!r}")

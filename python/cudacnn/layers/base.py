@@ -134,7 +134,9 @@ class Layer:
             multi = isinstance(inputs, (list, tuple))
             if isinstance(out_shape, list):
                 raise ValueError(f"{self.name}: layers with several outputs cannot be called symbolically")
-            return SymbolicTensor(out_shape, self, items, multi_input=multi)
+            self._symbolic_input = inputs
+            self._symbolic_output = SymbolicTensor(out_shape, self, items, multi_input=multi)
+            return self._symbolic_output
         shapes = [tuple(a.shape[1:]) for a in items]
         in_shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
         self.ensure_built(in_shape, "gpu" if backend.is_gpu_array(items[0]) else "cpu")
@@ -146,7 +148,37 @@ class Layer:
     def backward(self, dy):
         raise NotImplementedError(f"{type(self).__name__} does not define backward")
 
+    @property
+    def input(self):
+        """The symbolic tensor(s) this layer was last called on (Keras' ``layer.input``)."""
+        return self._symbolic("_symbolic_input")
+
+    @property
+    def output(self):
+        """The symbolic tensor this layer last produced, e.g. ``Model(base.input, layer.output)``."""
+        return self._symbolic("_symbolic_output")
+
+    def _symbolic(self, attribute):
+        value = getattr(self, attribute, None)
+        if value is None:
+            raise AttributeError(f"layer {self.name!r} has not been called on a symbolic input "
+                                 "(Input(...) or a model's graph), so it has no symbolic input/output")
+        return value
+
     # ----- weights --------------------------------------------------------------------------
+    @property
+    def weights(self):
+        return [v for _, v in self.weight_items()]
+
+    @property
+    def trainable_weights(self):
+        return list(self.params.values()) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        return (list(self.state.values()) if self.trainable
+                else [*self.params.values(), *self.state.values()])
+
     def count_params(self) -> int:
         if not self.built:
             raise ValueError(f"layer {self.name!r} is not built yet: give input_shape or call it on data")
@@ -222,6 +254,7 @@ class InputLayer(Layer):
         super().__init__(name=name or unique_name("input"), **kwargs)
         self.shape = _shape_tuple(shape, "shape")
         self.ensure_built(self.shape)
+        self.output_tensor = SymbolicTensor(self.shape, self, [])
 
     def forward(self, x, training=False):
         return x
@@ -229,13 +262,14 @@ class InputLayer(Layer):
     def backward(self, dy):
         return dy
 
+    @property
+    def output(self):
+        return self.output_tensor
+
     def get_config(self):
         return {"name": self.name, "shape": list(self.shape)}
 
 
 def Input(shape, name=None):
     """A symbolic input for the functional API; ``shape`` excludes the batch axis (channels first)."""
-    layer = InputLayer(shape=shape, name=name)
-    tensor = SymbolicTensor(layer.shape, layer, [])
-    layer.output_tensor = tensor
-    return tensor
+    return InputLayer(shape=shape, name=name).output_tensor
