@@ -10,6 +10,8 @@ asks for logits.
 """
 from __future__ import annotations
 
+import inspect
+
 from .classic import alexnet, lenet5
 from .inception import googlenet, inception_module
 from .lecture import (allcnn_c, cifar10_conv, cifar10_conv_pool, cifar10_deeper, digits_cnn,
@@ -52,7 +54,8 @@ def get(name: str, input_shape=None, num_classes=None, **kwargs):
         kwargs["input_shape"] = tuple(input_shape)
     if num_classes is not None:
         kwargs["num_classes"] = int(num_classes)
-    try:
-        return builder(**kwargs)
-    except TypeError as exc:
-        raise TypeError(f"zoo model {name!r}: {exc}") from None
+    accepted = inspect.signature(builder).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(f"zoo model {name!r} does not take {unknown}; it takes {list(accepted)}")
+    return builder(**kwargs)

@@ -1,0 +1,166 @@
+"""Load PyTorch ``state_dict`` weights (torchvision names) into cudacnn zoo models.
+
+Our weight layouts are PyTorch's (Conv2D kernel (K, C/groups, kh, kw), Dense
+kernel (out, in), Flatten in C*H*W order), so converting a tensor means renaming
+it and casting it to float32:
+
+==================  ==============================================
+PyTorch             cudacnn
+==================  ==============================================
+``weight``          ``kernel`` (Conv2D, Dense) / ``gamma`` (BatchNorm)
+``bias``            ``bias`` / ``beta`` (BatchNorm)
+``running_mean``    ``moving_mean``
+``running_var``     ``moving_variance``
+``num_batches_tracked``  dropped (a counter, not a weight)
+==================  ==============================================
+
+Module paths map onto layer names per architecture: ResNets name their layers
+after torchvision's modules with dots turned into underscores
+(``layer1.0.downsample.0`` -> ``layer1_0_downsample_0``); VGG keeps Keras'
+layer names (``block1_conv1``, ``fc1``) and lists torchvision's indices.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .layers.base import to_device
+from . import backend
+
+__all__ = ["load_torch_state_dict", "read_state_dict", "torch_module_to_layer"]
+
+_VGG_CONVS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+_IGNORED_SUFFIXES = ("num_batches_tracked",)
+_BN_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
+
+
+def _vgg_module_names(convs_per_block) -> dict:
+    """torchvision ``features.i`` / ``classifier.j`` -> Keras VGG layer names."""
+    names, index = {}, 0
+    for block, count in enumerate(convs_per_block, start=1):
+        for conv in range(1, count + 1):
+            names[f"features.{index}"] = f"block{block}_conv{conv}"
+            index += 2  # conv, relu
+        index += 1  # max pool
+    names.update({"classifier.0": "fc1", "classifier.3": "fc2", "classifier.6": "predictions"})
+    return names
+
+
+_MODULE_TABLES = {arch: _vgg_module_names(convs) for arch, convs in _VGG_CONVS.items()}
+
+
+def torch_module_to_layer(module_path: str, arch: str) -> str:
+    """Our layer name for a torchvision module path in architecture ``arch``."""
+    table = _MODULE_TABLES.get(arch)
+    if table is not None:
+        return table.get(module_path, module_path)
+    return module_path.replace(".", "_")
+
+
+def read_state_dict(source) -> dict:
+    """A state_dict as ``{name: float numpy array}`` from a dict, a ``.pt``/``.pth`` or a ``.safetensors`` file.
+
+    ``.pt``/``.pth`` files are read with ``torch.load(weights_only=True)`` (no
+    arbitrary unpickling); they need torch. safetensors files need nothing.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"no state_dict file at {path}")
+        if path.suffix == ".safetensors":
+            from .safetensors import read_safetensors
+            source, _ = read_safetensors(path)
+        elif path.suffix in (".pt", ".pth", ".bin"):
+            try:
+                import torch
+            except ImportError:
+                raise ImportError(f"reading {path} needs torch; save it as .safetensors to load without torch") from None
+            source = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(source, dict) and "state_dict" in source and isinstance(source["state_dict"], dict):
+                source = source["state_dict"]
+        else:
+            raise ValueError(f"{path}: expected a .pt, .pth, .bin or .safetensors file")
+    if not isinstance(source, dict):
+        raise TypeError(f"a state_dict must be a dict of arrays, got {type(source).__name__}")
+    arrays = {}
+    for key, value in source.items():
+        if hasattr(value, "detach"):  # a torch tensor
+            value = value.detach().cpu().numpy()
+        arrays[str(key)] = np.asarray(value)
+    return arrays
+
+
+def _our_key(torch_key: str, model, arch: str):
+    """``(layer, store, param)`` for a torch key, or None when the model has no such weight."""
+    module_path, _, torch_param = torch_key.rpartition(".")
+    try:
+        layer = model.get_layer(torch_module_to_layer(module_path, arch))
+    except (KeyError, ValueError):
+        return None
+    if "gamma" in layer.params or "moving_mean" in layer.state:
+        param = _BN_NAMES.get(torch_param)
+    else:
+        param = {"weight": "kernel", "bias": "bias"}.get(torch_param)
+    for store in (layer.params, layer.state):
+        if param in store:
+            return layer, store, param
+    return None
+
+
+def load_torch_state_dict(model, source, arch: str | None = None, strict: bool = True) -> dict:
+    """Copy a torchvision-named state_dict into ``model`` (a zoo model) and return a report.
+
+    ``arch`` (default ``model.name``) picks the name map. The report lists
+    ``missing`` (our weights it did not provide), ``unexpected`` (its tensors we
+    have no place for) and ``mismatched`` (``(key, theirs, ours)`` shapes). With
+    ``strict`` any of these raises one ValueError listing them all, before any
+    weight changes; without it the matching tensors load and the report says
+    what did not (e.g. a classifier dropped with ``include_top=False``).
+    """
+    arch = arch or getattr(model, "name", "")
+    tensors = read_state_dict(source)
+    assignments, unexpected, mismatched = [], [], []
+    for key, value in tensors.items():
+        if key.endswith(_IGNORED_SUFFIXES):
+            continue
+        target = _our_key(key, model, arch)
+        if target is None:
+            unexpected.append(key)
+            continue
+        layer, store, param = target
+        if tuple(value.shape) != tuple(store[param].shape):
+            mismatched.append((key, tuple(value.shape), tuple(store[param].shape)))
+            continue
+        assignments.append((layer, store, param, value))
+    provided = {(layer.name, param) for layer, _, param, _ in assignments}
+    provided |= {_layer_param(model, key, arch) for key, _, _ in mismatched}
+    missing = [f"{layer.name}/{param}" for layer in model.layers
+               for param, _ in layer.weight_items() if (layer.name, param) not in provided]
+    report = {"missing": missing, "unexpected": unexpected, "mismatched": mismatched,
+              "loaded": len(assignments)}
+    if strict and (missing or unexpected or mismatched):
+        raise ValueError(_describe(report, arch))
+    for layer, store, param, value in assignments:
+        old = store[param]
+        store[param] = to_device(np.ascontiguousarray(value, dtype=old.dtype),
+                                 "gpu" if backend.is_gpu_array(old) else "cpu")
+    return report
+
+
+def _layer_param(model, torch_key, arch):
+    layer, _, param = _our_key(torch_key, model, arch)
+    return layer.name, param
+
+
+def _describe(report, arch) -> str:
+    lines = [f"state_dict does not match the {arch or 'model'} architecture:"]
+    if report["missing"]:
+        lines.append(f"  missing ({len(report['missing'])}): {', '.join(report['missing'])}")
+    if report["unexpected"]:
+        lines.append(f"  unexpected ({len(report['unexpected'])}): {', '.join(report['unexpected'])}")
+    for key, theirs, ours in report["mismatched"]:
+        lines.append(f"  shape mismatch: {key} is {theirs}, the model expects {ours}")
+    lines.append("(pass strict=False to load the matching tensors and get this report back)")
+    return "\n".join(lines)

@@ -1,0 +1,107 @@
+"""PyTorch state_dict import: our logits equal PyTorch's with the same weights (CPU, float32).
+
+The reference nets are plain torch.nn with torchvision's module names (tests/torch_reference.py),
+so their state_dict keys are torchvision's. Tolerance on logits:
+max |ours - torch| <= 1e-4 * max |torch logits| + 1e-7 (float32 GEMM/conv rounding).
+"""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from cudacnn import zoo  # noqa: E402
+from cudacnn.interchange import load_torch_state_dict, read_state_dict  # noqa: E402
+from cudacnn.safetensors import write_safetensors  # noqa: E402
+
+import torch_reference as ref  # noqa: E402
+
+
+def _assert_logits_equal(ours, theirs):
+    assert ours.shape == theirs.shape
+    bound = 1e-4 * float(np.abs(theirs).max()) + 1e-7
+    assert float(np.abs(ours - theirs).max()) <= bound, (float(np.abs(ours - theirs).max()), bound)
+
+
+def _torch_out(net, x):
+    with torch.no_grad():
+        return net(torch.from_numpy(x)).numpy()
+
+
+def _input(shape, batch=2, seed=0):
+    return np.random.default_rng(seed).standard_normal((batch, *shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("arch,builder", [("resnet18", ref.resnet18), ("resnet50", ref.resnet50)])
+def test_resnet_logits_match_torch(arch, builder):
+    torch.manual_seed(0)
+    net = ref.randomize_batchnorm(builder(num_classes=1000).eval())
+    model = zoo.get(arch, input_shape=(3, 64, 64), classifier_activation=None)
+    report = load_torch_state_dict(model, net.state_dict())
+    assert report["missing"] == report["unexpected"] == report["mismatched"] == []
+    x = _input((3, 64, 64))
+    _assert_logits_equal(model.predict(x), _torch_out(net, x))
+
+
+@pytest.mark.slow
+def test_vgg16_logits_match_torch_at_224():
+    torch.manual_seed(0)
+    net = ref.vgg16().eval()
+    model = zoo.vgg16(classifier_activation=None)
+    load_torch_state_dict(model, net.state_dict())
+    x = _input((3, 224, 224), batch=1)
+    _assert_logits_equal(model.predict(x), _torch_out(net, x))
+
+
+def test_vgg16_headless_features_match_torch_and_report_the_dropped_head():
+    torch.manual_seed(0)
+    net = ref.vgg16().eval()
+    base = zoo.vgg16(input_shape=(3, 32, 32), include_top=False)
+    report = load_torch_state_dict(base, net.state_dict(), strict=False)
+    assert report["missing"] == [] and report["mismatched"] == []
+    assert sorted(report["unexpected"]) == sorted(f"classifier.{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias"))
+    x = _input((3, 32, 32))
+    _assert_logits_equal(base.predict(x), _torch_out(net.features, x))
+
+
+def test_state_dict_files_pth_and_safetensors(tmp_path):
+    torch.manual_seed(0)
+    net = ref.randomize_batchnorm(ref.resnet18(num_classes=10).eval())
+    torch.save(net.state_dict(), tmp_path / "r18.pth")
+    arrays = {k: v.numpy() for k, v in net.state_dict().items()}
+    write_safetensors(tmp_path / "r18.safetensors", arrays)
+    x = _input((3, 32, 32))
+    expected = _torch_out(net, x)
+    for name in ("r18.pth", "r18.safetensors"):
+        model = zoo.resnet18(input_shape=(3, 32, 32), num_classes=10, classifier_activation=None)
+        load_torch_state_dict(model, tmp_path / name)
+        _assert_logits_equal(model.predict(x), expected)
+    assert set(read_state_dict(tmp_path / "r18.pth")) == set(arrays)
+
+
+def test_every_problem_is_reported_at_once_and_nothing_loads():
+    torch.manual_seed(0)
+    state = ref.resnet18(num_classes=1000).state_dict()
+    del state["layer2.0.bn1.running_var"]
+    state["layer9.0.conv1.weight"] = torch.zeros(3)
+    model = zoo.resnet18(input_shape=(3, 32, 32), num_classes=10)
+    before = {k: v.copy() for k, v in model.named_weights().items()}
+    with pytest.raises(ValueError) as info:
+        load_torch_state_dict(model, state)
+    message = str(info.value)
+    assert "missing (1): layer2_0_bn1/moving_variance" in message
+    assert "unexpected (1): layer9.0.conv1.weight" in message
+    assert "fc.weight is (1000, 512), the model expects (10, 512)" in message
+    assert "fc.bias is (1000,), the model expects (10,)" in message
+    after = model.named_weights()
+    assert all(np.array_equal(before[k], after[k]) for k in before)  # strict: all or nothing
+
+
+def test_bad_sources_raise(tmp_path):
+    model = zoo.resnet18(input_shape=(3, 32, 32), num_classes=10)
+    with pytest.raises(FileNotFoundError):
+        load_torch_state_dict(model, tmp_path / "absent.pth")
+    (tmp_path / "weights.txt").write_text("nope")
+    with pytest.raises(ValueError, match=".pt, .pth"):
+        load_torch_state_dict(model, tmp_path / "weights.txt")
+    with pytest.raises(TypeError, match="dict of arrays"):
+        load_torch_state_dict(model, [1, 2, 3])
