@@ -44,9 +44,9 @@ class _Progress:
         if verbose == 1:
             print(f"Epoch {epoch + 1}/{epochs}", flush=True)
 
-    def update(self, step, seen, read_logs, final=False):
+    def update(self, step, seen, read_logs):
         now = time.perf_counter()
-        if self.verbose != 1 or (not final and now - self.last < 0.5):
+        if self.verbose != 1 or now - self.last < 0.5:  # reading the logs syncs the device
             return
         self.last = now
         logs = read_logs()
@@ -87,6 +87,9 @@ class TrainingMixin:
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
+        if len(self.outputs) > 1:
+            raise ValueError(f"model {self.name!r} has {len(self.outputs)} outputs; training supports "
+                             "single-output models")
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = losses_module.get(loss)
         self._metrics = [metrics_module.resolve(m, self.loss) for m in (metrics or [])]
