@@ -143,3 +143,19 @@ def test_conv1d_matches_naive_and_finite_differences(rng, N, C, L, K, S, stride,
     assert dx.shape == x.shape and dw.shape == w.shape and db.shape == b.shape
     for analytic, wrt in ((dx, x), (dw, w), (db, b)):
         np.testing.assert_allclose(analytic, naive.numerical_grad(loss, wrt), rtol=1e-6, atol=1e-7)
+
+
+def test_batch_chunking_gives_the_same_results(rng, monkeypatch):
+    from cudacnn.backends import _numpy_conv
+
+    x, w, b = _make(rng, 5, 4, 7, 6, 6, 3, 3, 2)
+    args = (2, 1, 1, 2)
+    y = ops.conv2d(x, w, b, *args)
+    dy = rng.standard_normal(y.shape)
+    grads = ops.conv2d_backward(dy, x, w, *args)
+    per_image = 4 * 9 * y.shape[2] * y.shape[3] * x.itemsize
+    monkeypatch.setattr(_numpy_conv, "COLUMNS_BUDGET", 2 * per_image)  # chunks of 2, 2, 1 images
+    assert len(_numpy_conv._batch_chunks(x, (3, 3), y.shape[2:])) == 3
+    np.testing.assert_allclose(ops.conv2d(x, w, b, *args), y, rtol=1e-12)
+    for chunked, whole in zip(ops.conv2d_backward(dy, x, w, *args), grads):
+        np.testing.assert_allclose(chunked, whole, rtol=1e-12)
