@@ -43,6 +43,7 @@ def numeric_check(layer, x, rng, entries=5, atol=1e-6, rtol=1e-5, training=True)
     (lambda: L.Dense(4, use_bias=False, activation="leaky_relu"), (3, 5)),
     (lambda: L.BatchNormalization(), (4, 3, 3, 3)),
     (lambda: L.BatchNormalization(momentum=0.9, epsilon=1e-5), (5, 3)),
+    (lambda: L.BatchNormalization(), (3, 2, 5)),
     (lambda: L.MaxPooling2D(), (2, 2, 4, 5)),
     (lambda: L.MaxPooling2D(3, strides=1, padding="same"), (2, 2, 4, 4)),
     (lambda: L.AveragePooling2D(2, padding="same"), (2, 2, 5, 5)),

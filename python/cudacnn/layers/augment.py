@@ -119,7 +119,7 @@ class GaussianNoise(_Random):
         if xp is np:
             noise = _random.generator().standard_normal(x.shape)
         else:
-            noise = xp.random.default_rng(_random.next_seed()).standard_normal(x.shape)
+            noise = xp.random.RandomState(_random.next_seed()).standard_normal(x.shape, dtype=x.dtype)
         return x + (self.stddev * noise).astype(x.dtype)
 
     def _augment_backward(self, dy):

@@ -1,4 +1,4 @@
-"""BatchNormalization over the channel axis (axis 1) of (N, C) or (N, C, H, W) inputs."""
+"""BatchNormalization over the channel axis (axis 1) of (N, C), (N, C, L) or (N, C, H, W) inputs."""
 from __future__ import annotations
 
 from .. import ops
@@ -25,8 +25,9 @@ class BatchNormalization(Layer):
         self.scale = bool(scale)
 
     def build(self, input_shape):
-        if len(input_shape) not in (1, 3):
-            raise ValueError(f"{self.name}: expects (C,) or (C, H, W) per-sample inputs, got {tuple(input_shape)}")
+        if len(input_shape) not in (1, 2, 3):
+            raise ValueError(f"{self.name}: expects (C,), (C, L) or (C, H, W) per-sample inputs, "
+                             f"got {tuple(input_shape)}")
         channels = (input_shape[0],)
         # gamma/beta always exist for the ops call; without scale/center they stay fixed at 1/0.
         self.add_weight("gamma", channels, "ones", trainable=self.scale)
@@ -41,14 +42,17 @@ class BatchNormalization(Layer):
 
     def forward(self, x, training=False):
         gamma, beta = self._gamma_beta()
-        y, self._cache = ops.batch_norm(x, gamma, beta, self.state["moving_mean"],
-                                        self.state["moving_variance"],
+        self._sequence = x.ndim == 3  # (N, C, L) from Conv1D: normalised as (N, C, L, 1)
+        y, self._cache = ops.batch_norm(x[..., None] if self._sequence else x, gamma, beta,
+                                        self.state["moving_mean"], self.state["moving_variance"],
                                         bool(training) and self.trainable,
                                         momentum=1.0 - self.momentum, eps=self.epsilon)
-        return y
+        return y[..., 0] if self._sequence else y
 
     def backward(self, dy):
-        dx, dgamma, dbeta = ops.batch_norm_backward(dy, self._cache)
+        dx, dgamma, dbeta = ops.batch_norm_backward(dy[..., None] if self._sequence else dy, self._cache)
+        if self._sequence:
+            dx = dx[..., 0]
         self.grads = {}
         if self.scale:
             self.grads["gamma"] = dgamma
