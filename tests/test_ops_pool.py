@@ -55,11 +55,12 @@ def test_max_pool2d_backward_matches_finite_differences(rng, N, C, H, W, kernel,
                                                        indices=indices), numeric, rtol=1e-6, atol=1e-8)
 
 
-def test_max_pool2d_ties_pick_the_first_and_padding_never_wins():
-    x = np.full((1, 1, 3, 3), -5.0)
+@pytest.mark.parametrize("value", [-5.0, -np.inf])
+def test_max_pool2d_ties_pick_the_first_and_padding_never_wins(value):
+    x = np.full((1, 1, 3, 3), value)
     y, indices = ops.max_pool2d(x, 3, 1, 1, return_indices=True)
-    # Every window is all -5 and padding: the first real element of each window wins.
-    assert (y == -5.0).all()
+    # Every window is all `value` and padding: the first real element of each window wins.
+    assert (y == value).all()
     np.testing.assert_array_equal(indices[0, 0], [[0, 0, 1], [0, 0, 1], [3, 3, 4]])
 
 

@@ -42,14 +42,13 @@ def _won_to_plane_index(won, H, W, kernel, stride, padding, out_hw, xp):
     Positions are clamped into the input: only an all -inf window can pick a
     pad, and clamping then lands on its first real element, as in PyTorch.
     """
-    R, S = kernel
+    S = kernel[1]
     rows = xp.arange(out_hw[0], dtype=xp.int32)[:, None] * stride[0] - padding[0]
     cols = xp.arange(out_hw[1], dtype=xp.int32)[None, :] * stride[1] - padding[2]
+    won_r = (won // S).astype(xp.int32)
+    won_s = (won % S).astype(xp.int32)
     if not any(padding):
-        offsets = xp.asarray([r * W + s for r in range(R) for s in range(S)], dtype=xp.int32)
-        return (rows * W + cols) + xp.take(offsets, won)
-    won_r = xp.take(xp.asarray([r for r in range(R) for _ in range(S)], dtype=xp.int32), won)
-    won_s = xp.take(xp.asarray([s for _ in range(R) for s in range(S)], dtype=xp.int32), won)
+        return (rows * W + cols) + (won_r * W + won_s)
     return xp.clip(rows + won_r, 0, H - 1) * W + xp.clip(cols + won_s, 0, W - 1)
 
 
