@@ -157,3 +157,13 @@ def test_dropout_statistics_and_identity_cases(rng):
     assert ops.dropout(x, 0.3, False, 7) is x
     assert ops.dropout(x, 0.0, True, 7) is x
     assert ops.dropout_backward(x, 0.3, False, 7) is x
+
+
+def test_dropout_backward_matches_finite_differences(rng):
+    x = rng.standard_normal((3, 4, 5))
+    dy = rng.standard_normal(x.shape)
+
+    def loss():
+        return float((ops.dropout(x, 0.4, True, 21) * dy).sum())
+
+    _check_grads(loss, [(ops.dropout_backward(dy, 0.4, True, 21), x)])
