@@ -1,0 +1,181 @@
+"""conv2d on our kernels: the direct kernel or im2col + our SGEMM.
+
+``algo`` chooses per call ("direct" | "im2col" | "auto"); the environment
+variable ``CUDACNN_CONV_ALGO`` overrides it for every call. "auto" times both
+algorithms once per geometry and pass (forward, backward data, backward
+weight) with CUDA events, like ``cudnn.benchmark``, and remembers the faster.
+Every algorithm is deterministic (no atomics), so for a fixed algorithm two
+runs agree bit for bit; pin the algorithm for bitwise reproducibility across
+processes, since "auto" may choose differently when timings are close. While
+a stream is being captured into a CUDA graph nothing is timed: the cached
+choice, else im2col, is used.
+"""
+from __future__ import annotations
+
+import os
+
+import cupy as cp
+
+from . import _cuda_common as common
+
+ALGOS = ("direct", "im2col")
+ENV_ALGO = "CUDACNN_CONV_ALGO"
+# Column matrices of one chunk of images stay under 64 Mi floats (256 MB).
+COL_BUDGET = 64 * 2**20
+# Without a timing (e.g. during graph capture) im2col + SGEMM is the safer guess.
+DEFAULT_ALGO = "im2col"
+
+_chosen: dict[tuple, str] = {}  # (pass, geometry) -> fastest algorithm
+
+
+class _Conv:
+    """Geometry of one call: the _C shape, the cache key and the im2col chunk."""
+
+    def __init__(self, x_shape, w_shape, stride, padding, dilation, groups):
+        N, C, H, W = x_shape
+        K, _, R, S = w_shape
+        (sh, sw), (dh, dw) = stride, dilation
+        pt, pb, pl, pr = padding
+        self.P = (H + pt + pb - dh * (R - 1) - 1) // sh + 1
+        self.Q = (W + pl + pr - dw * (S - 1) - 1) // sw + 1
+        self.N, self.K, self.groups = N, K, groups
+        self.y_shape = (N, K, self.P, self.Q)
+        self.key = (tuple(x_shape), tuple(w_shape), tuple(stride), tuple(padding), tuple(dilation), groups)
+        self.shape = common.ext().Conv2dShape(
+            N=N, C=C, H=H, W=W, K=K, R=R, S=S, P=self.P, Q=self.Q, stride_h=sh, stride_w=sw,
+            pad_top=pt, pad_bottom=pb, pad_left=pl, pad_right=pr, dil_h=dh, dil_w=dw, groups=groups)
+        pointwise = R == S == 1 and sh == sw == 1 and not any(padding)
+        per_image = 0 if pointwise else C * R * S * self.P * self.Q
+        max_chunk = min(N, 65535 // groups)
+        if per_image > common.MAX_ELEMENTS:
+            self.chunk = None  # one image's column matrix is beyond 32-bit indexing
+        else:
+            self.chunk = max_chunk if per_image == 0 else max(1, min(max_chunk, COL_BUDGET // per_image))
+
+    def candidates(self, pass_name):
+        algos = []
+        if pass_name != "forward" or common.ext().conv2d_direct_supported(self.shape):
+            algos.append("direct")
+        if self.chunk is not None:
+            algos.append("im2col")
+        return algos
+
+    def workspace(self, floats):
+        return (common.empty((floats,)) if floats > 0 else None), floats
+
+
+def _run_forward(conv, algo, y, x, w, b):
+    C = common.ext()
+    if algo == "direct":
+        C.conv2d_direct_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), conv.shape,
+                                common.stream())
+        return
+    ws, size = conv.workspace(C.conv2d_im2col_workspace(conv.shape, conv.chunk, False))
+    C.conv2d_im2col_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), common.ptr(ws), size,
+                            conv.chunk, conv.shape, common.stream())
+
+
+def _run_backward_data(conv, algo, dx, dy, w):
+    C = common.ext()
+    if algo == "direct":
+        C.conv2d_direct_backward_data(common.ptr(dx), common.ptr(dy), common.ptr(w), conv.shape, common.stream())
+        return
+    ws, size = conv.workspace(C.conv2d_im2col_workspace(conv.shape, conv.chunk, False))
+    C.conv2d_im2col_backward_data(common.ptr(dx), common.ptr(dy), common.ptr(w), common.ptr(ws), size, conv.chunk,
+                                  conv.shape, common.stream())
+
+
+def _run_backward_weight(conv, algo, dw, dy, x):
+    C = common.ext()
+    if algo == "direct":
+        ws, size = conv.workspace(C.conv2d_direct_backward_weight_workspace(conv.shape))
+        C.conv2d_direct_backward_weight(common.ptr(dw), common.ptr(dy), common.ptr(x), common.ptr(ws), size,
+                                        conv.shape, common.stream())
+        return
+    ws, size = conv.workspace(C.conv2d_im2col_workspace(conv.shape, conv.chunk, True))
+    C.conv2d_im2col_backward_weight(common.ptr(dw), common.ptr(dy), common.ptr(x), common.ptr(ws), size, conv.chunk,
+                                    conv.shape, common.stream())
+
+
+def _capturing() -> bool:
+    try:
+        return cp.cuda.get_current_stream().is_capturing()
+    except Exception:  # older CuPy without the query: assume not capturing
+        return False
+
+
+def _time_ms(run) -> float:
+    run()  # warm-up: lazy module loading, caches
+    start, end = cp.cuda.Event(), cp.cuda.Event()
+    start.record()
+    run()
+    end.record()
+    end.synchronize()
+    return cp.cuda.get_elapsed_time(start, end)
+
+
+def choose_algo(conv, pass_name, requested, run) -> str:
+    """The algorithm for this pass; `run(algo)` executes the pass (used to time "auto")."""
+    forced = os.environ.get(ENV_ALGO) or requested
+    if forced not in ("auto",) + ALGOS:
+        raise ValueError(f"{ENV_ALGO} must be one of 'auto', 'direct', 'im2col', got {forced!r}")
+    candidates = conv.candidates(pass_name)
+    if not candidates:
+        return None
+    if forced != "auto":
+        if forced in candidates:
+            return forced
+        common.log.debug("cuda backend: conv2d %s: algo %r does not fit geometry %s, using %r",
+                         pass_name, forced, conv.key, candidates[0])
+        return candidates[0]
+    key = (pass_name,) + conv.key
+    if key in _chosen:
+        return _chosen[key]
+    if len(candidates) == 1:
+        return candidates[0]
+    if _capturing():
+        return DEFAULT_ALGO if DEFAULT_ALGO in candidates else candidates[0]
+    timings = {algo: _time_ms(lambda: run(algo)) for algo in candidates}
+    best = min(timings, key=timings.get)
+    common.log.debug("cuda backend: conv2d %s autotune %s: %s -> %s", pass_name, conv.key,
+                     {a: round(t, 4) for a, t in timings.items()}, best)
+    _chosen[key] = best
+    return best
+
+
+def conv2d(x, w, b, stride, padding, dilation, groups, algo="auto"):
+    reason = common.unsupported(x, w, b)
+    conv = None if reason else _Conv(x.shape, w.shape, stride, padding, dilation, groups)
+    if conv is not None and conv.N * conv.K * conv.P * conv.Q > common.MAX_ELEMENTS:
+        reason = "an output beyond 2**31-1 elements"
+    if reason:
+        return common.fallback("conv2d", reason).conv2d(x, w, b, stride, padding, dilation, groups, algo)
+    x, w, b = common.f32(x), common.f32(w), common.f32(b)
+    y = common.empty(conv.y_shape)
+    chosen = choose_algo(conv, "forward", algo, lambda a: _run_forward(conv, a, y, x, w, b))
+    if chosen is None:
+        return common.fallback("conv2d", f"no kernel fits geometry {conv.key}").conv2d(
+            x, w, b, stride, padding, dilation, groups, algo)
+    _run_forward(conv, chosen, y, x, w, b)
+    return y
+
+
+def conv2d_backward(dy, x, w, stride, padding, dilation, groups, algo="auto", need_dx=True):
+    reason = common.unsupported(dy, x, w)
+    if reason:
+        return common.fallback("conv2d_backward", reason).conv2d_backward(
+            dy, x, w, stride, padding, dilation, groups, algo, need_dx=need_dx)
+    dy, x, w = common.f32(dy), common.f32(x), common.f32(w)
+    conv = _Conv(x.shape, w.shape, stride, padding, dilation, groups)
+    C = common.ext()
+    db = common.empty((conv.K,))
+    C.channel_sum(common.ptr(db), common.ptr(dy), conv.N, conv.K, conv.P * conv.Q, common.stream())
+    dw = common.empty(w.shape)
+    chosen = choose_algo(conv, "backward_weight", algo, lambda a: _run_backward_weight(conv, a, dw, dy, x))
+    _run_backward_weight(conv, chosen, dw, dy, x)
+    dx = None
+    if need_dx:
+        dx = common.empty(x.shape)
+        chosen = choose_algo(conv, "backward_data", algo, lambda a: _run_backward_data(conv, a, dx, dy, w))
+        _run_backward_data(conv, chosen, dx, dy, w)
+    return dx, dw, db

@@ -1,0 +1,134 @@
+"""Our pooling and batch-norm kernels against the NumPy reference (GPU only).
+
+Tolerances: max pooling is exact (values and int32 indices identical to the
+float32 reference, ties included: the first maximum wins); average pooling
+1e-5; global average pooling 1e-5; batch norm 1e-5 for the forward and the
+running statistics, 1e-4 for the backward (two chained reductions), all
+relative to the largest reference magnitude. Outputs are NaN-poisoned before
+each kernel runs (``on_cuda``).
+"""
+import numpy as np
+import pytest
+
+from cudacnn import ops
+from cuda_helpers import assert_close, cuda_log, on_cuda, to_cpu, to_gpu  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.gpu
+
+# (x shape, kernel, stride, padding)
+POOL_CASES = {
+    "2x2_batch1_odd": ((1, 3, 7, 9), 2, None, 0),
+    "3x3_stride2_pad1_overlap": ((2, 5, 11, 8), 3, 2, 1),
+    "same_stride2": ((2, 3, 9, 10), 3, 2, "same"),
+    "rect_kernel": ((3, 2, 10, 7), (3, 2), (2, 1), (1, 0)),
+    "kernel1": ((2, 3, 5, 4), 1, 1, 0),
+    "global_like": ((2, 4, 6, 5), (6, 5), 1, 0),
+}
+
+
+def _pool_data(shape, seed=0, ties=False):
+    rng = np.random.default_rng(seed)
+    if ties:  # few distinct values: many windows have tied maxima
+        return rng.integers(0, 3, size=shape).astype(np.float32)
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("name", sorted(POOL_CASES))
+def test_max_pool2d_is_exact(on_cuda, name, ties):
+    cp = on_cuda
+    shape, k, s, p = POOL_CASES[name]
+    x = _pool_data(shape, ties=ties)
+    y_ref, idx_ref = ops.max_pool2d(x, k, s, p, return_indices=True)
+    dy = np.random.default_rng(1).standard_normal(y_ref.shape).astype(np.float32)
+    dx_ref = ops.max_pool2d_backward(dy.astype(np.float64), x.astype(np.float64), k, s, p)
+    gx, gdy = to_gpu(cp, x, dy)
+    y, idx = ops.max_pool2d(gx, k, s, p, return_indices=True)
+    assert idx.dtype == np.int32
+    np.testing.assert_array_equal(cp.asnumpy(y), y_ref)
+    np.testing.assert_array_equal(cp.asnumpy(idx), idx_ref)
+    assert_close(cp.asnumpy(ops.max_pool2d_backward(gdy, gx, k, s, p, indices=idx)), dx_ref, 1e-6, "dx (indices)")
+    assert_close(cp.asnumpy(ops.max_pool2d_backward(gdy, gx, k, s, p)), dx_ref, 1e-6, "dx (recomputed)")
+
+
+@pytest.mark.parametrize("include", [True, False])
+@pytest.mark.parametrize("name", sorted(POOL_CASES))
+def test_avg_pool2d(on_cuda, name, include):
+    cp = on_cuda
+    shape, k, s, p = POOL_CASES[name]
+    x = _pool_data(shape)
+    x64 = x.astype(np.float64)
+    y_ref = ops.avg_pool2d(x64, k, s, p, count_include_pad=include)
+    dy = np.random.default_rng(1).standard_normal(y_ref.shape)
+    dx_ref = ops.avg_pool2d_backward(dy, x64, k, s, p, count_include_pad=include)
+    gx, gdy = to_gpu(cp, x, dy)
+    assert_close(cp.asnumpy(ops.avg_pool2d(gx, k, s, p, count_include_pad=include)), y_ref, 1e-5, "forward")
+    assert_close(cp.asnumpy(ops.avg_pool2d_backward(gdy, gx, k, s, p, count_include_pad=include)), dx_ref, 1e-5,
+                 "backward")
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 7, 9), (5, 9, 1, 1), (3, 70, 13, 11), (2, 3, 40, 41)])
+def test_global_avg_pool2d(on_cuda, shape):
+    cp = on_cuda
+    x = _pool_data(shape)
+    y_ref = ops.global_avg_pool2d(x.astype(np.float64))
+    dy = np.random.default_rng(1).standard_normal(y_ref.shape)
+    dx_ref = ops.global_avg_pool2d_backward(dy, x.astype(np.float64))
+    gx, gdy = to_gpu(cp, x, dy)
+    assert_close(cp.asnumpy(ops.global_avg_pool2d(gx)), y_ref, 1e-5, "forward")
+    assert_close(cp.asnumpy(ops.global_avg_pool2d_backward(gdy, gx)), dx_ref, 1e-5, "backward")
+
+
+BN_SHAPES = {
+    "4d_odd": (3, 5, 7, 6),
+    "4d_batch1": (1, 3, 4, 5),
+    "2d": (7, 9),
+    "2d_two_rows": (2, 300),
+    "4d_split_reduction": (4, 3, 40, 41),  # more than 4096 values per channel: several blocks each
+    "4d_many_channels": (2, 600, 3, 3),
+}
+
+
+def _bn_data(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    C = shape[1]
+    x = (rng.standard_normal(shape) * 3 + 2).astype(np.float32)  # a mean far from 0 tests the variance
+    gamma = rng.uniform(0.5, 1.5, C).astype(np.float32)
+    beta = rng.standard_normal(C).astype(np.float32)
+    running_mean = rng.standard_normal(C).astype(np.float32)
+    running_var = rng.uniform(0.5, 2.0, C).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    return x, gamma, beta, running_mean, running_var, dy
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("name", sorted(BN_SHAPES))
+def test_batch_norm(on_cuda, name, training):
+    cp = on_cuda
+    x, gamma, beta, rm, rv, dy = _bn_data(BN_SHAPES[name])
+    ref_rm, ref_rv = rm.astype(np.float64), rv.astype(np.float64)
+    y_ref, cache_ref = ops.batch_norm(x.astype(np.float64), gamma.astype(np.float64), beta.astype(np.float64),
+                                      ref_rm, ref_rv, training, momentum=0.1, eps=1e-3)
+    dx_ref, dgamma_ref, dbeta_ref = ops.batch_norm_backward(dy.astype(np.float64), cache_ref)
+    gx, ggamma, gbeta, grm, grv, gdy = to_gpu(cp, x, gamma, beta, rm, rv, dy)
+    y, cache = ops.batch_norm(gx, ggamma, gbeta, grm, grv, training, momentum=0.1, eps=1e-3)
+    assert_close(cp.asnumpy(y), y_ref, 1e-5, "y")
+    assert_close(cp.asnumpy(cache["x_hat"]), cache_ref["x_hat"], 1e-5, "x_hat")
+    assert_close(cp.asnumpy(grm), ref_rm, 1e-5, "running_mean")
+    assert_close(cp.asnumpy(grv), ref_rv, 1e-5, "running_var")
+    dx, dgamma, dbeta = to_cpu(cp, *ops.batch_norm_backward(gdy, cache))
+    assert_close(dx, dx_ref, 1e-4, "dx")
+    assert_close(dgamma, dgamma_ref, 1e-4, "dgamma")
+    assert_close(dbeta, dbeta_ref, 1e-4, "dbeta")
+
+
+def test_batch_norm_is_deterministic(on_cuda):
+    cp = on_cuda
+    x, gamma, beta, rm, rv, dy = _bn_data(BN_SHAPES["4d_split_reduction"])
+    outs = []
+    for _ in range(2):
+        gx, ggamma, gbeta, grm, grv, gdy = to_gpu(cp, x, gamma, beta, rm, rv, dy)
+        y, cache = ops.batch_norm(gx, ggamma, gbeta, grm, grv, True)
+        outs.append([y, grm, grv, *ops.batch_norm_backward(gdy, cache)])
+    for a, b in zip(*outs):
+        assert cp.array_equal(a, b)
