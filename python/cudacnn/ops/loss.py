@@ -10,7 +10,10 @@ from . import _validate as v
 
 
 def softmax_cross_entropy(logits, labels):
-    """(loss, cache): loss is a 0-d array of the logits' dtype; the cache feeds the backward."""
+    """(loss, cache): loss is a 0-d array of the logits' dtype; the cache feeds the backward.
+
+    The cache is a dict {"probs", "labels"} on every backend (backends may add keys).
+    """
     op = "softmax_cross_entropy"
     xp = v.arrays(op, logits=logits, labels=labels)
     v.float_dtype(op, logits=logits)

@@ -13,7 +13,11 @@ from . import _validate as v
 
 
 def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
-    """(y, cache); the cache feeds batch_norm_backward."""
+    """(y, cache); the cache feeds batch_norm_backward.
+
+    The cache is a dict {"x_hat", "inv_std", "gamma", "training"} on every
+    backend, so a cache from one backend feeds another's backward.
+    """
     op = "batch_norm"
     v.arrays(op, x=x, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var)
     v.float_dtype(op, x=x, gamma=gamma, beta=beta, running_mean=running_mean,
