@@ -26,7 +26,7 @@ import numpy as np
 import cudacnn
 from cudacnn import benchmodels, optimizers, zoo
 from cudacnn.bench import write_json_atomic
-from cudacnn.benchrun import device_slug, environment
+from cudacnn.benchrun import device_slug, environment, limit_cpu_threads
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LR, RHO, EPS = 1e-3, 0.9, 1e-7
@@ -111,8 +111,11 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--data", default=None, help="Fashion-MNIST directory (default: cudacnn's search path)")
     p.add_argument("--no-torch", action="store_true", help="train only cudacnn's side")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for NumPy's BLAS and PyTorch alike (default: each library's own)")
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
+    thread_limit = limit_cpu_threads(args.threads) if args.threads else None  # noqa: F841 (kept alive)
 
     (x, y), (x_test, y_test) = cudacnn.datasets.load_fashion_mnist(args.data)
     env = environment()

@@ -28,6 +28,8 @@ def _where(payload: dict) -> str:
     device = (f"{gpu['name']} (driver {gpu.get('driver')}, CUDA {gpu.get('cuda_runtime')}, "
               f"cuDNN {gpu.get('cudnn')})") if gpu else f"{env['cpu']} ({env['cpu_count']} CPUs)"
     threads = f", torch threads {env['torch_num_threads']}" if env.get("torch_num_threads") else ""
+    if env.get("blas_threads"):
+        threads += ", BLAS threads " + "/".join(str(n) for n in env["blas_threads"].values())
     load_value = payload.get("load_before", env.get("load_average_1m"))
     load = f", load average {load_value:.1f} at start" if load_value is not None else ""
     return f"{device}; {env['date'][:16].replace('T', ' ')} UTC; commit `{env['commit'][:7]}`{threads}{load}"

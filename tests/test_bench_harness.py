@@ -172,3 +172,28 @@ def test_results_table_regenerates_from_json(tmp_path):
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
     assert "linear_fwd x" in text and "Test CPU" in text and "abc1234" in text
     assert make_table.update_readme(readme, results) is False  # already up to date
+
+
+def test_functional_model_mirror_matches_with_add_concat_and_batchnorm():
+    """The graph mirror (ResNet/Inception-style models): same outputs, same training-step loss."""
+    from cudacnn import layers, models, optimizers, random
+
+    random.set_seed(5)
+    inp = layers.Input(shape=(3, 8, 8))
+    stem = layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    branch = layers.BatchNormalization()(layers.Conv2D(4, 3, padding="same")(stem))
+    merged = layers.Concatenate()([layers.Add()([stem, branch]), stem])
+    out = layers.Dense(3, activation="softmax")(layers.GlobalAveragePooling2D()(merged))
+    model = models.Model(inp, out)
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.1), loss="sparse_categorical_crossentropy")
+    body, ends_in_softmax = benchmodels.torch_mirror(model)
+    assert ends_in_softmax
+    x = np.random.default_rng(0).random((5, 3, 8, 8), dtype=np.float32)
+    y = np.array([0, 1, 2, 1, 0])
+    body.eval()
+    with torch.no_grad():
+        mirrored = torch.softmax(body(torch.from_numpy(x)), 1).numpy()
+    assert max(relative_errors([model.predict(x)], [mirrored])) < 1e-5
+    body.train()
+    loss = torch.nn.functional.cross_entropy(body(torch.from_numpy(x)), torch.from_numpy(y))
+    assert model.train_on_batch(x, y)["loss"] == pytest.approx(float(loss.detach()), rel=1e-5)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import benchcases, benchmodels
-from .benchrun import ENGINES, Engine, engine_unavailable_reason, environment, measure
+from .benchrun import ENGINES, Engine, engine_unavailable_reason, environment, limit_cpu_threads, measure
 
 SCHEMA = "cudacnn-bench/1"
 GPU_ENGINES = ("cupy", "cuda", "torch-cuda")
@@ -186,6 +186,8 @@ def parse_args(argv):
                    help="sizes of the memory-bound ops: 'gpu' is several times an H100's L2")
     p.add_argument("--quick", action="store_true", help="a smoke run: small batch, few cases, few repeats")
     p.add_argument("--budget", type=float, default=None, help="seconds of repeats per row (default 1, 0.2 quick)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for NumPy's BLAS and PyTorch alike (default: each library's own)")
     p.add_argument("--out", default="cudacnn_runs/bench", help="folder for bench.json and bench.png")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG chart")
     args = p.parse_args(argv)
@@ -241,6 +243,7 @@ def main(argv=None) -> int:
     gpu_reason = None if any(n in GPU_ENGINES for n in names) else gpu_unavailable_reason()
     if gpu_reason:
         print(f"cudacnn bench: the GPU part is SKIPPED ({gpu_reason}); running the CPU part only.")
+    thread_limit = limit_cpu_threads(args.threads) if args.threads else None  # noqa: F841 (kept alive)
     engines = [Engine(n) for n in names]
     cases = build_cases(args, batch)
     timing = {"min_repeats": 1 if args.quick else 3, "max_repeats": 3 if args.quick else 50,

@@ -150,22 +150,65 @@ def _mirror_layer(torch, layer):
     return modules
 
 
+def _graph_mirror(torch, model):
+    """A torch Module running our functional model's nodes in order (Add and Concatenate included)."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise MirrorUnsupported("models with several inputs or outputs")
+
+    class GraphMirror(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = torch.nn.ModuleDict()
+            self.plan = []  # (output id, input ids, merge kind or None, block name)
+            for node in model._nodes:
+                kind = type(node.layer).__name__
+                if kind == "Concatenate" and node.layer.axis not in (1, -3):
+                    raise MirrorUnsupported(f"Concatenate on axis {node.layer.axis}")
+                if kind not in ("Add", "Concatenate"):
+                    self.blocks[node.layer.name] = torch.nn.Sequential(*_mirror_layer(torch, node.layer))
+                    kind = None
+                self.plan.append((id(node), [id(p) for p in node.inputs], kind, node.layer.name))
+            self.input_id, self.output_id = id(model.inputs[0]), id(model.outputs[0])
+
+        def forward(self, x):
+            values = {self.input_id: x}
+            for out_id, in_ids, kind, name in self.plan:
+                args = [values[i] for i in in_ids]
+                if kind == "Add":
+                    values[out_id] = torch.stack(args).sum(0)
+                elif kind == "Concatenate":
+                    values[out_id] = torch.cat(args, dim=1)
+                else:
+                    values[out_id] = self.blocks[name](args[0])
+            return values[self.output_id]
+
+    return GraphMirror()
+
+
 def torch_mirror(model, device: str = "cpu"):
-    """(body, ends_in_softmax): a torch.nn.Sequential equal to our Sequential ``model``.
+    """(body, ends_in_softmax): a torch Module computing what our ``model`` computes.
 
     A trailing softmax is left out of ``body`` (and reported) so that training
     can fuse it into the loss.
     """
     import torch
 
-    if type(model).__name__ != "Sequential":
-        raise MirrorUnsupported(f"{type(model).__name__} models (only Sequential ones are mirrored)")
-    modules = [m for layer in model.layers for m in _mirror_layer(torch, layer)]
-    ends_in_softmax = bool(modules) and isinstance(modules[-1], torch.nn.Softmax)
-    if ends_in_softmax:
-        modules.pop()
-    body = torch.nn.Sequential(*modules).to("cuda" if device == "gpu" else "cpu")
-    return body, ends_in_softmax
+    if type(model).__name__ == "Sequential":
+        modules = [m for layer in model.layers for m in _mirror_layer(torch, layer)]
+        body = torch.nn.Sequential(*modules)
+        last = modules[-1] if modules else None
+    elif hasattr(model, "_nodes"):
+        body = _graph_mirror(torch, model)
+        last_block = body.blocks[body.plan[-1][3]] if body.plan and body.plan[-1][2] is None else None
+        modules = list(last_block) if last_block is not None else []
+        last = modules[-1] if modules else None
+    else:
+        raise MirrorUnsupported(f"{type(model).__name__} models")
+    ends_in_softmax = isinstance(last, torch.nn.Softmax)
+    if ends_in_softmax:  # drop it from the Sequential that holds it
+        holder = body if type(model).__name__ == "Sequential" else body.blocks[body.plan[-1][3]]
+        del holder[len(holder) - 1]
+    return body.to("cuda" if device == "gpu" else "cpu"), ends_in_softmax
 
 
 # ----- the case ---------------------------------------------------------------------------------

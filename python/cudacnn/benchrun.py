@@ -69,6 +69,24 @@ def configure_torch(torch) -> None:
     torch.backends.cudnn.benchmark = True
 
 
+def limit_cpu_threads(n: int):
+    """Use ``n`` CPU threads in NumPy's BLAS and in PyTorch alike; returns the BLAS limiter (keep it alive).
+
+    On a machine shared with other work, fewer threads than cores can run much
+    faster: a BLAS thread that loses its core stalls the others at each barrier.
+    """
+    if n <= 0:
+        raise ValueError(f"thread count must be positive, got {n}")
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise RuntimeError("limiting NumPy's BLAS threads needs threadpoolctl (pip install threadpoolctl)") from None
+    torch = _torch()
+    if torch is not None:
+        torch.set_num_threads(n)
+    return threadpool_limits(limits=n)
+
+
 @dataclass
 class Engine:
     name: str
@@ -245,6 +263,11 @@ def environment() -> dict:
     if torch is not None:
         env["torch"] = torch.__version__
         env["torch_num_threads"] = torch.get_num_threads()
+    try:
+        from threadpoolctl import threadpool_info
+        env["blas_threads"] = {i["internal_api"]: i["num_threads"] for i in threadpool_info()}
+    except ImportError:
+        pass
     cp = backend._cupy()
     if cp is not None and backend.gpu_count():
         props = cp.cuda.runtime.getDeviceProperties(0)
