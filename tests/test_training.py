@@ -277,3 +277,17 @@ def test_fit_evaluate_predict_on_batch_iterables():
         batched.fit(listed, y, verbose=0)
     with pytest.raises(TypeError, match="iterable"):
         batched.fit(5, y, verbose=0)
+
+
+def test_fused_path_reaches_into_a_nested_model(monkeypatch):
+    x, y = blobs(16)
+    inner = cnn(0.0)
+    model = Sequential([L.Input((1, 6, 6)), L.RandomFlip("horizontal"), inner])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    calls = []
+    real = ops.softmax_cross_entropy
+    monkeypatch.setattr(ops, "softmax_cross_entropy", lambda *a: calls.append(1) or real(*a))
+    model.train_on_batch(x, y)
+    assert calls == [1]
+    assert not inner.layers[-1]._emit_logits  # reset after the step: predict gives probabilities
+    np.testing.assert_allclose(model.predict(x).sum(1), 1, rtol=1e-5)
