@@ -286,14 +286,19 @@ long long col_floats(const Conv2dShape &s, int chunk) {
 constexpr long long kWeightTargetBlocks = 256;
 constexpr long long kWeightMinTerms = 1024;
 
-void weight_splits(const Conv2dShape &s, int images, int *splits, int *per_split) {
+// Upper bound on the splits for `images` images (non-decreasing in `images`,
+// so the workspace sized for a full chunk also fits a ragged last chunk).
+int max_weight_splits(const Conv2dShape &s, int images) {
   const int Kg = s.K / s.groups, CgRS = (s.C / s.groups) * s.R * s.S;
   const long long tiles = 1LL * CEIL_DIV(Kg, 64) * CEIL_DIV(CgRS, 64) * s.groups;
   long long n = std::min<long long>(images, CEIL_DIV(kWeightTargetBlocks, tiles));
   n = std::min(n, std::max(1LL, 1LL * images * s.P * s.Q / kWeightMinTerms));
-  n = std::max(1LL, std::min(n, 65535LL / s.groups));
-  *per_split = CEIL_DIV(images, (int)n);
-  *splits = CEIL_DIV(images, *per_split);
+  return (int)std::max(1LL, std::min(n, 65535LL / s.groups));
+}
+
+void weight_splits(const Conv2dShape &s, int images, int *splits, int *per_split) {
+  *per_split = CEIL_DIV(images, max_weight_splits(s, images));
+  *splits = CEIL_DIV(images, *per_split);  // <= max_weight_splits(s, images)
 }
 
 void check_im2col_args(const Conv2dShape &s, ptr_t workspace, long long workspace_size, int chunk,
@@ -316,11 +321,7 @@ long long conv2d_im2col_workspace(const Conv2dShape &s, int chunk, bool backward
   s.validate();
   require(chunk >= 1 && chunk <= s.N, "conv2d im2col: chunk must be in [1, N], got " + std::to_string(chunk));
   long long need = col_floats(s, chunk);
-  if (backward_weight) {
-    int splits, per_split;
-    weight_splits(s, chunk, &splits, &per_split);
-    need += 1LL * splits * s.w_size();
-  }
+  if (backward_weight) need += 1LL * max_weight_splits(s, chunk) * s.w_size();
   return need;
 }
 

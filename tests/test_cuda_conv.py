@@ -94,14 +94,23 @@ def test_conv2d_backward_without_dx(on_cuda, algo):
     assert_close(cp.asnumpy(db), db_ref, TOL, "db")
 
 
-@pytest.mark.parametrize("budget", [1, 3000])
-def test_im2col_processes_the_batch_in_chunks(on_cuda, monkeypatch, budget):
-    """A tiny column budget forces 1 image per chunk (budget 1) or 2 of 3 (a ragged last chunk)."""
+CHUNK_CASES = {
+    # C*R*S*P*Q = 2592 floats per image: budget 1 -> 1 image per chunk; 6000 -> 2, 2, then a ragged 1
+    "one_image_per_chunk": ((3, 4, 9, 8, 6, (3, 3), 1, 1, 1, 2, True), 1),
+    "ragged_last_chunk": ((3, 4, 9, 8, 6, (3, 3), 1, 1, 1, 2, True), 6000),
+    # 18432 floats per image: chunks of 5 then 2, each chunk's weight gradient split over images
+    "ragged_chunk_with_split_reduction": ((7, 2, 32, 32, 3, (3, 3), 1, 1, 1, 1, True), 5 * 18432),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHUNK_CASES))
+def test_im2col_processes_the_batch_in_chunks(on_cuda, monkeypatch, name):
+    """A small column budget forces several chunks of images, the last one shorter."""
     from cudacnn.backends import _cuda_conv
 
     cp = on_cuda
+    case, budget = CHUNK_CASES[name]
     monkeypatch.setattr(_cuda_conv, "COL_BUDGET", budget)
-    case = (3, 4, 9, 8, 6, (3, 3), 1, 1, 1, 2, True)  # C*R*S*P*Q = 2592 floats per image
     x, w, b, kw = _data(case)
     y_ref = _reference(x, w, b, kw)
     dy = np.random.default_rng(1).standard_normal(y_ref.shape).astype(np.float32)
@@ -111,6 +120,7 @@ def test_im2col_processes_the_batch_in_chunks(on_cuda, monkeypatch, budget):
     dx, dw, db = to_cpu(cp, *ops.conv2d_backward(gdy, gx, gw, algo="im2col", **kw))
     assert_close(dx, dx_ref, TOL, "dx")
     assert_close(dw, dw_ref, TOL, "dw")
+    assert_close(db, db_ref, TOL, "db")
 
 
 def test_conv1d_runs_on_the_kernels(on_cuda):
