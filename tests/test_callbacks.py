@@ -138,3 +138,15 @@ def test_callback_argument_errors():
     x, y = data()
     with pytest.raises(TypeError, match="Callback"):
         model().fit(x, y, epochs=1, verbose=0, callbacks=[lambda: None])
+
+
+def test_model_checkpoint_saves_whole_models(tmp_path):
+    io = pytest.importorskip("cudacnn.io")
+    if not hasattr(io, "load_model"):
+        pytest.skip("cudacnn.io has no load_model yet")
+    x, y = data()
+    m = model()
+    path = tmp_path / "last.cudacnn"
+    m.fit(x, y, epochs=2, verbose=0, callbacks=[callbacks.ModelCheckpoint(str(path), monitor="loss")])
+    loaded = io.load_model(str(path))
+    np.testing.assert_array_equal(loaded.predict(x), m.predict(x))
