@@ -7,11 +7,10 @@ from ._numpy_window import crop, offset_view, out_size, pad
 _UNIT = (1, 1)
 
 
-def _plane_index(offset_r, offset_s, stride, padding, out_hw, width, xp):
-    """(OH, OW) int32: flat h*W + w, in the unpadded plane, of offset (r, s) at each output."""
-    OH, OW = out_hw
-    rows = xp.arange(OH, dtype=xp.int32) * stride[0] + (offset_r - padding[0])
-    cols = xp.arange(OW, dtype=xp.int32) * stride[1] + (offset_s - padding[2])
+def _window_origin(stride, padding, out_hw, width, xp):
+    """(OH, OW) int32: flat h*W + w of each window's offset (0, 0), pads counted (may be outside)."""
+    rows = xp.arange(out_hw[0], dtype=xp.int32) * stride[0] - padding[0]
+    cols = xp.arange(out_hw[1], dtype=xp.int32) * stride[1] - padding[2]
     return rows[:, None] * width + cols[None, :]
 
 
@@ -26,48 +25,66 @@ def max_pool2d(x, kernel, stride, padding):
     out_hw = out_size((H, W), kernel, stride, padding)
     x_pad = pad(x, padding, value=-xp.inf)
     y = offset_view(x_pad, 0, 0, stride, _UNIT, out_hw).copy()
-    # Which offset won, as a small int (R*S passes of compare / max / where).
+    # won = the offset r*S + s holding the running maximum. Offsets come in
+    # increasing order, so "take this one if strictly greater" is a max().
     offset_type = xp.int8 if R * S <= 127 else xp.int32
     won = xp.zeros(y.shape, dtype=offset_type)
+    greater = xp.empty(y.shape, dtype=bool)
     for rs in range(1, R * S):
         v = offset_view(x_pad, rs // S, rs % S, stride, _UNIT, out_hw)
-        won = xp.where(v > y, offset_type(rs), won)
+        xp.greater(v, y, out=greater)
+        xp.maximum(won, greater * offset_type(rs), out=won)
         xp.maximum(y, v, out=y)
-    return y, _won_to_plane_index(won, H, W, kernel, stride, padding, out_hw, xp)
+    return y, _won_to_plane_index(won, (H, W), kernel, stride, padding, out_hw, xp)
 
 
-def _won_to_plane_index(won, H, W, kernel, stride, padding, out_hw, xp):
+def _won_to_plane_index(won, spatial, kernel, stride, padding, out_hw, xp):
     """int32 flat h*W + w of each window's winning offset.
 
     Positions are clamped into the input: only an all -inf window can pick a
     pad, and clamping then lands on its first real element, as in PyTorch.
     """
-    S = kernel[1]
+    (H, W), (R, S) = spatial, kernel
+    if not any(padding):
+        offsets = xp.asarray([r * W + s for r in range(R) for s in range(S)], dtype=xp.int32)
+        indices = xp.take(offsets, won)
+        indices += _window_origin(stride, padding, out_hw, W, xp)
+        return indices
+    won_r = xp.take(xp.asarray([r for r in range(R) for _ in range(S)], dtype=xp.int32), won)
+    won_s = xp.take(xp.asarray([s for _ in range(R) for s in range(S)], dtype=xp.int32), won)
     rows = xp.arange(out_hw[0], dtype=xp.int32)[:, None] * stride[0] - padding[0]
     cols = xp.arange(out_hw[1], dtype=xp.int32)[None, :] * stride[1] - padding[2]
-    won_r = (won // S).astype(xp.int32)
-    won_s = (won % S).astype(xp.int32)
-    if not any(padding):
-        return (rows * W + cols) + (won_r * W + won_s)
     return xp.clip(rows + won_r, 0, H - 1) * W + xp.clip(cols + won_s, 0, W - 1)
 
 
 def max_pool2d_backward(dy, x, indices, kernel, stride, padding):
-    """Route each dy to its argmax; overlapping windows accumulate (one pass per offset)."""
+    """Route each dy to its argmax; overlapping windows accumulate (one pass per offset).
+
+    An index matches offset (r, s) of its window when it equals origin + r*W + s.
+    Where a padded offset aliases a real position of the next row, the stray
+    share lands in the padding and is cropped away.
+    """
     xp = get_array_module(x)
     H, W = x.shape[2:]
     if indices is None:
         _, indices = max_pool2d(x, kernel, stride, padding)
     out_hw = dy.shape[2:]
     pt, pb, pl, pr = padding
+    local = indices - _window_origin(stride, padding, out_hw, W, xp)
     dx_pad = xp.zeros(x.shape[:2] + (H + pt + pb, W + pl + pr), dtype=x.dtype)
-    routed = xp.empty_like(dy)
+    chosen = xp.empty(dy.shape, dtype=bool)
+    # Disjoint windows write each input element at most once: no accumulation needed.
+    disjoint = stride[0] >= kernel[0] and stride[1] >= kernel[1]
+    routed = None if disjoint else xp.empty_like(dy)
     for r in range(kernel[0]):
         for s in range(kernel[1]):
-            chosen = indices == _plane_index(r, s, stride, padding, out_hw, W, xp)
-            xp.multiply(dy, chosen, out=routed)
+            xp.equal(local, r * W + s, out=chosen)
             view = offset_view(dx_pad, r, s, stride, _UNIT, out_hw)
-            view += routed
+            if disjoint:
+                xp.multiply(dy, chosen, out=view)
+            else:
+                xp.multiply(dy, chosen, out=routed)
+                view += routed
     return crop(dx_pad, padding, (H, W))
 
 
