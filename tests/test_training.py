@@ -291,3 +291,15 @@ def test_fused_path_reaches_into_a_nested_model(monkeypatch):
     assert calls == [1]
     assert not inner.layers[-1]._emit_logits  # reset after the step: predict gives probabilities
     np.testing.assert_allclose(model.predict(x).sum(1), 1, rtol=1e-5)
+
+
+@pytest.mark.gpu
+def test_gpu_model_with_numpy_data_stages_it_once(cp):
+    cudacnn.set_seed(0)
+    x, y = blobs()
+    model = cnn().to("gpu")
+    model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy", ["accuracy"])
+    history = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.2, verbose=0)
+    assert history.history["val_accuracy"][-1] > 0.9
+    out = model.predict(x)
+    assert isinstance(out, np.ndarray) and out.shape == (len(x), 3)

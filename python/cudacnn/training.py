@@ -120,6 +120,14 @@ class TrainingMixin:
         if backend.is_gpu_array(x) and self.device == "cpu":
             self.to("gpu")  # train where the data lives
 
+    def _staged(self, source):
+        """Array data for a GPU model goes to the GPU once, not batch by batch, when it fits easily."""
+        if source.arrays:
+            self._prepare_inputs(source.x)
+            if self.device == "gpu" and not backend.is_gpu_array(source.x):
+                source.stage_on_gpu()
+        return source
+
     def _to_model(self, a, dtype=None):
         a = to_device(a, self.device)
         if dtype is not None and a.dtype != dtype:
@@ -215,11 +223,12 @@ class TrainingMixin:
                 raise ValueError(f"validation_split={validation_split} leaves an empty split of {n} samples")
             if y is not None and _length(y, "y") == n:
                 x, y, validation_data = x[:split_at], y[:split_at], (x[split_at:], y[split_at:])
-        train = BatchSource(x, y, batch_size, shuffle, steps_per_epoch, "x")
+        train = self._staged(BatchSource(x, y, batch_size, shuffle, steps_per_epoch, "x"))
         val = None
         if validation_data is not None:
             if isinstance(validation_data, tuple) and len(validation_data) == 2:
-                val = BatchSource(*validation_data, train.batch_size, False, validation_steps, "x_val")
+                val = self._staged(BatchSource(*validation_data, train.batch_size, False, validation_steps,
+                                               "x_val"))
             elif isinstance(validation_data, tuple):
                 raise ValueError("validation_data must be a pair (x_val, y_val) or an iterable of batches")
             else:
@@ -247,7 +256,7 @@ class TrainingMixin:
         """Loss and metrics over (x, y) or over an iterable of (x, y) batches: a float when there
         are no metrics, else a list [loss, metric...] (a dict with ``return_dict``)."""
         self._check_compiled()
-        source = BatchSource(x, y, batch_size, False, steps, "x")
+        source = self._staged(BatchSource(x, y, batch_size, False, steps, "x"))
         logs, _, _ = self._run_epoch(source.epoch(), False)
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), flush=True)
@@ -259,7 +268,7 @@ class TrainingMixin:
     def predict(self, x, batch_size=None, verbose=0, steps=None):
         """Outputs (probabilities for a softmax head) for an array x or an iterable of batches;
         numpy in, numpy out (cupy in, cupy out)."""
-        source = BatchSource(x, None, batch_size, False, steps, "x", targets=False)
+        source = self._staged(BatchSource(x, None, batch_size, False, steps, "x", targets=False))
         outs, on_gpu = [], backend.is_gpu_array(x)
         for xb, _ in source.epoch():
             if not outs:
@@ -308,6 +317,14 @@ class BatchSource:
                 raise ValueError(f"{what} is a generator without len(): give steps_per_epoch / steps")
             steps = len(x)
         self.steps = int(steps)
+
+    def stage_on_gpu(self, fraction=0.25):
+        """Copy the arrays to the GPU if they take under ``fraction`` of its free memory."""
+        arrays = [a for a in (self.x, self.y) if a is not None]
+        free, _ = backend._cupy().cuda.runtime.memGetInfo()
+        if sum(a.nbytes for a in arrays) < fraction * free:
+            self.x = to_device(self.x, "gpu")
+            self.y = None if self.y is None else to_device(self.y, "gpu")
 
     def epoch(self):
         if self.arrays:
