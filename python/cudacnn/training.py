@@ -39,6 +39,10 @@ class _Progress:
     """Keras-like per-epoch progress bar, refreshed at most a few times a second."""
 
     def __init__(self, verbose, steps, epoch, epochs):
+        if verbose == "auto":
+            verbose = 1
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
         self.verbose, self.steps = verbose, steps
         self.start = self.last = time.perf_counter()
         if verbose == 1:
