@@ -180,3 +180,10 @@ def test_bad_arguments_raise(make):
     with pytest.raises((ValueError, TypeError)):
         layer = make()
         layer(np.zeros((1, 4), np.float32))
+
+
+def test_calling_a_layer_on_something_else_is_a_type_error():
+    with pytest.raises(TypeError, match="arrays with a batch axis"):
+        L.Dense(2)([1.0, 2.0])
+    with pytest.raises(TypeError, match="arrays with a batch axis"):
+        L.Dense(2)(np.zeros(3, np.float32))

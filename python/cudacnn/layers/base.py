@@ -137,6 +137,9 @@ class Layer:
             self._symbolic_input = inputs
             self._symbolic_output = SymbolicTensor(out_shape, self, items, multi_input=multi)
             return self._symbolic_output
+        if not all(hasattr(a, "shape") and len(a.shape) >= 2 for a in items):
+            raise TypeError(f"{self.name}: call a layer on numpy/cupy arrays with a batch axis, or on "
+                            f"symbolic tensors; got {[type(a).__name__ for a in items]}")
         shapes = [tuple(a.shape[1:]) for a in items]
         in_shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
         self.ensure_built(in_shape, "gpu" if backend.is_gpu_array(items[0]) else "cpu")
