@@ -257,3 +257,11 @@ def test_layer_input_output_build_feature_extractors():
     assert len(base.weights) == 4 and len(base.trainable_weights) == 4
     base.get_layer("c1").trainable = False
     assert len(base.trainable_weights) == 2 and len(base.non_trainable_weights) == 2
+
+
+def test_freezing_an_unbuilt_sequential_freezes_its_layers():
+    model = Sequential([L.Dense(3), L.Dense(2)])
+    model.trainable = False
+    assert not any(layer.trainable for layer in model.layers)
+    model.build((4,))
+    assert model.count_trainable_params() == 0 and model.count_params() == 15 + 8

@@ -8,8 +8,10 @@ of the graph below the last trainable layer.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from . import backend
-from .layers.base import InputLayer, Input, Layer, SymbolicTensor, to_device
+from .layers.base import InputLayer, Input, Layer, SymbolicTensor
 from .summary import print_summary
 from .training import TrainingMixin
 
@@ -113,7 +115,11 @@ class Model(TrainingMixin, Layer):
     @trainable.setter
     def trainable(self, value):
         self._trainable = bool(value)
-        for layer in getattr(self, "_layers", []):
+        try:
+            layers = self.layers
+        except AttributeError:  # still inside __init__
+            layers = []
+        for layer in layers:
             layer.trainable = bool(value)
 
     def compute_output_shape(self, input_shape):
@@ -240,7 +246,6 @@ class Model(TrainingMixin, Layer):
     def dtype(self):
         for _, value in self.weight_items():
             return value.dtype
-        import numpy as np
         return np.dtype("float32")
 
     def summary(self, line_length=None, print_fn=None):
