@@ -68,7 +68,9 @@ def conv2d_backward(dy, x, w, stride, padding, dilation, groups, algo="auto", ne
     for chunk in _batch_chunks(x, (R, S), out_hw):
         dy_t = xp.ascontiguousarray(dy[chunk].transpose(1, 0, 2, 3)).reshape(groups, K // groups, -1)
         cols = _columns(x[chunk], (R, S), stride, padding, dilation, groups, out_hw)
-        dw += xp.matmul(dy_t, cols.swapaxes(-1, -2))
+        # dw^T = cols @ dy^T: the long N*OH*OW axis is the inner one either way, but
+        # this order gives BLAS more output rows to split between threads.
+        dw += xp.matmul(cols, dy_t.swapaxes(-1, -2)).swapaxes(-1, -2)
         if need_dx:
             del cols
             dx[chunk] = _fold(xp.matmul(w_mat.swapaxes(-1, -2), dy_t), x[chunk].shape, (R, S),
