@@ -44,17 +44,25 @@ class _Progress:
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
         self.verbose, self.steps = verbose, steps
+        self.interactive = sys.stdout.isatty()
         self.start = self.last = time.perf_counter()
+        self.train_seconds = None
         if verbose == 1:
             print(f"Epoch {epoch + 1}/{epochs}", flush=True)
 
     def update(self, step, seen, read_logs):
         now = time.perf_counter()
-        if self.verbose != 1 or now - self.last < 0.5:  # reading the logs syncs the device
+        # Reading the logs syncs the device: at most twice a second, and only on a terminal
+        # (in a log file the carriage-return redraws would pile up; Keras does the same).
+        if self.verbose != 1 or now - self.last < 0.5 or not self.interactive:
             return
         self.last = now
         logs = read_logs()
         self._draw(step, seen, logs, now, end="\r")
+
+    def training_done(self):
+        """Stop the images/s clock before validation runs."""
+        self.train_seconds = time.perf_counter() - self.start
 
     def finish(self, step, seen, logs):
         now = time.perf_counter()
@@ -63,8 +71,12 @@ class _Progress:
         elif self.verbose == 2:
             elapsed = now - self.start
             text = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-            print(f"{self.steps}/{self.steps} - {elapsed:.1f}s - {text} - {seen / max(elapsed, 1e-9):.0f} img/s",
+            print(f"{self.steps}/{self.steps} - {elapsed:.1f}s - {text} - {self._rate(seen, now):.0f} img/s",
                   flush=True)
+
+    def _rate(self, seen, now):
+        seconds = self.train_seconds if self.train_seconds is not None else now - self.start
+        return seen / max(seconds, 1e-9)
 
     def _draw(self, step, seen, logs, now, end):
         width = 30
@@ -72,10 +84,11 @@ class _Progress:
         bar = "=" * max(done - 1, 0) + (">" if step < self.steps else "=") + "." * (width - done)
         elapsed = now - self.start
         text = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-        rate = seen / max(elapsed, 1e-9)
+        rate = self._rate(seen, now)
         digits = len(str(self.steps))
-        sys.stdout.write(f"\r{step:{digits}d}/{self.steps} [{bar}] - {elapsed:.1f}s - {text} - {rate:.0f} img/s"
-                         + end)
+        start = "\r" if self.interactive else ""
+        sys.stdout.write(f"{start}{step:{digits}d}/{self.steps} [{bar}] - {elapsed:.1f}s - {text} - "
+                         f"{rate:.0f} img/s{end}")
         sys.stdout.flush()
 
 
@@ -246,6 +259,7 @@ class TrainingMixin:
             cbs.on_epoch_begin(epoch)
             progress = _Progress(verbose, train.steps, epoch, epochs)
             logs, step, seen = self._run_epoch(train.epoch(), True, progress, cbs)
+            progress.training_done()
             if val is not None:
                 val_logs, _, _ = self._run_epoch(val.epoch(), False)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
