@@ -48,10 +48,11 @@ struct GemmArgs {
 constexpr int kBK = 8;
 
 template <int BM, int BN, int TM, int TN, bool TRANS_A, bool TRANS_B, bool KSPLIT>
-__global__ void __launch_bounds__((BM / TM) * (BN / TN)) sgemm_kernel(GemmArgs args) {
+__global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) sgemm_kernel(GemmArgs args) {
   constexpr int TX = BN / TN, TY = BM / TM, THREADS = TX * TY;
   constexpr int LOADS_A = BM * kBK / THREADS, LOADS_B = BN * kBK / THREADS;
   static_assert(BM * kBK % THREADS == 0 && BN * kBK % THREADS == 0, "tile loads must divide evenly");
+  static_assert(THREADS % BM == 0 && THREADS % BN == 0 && THREADS % kBK == 0, "load mapping");
   static_assert(TM % 4 == 0 && TN % 4 == 0, "sub-tiles are read as float4");
   static_assert(!KSPLIT || (!TRANS_A && TRANS_B), "the K-split layout is only used for A * B^T");
   // +4 floats per row: conflict-free transposing stores, rows stay 16-byte aligned.
@@ -64,45 +65,73 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN)) sgemm_kernel(GemmArgs a
   float *__restrict__ C = args.C + zb * args.c_b + zg * args.c_g;
   const int M = args.M, N = args.N;
   const int K = args.k_total > 0 ? (int)min((long long)args.K, args.k_total - (long long)zb * args.K) : args.K;
+  // Offsets inside one problem's operands fit 32 bits (every tensor is < 2^31 elements).
+  const int lda = (int)args.lda, ldb = (int)args.ldb;
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int tid = threadIdx.x, tx = tid % TX, ty = tid / TX;
 
-  auto k_offset = [&](int k, long long k_stride) -> long long {
-    return KSPLIT ? (long long)(k / args.ksplit) * k_stride + (k % args.ksplit) : (long long)k;
+  // Column k of a K-split operand lives at (k / ksplit) * k_stride + k % ksplit.
+  auto k_offset = [&](int k, long long k_stride) -> int {
+    return KSPLIT ? (int)((long long)(k / args.ksplit) * k_stride + (k % args.ksplit)) : k;
   };
 
+  // Which elements of a slice this thread moves: along each operand's
+  // contiguous direction consecutive threads take consecutive addresses
+  // (coalesced), and load i is `i * STEP` further along the other direction.
+  //   A:  !TRANS_A: row a_m + i*A_STEP, k a_k      TRANS_A: row a_m, k a_k + i*A_STEP
+  //   B:  !TRANS_B: col b_n, k b_k + i*B_STEP      TRANS_B: col b_n + i*B_STEP, k b_k
+  const int a_m = TRANS_A ? tid % BM : tid / kBK, a_k = TRANS_A ? tid / BM : tid % kBK;
+  constexpr int A_STEP = TRANS_A ? THREADS / BM : THREADS / kBK;
+  const int b_n = TRANS_B ? tid / kBK : tid % BN, b_k = TRANS_B ? tid % kBK : tid / BN;
+  constexpr int B_STEP = TRANS_B ? THREADS / kBK : THREADS / BN;
+
   float ra[LOADS_A], rb[LOADS_B];
-  // Element e of a slice: consecutive threads take consecutive addresses in global memory.
   auto load_slice = [&](int k0) {
+    if (!TRANS_A) {
+      const int k = k0 + a_k;
+      const bool k_ok = k < K;
+      const int koff = k_ok ? k_offset(k, args.ka_stride) : 0;
 #pragma unroll
-    for (int i = 0; i < LOADS_A; ++i) {
-      const int e = tid + i * THREADS;
-      const int mm = TRANS_A ? e % BM : e / kBK, kk = TRANS_A ? e / BM : e % kBK;
-      const int m = m0 + mm, k = k0 + kk;
-      float v = 0.0f;
-      if (m < M && k < K) v = TRANS_A ? A[(long long)k * args.lda + m] : A[m * args.lda + k_offset(k, args.ka_stride)];
-      ra[i] = v;
+      for (int i = 0; i < LOADS_A; ++i) {
+        const int m = m0 + a_m + i * A_STEP;
+        ra[i] = (k_ok && m < M) ? A[m * lda + koff] : 0.0f;
+      }
+    } else {
+      const int m = m0 + a_m;
+#pragma unroll
+      for (int i = 0; i < LOADS_A; ++i) {
+        const int k = k0 + a_k + i * A_STEP;
+        ra[i] = (m < M && k < K) ? A[k * lda + m] : 0.0f;
+      }
     }
+    if (TRANS_B) {
+      const int k = k0 + b_k;
+      const bool k_ok = k < K;
+      const int koff = k_ok ? k_offset(k, args.kb_stride) : 0;
 #pragma unroll
-    for (int i = 0; i < LOADS_B; ++i) {
-      const int e = tid + i * THREADS;
-      const int nn = TRANS_B ? e / kBK : e % BN, kk = TRANS_B ? e % kBK : e / BN;
-      const int n = n0 + nn, k = k0 + kk;
-      float v = 0.0f;
-      if (n < N && k < K) v = TRANS_B ? B[n * args.ldb + k_offset(k, args.kb_stride)] : B[(long long)k * args.ldb + n];
-      rb[i] = v;
+      for (int i = 0; i < LOADS_B; ++i) {
+        const int n = n0 + b_n + i * B_STEP;
+        rb[i] = (k_ok && n < N) ? B[n * ldb + koff] : 0.0f;
+      }
+    } else {
+      const int n = n0 + b_n;
+#pragma unroll
+      for (int i = 0; i < LOADS_B; ++i) {
+        const int k = k0 + b_k + i * B_STEP;
+        rb[i] = (n < N && k < K) ? B[k * ldb + n] : 0.0f;
+      }
     }
   };
   auto store_slice = [&](int buf) {
 #pragma unroll
     for (int i = 0; i < LOADS_A; ++i) {
-      const int e = tid + i * THREADS;
-      As[buf][TRANS_A ? e / BM : e % kBK][TRANS_A ? e % BM : e / kBK] = ra[i];
+      if (TRANS_A) As[buf][a_k + i * A_STEP][a_m] = ra[i];
+      else As[buf][a_k][a_m + i * A_STEP] = ra[i];
     }
 #pragma unroll
     for (int i = 0; i < LOADS_B; ++i) {
-      const int e = tid + i * THREADS;
-      Bs[buf][TRANS_B ? e % kBK : e / BN][TRANS_B ? e / kBK : e % BN] = rb[i];
+      if (TRANS_B) Bs[buf][b_k][b_n + i * B_STEP] = rb[i];
+      else Bs[buf][b_k + i * B_STEP][b_n] = rb[i];
     }
   };
 
