@@ -23,7 +23,8 @@ Convolution (cross-correlation, PyTorch weight layout)
         stride, dilation: int or (h, w). padding: int, (ph, pw), "valid" or
         "same" (Keras/TF: OH = ceil(H / stride); an odd total pad puts the
         extra row/column at the bottom/right). algo picks a GPU kernel
-        ("auto" | "direct" | "im2col"); all give the same result.
+        ("auto" | "direct" | "im2col"); all give the same result, and the
+        numpy/cupy reference ignores it.
     conv2d_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, algo="auto",
                     need_dx=True) -> (dx, dw, db)     dx is None when need_dx=False
     conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1) -> y      x (N, C, L), w (K, C/groups, S)
@@ -33,7 +34,8 @@ Pooling (kernel_size, stride: int or (h, w); stride None = kernel_size;
 padding int, (ph, pw), "valid" or "same", each pad at most half the kernel)
     max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False) -> y | (y, indices)
         indices: int32, flat h*W + w of each maximum inside its input plane
-        (PyTorch semantics; padding is never chosen).
+        (PyTorch semantics: the first maximum of a window wins and padding is
+        never chosen; a window holding NaN gives NaN).
     max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0, indices=None) -> dx
     avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True) -> y
     avg_pool2d_backward(dy, x, kernel_size, stride=None, padding=0, count_include_pad=True) -> dx
