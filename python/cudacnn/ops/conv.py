@@ -19,8 +19,17 @@ def _conv2d_args(op, x, w, b, stride, padding, dilation, groups, algo):
     dilation = v.pair(op, "dilation", dilation, minimum=1)
     if algo not in v.CONV_ALGOS:
         raise ValueError(f"{op}: algo must be one of {v.CONV_ALGOS}, got {algo!r}")
-    N, C, H, W = x.shape
-    K, Cg, R, S = w.shape
+    _check_channels(op, x, w, b, groups)
+    H, W = x.shape[2:]
+    R, S = w.shape[2:]
+    pads = v.padding(op, padding, (H, W), (R, S), stride, dilation)
+    out_hw = v.window_output(op, (H, W), (R, S), stride, pads, dilation)
+    return stride, pads, dilation, groups, out_hw
+
+
+def _check_channels(op, x, w, b, groups):
+    """Channels, groups and bias agree (shapes quoted as the caller gave them, 1-D or 2-D)."""
+    C, K, Cg = x.shape[1], w.shape[0], w.shape[1]
     if C % groups or K % groups:
         raise ValueError(f"{op}: groups={groups} must divide both the input channels ({C}) "
                          f"and the filters ({K}) of weight {tuple(w.shape)}")
@@ -30,9 +39,6 @@ def _conv2d_args(op, x, w, b, stride, padding, dilation, groups, algo):
     if b is not None and tuple(b.shape) != (K,):
         raise ValueError(f"{op}: bias has shape {tuple(b.shape)} but weight {tuple(w.shape)} "
                          f"needs ({K},)")
-    pads = v.padding(op, padding, (H, W), (R, S), stride, dilation)
-    out_hw = v.window_output(op, (H, W), (R, S), stride, pads, dilation)
-    return stride, pads, dilation, groups, out_hw
 
 
 def _contiguous(*arrays):
@@ -81,11 +87,12 @@ def _conv2d_backward(op, dy, x, w, stride, padding, dilation, groups, algo, need
         dy, x, w, stride, pads, dilation, groups, algo, need_dx=bool(need_dx))
 
 
-def _conv1d_as_2d(op, x, w, stride, padding, dilation):
+def _conv1d_as_2d(op, x, w, b, stride, padding, dilation, groups):
     """Shapes and hyper-parameters of the equivalent conv2d on (N, C, 1, L)."""
-    v.arrays(op, x=x, w=w)
+    v.arrays(op, x=x, w=w, b=b)
     v.ndim(op, "x", x, 3, "(N, C, L)")
     v.ndim(op, "w", w, 3, "(K, C/groups, S)")
+    _check_channels(op, x, w, b, v.integer(op, "groups", groups, minimum=1))
     (stride,) = v.pair(op, "stride", stride, minimum=1, size=1)
     (dilation,) = v.pair(op, "dilation", dilation, minimum=1, size=1)
     if not isinstance(padding, str):
@@ -96,14 +103,16 @@ def _conv1d_as_2d(op, x, w, stride, padding, dilation):
 
 def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """y (N, K, OL) for x (N, C, L), w (K, C/groups, S); padding int, "valid" or "same"."""
-    x4, w4, stride, padding, dilation = _conv1d_as_2d("conv1d", x, w, stride, padding, dilation)
+    x4, w4, stride, padding, dilation = _conv1d_as_2d("conv1d", x, w, b, stride, padding,
+                                                      dilation, groups)
     return _conv2d("conv1d", x4, w4, b, stride, padding, dilation, groups, "auto")[:, :, 0, :]
 
 
 def conv1d_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, need_dx=True):
     """(dx, dw, db) for y = conv1d(x, w, b, ...)."""
     op = "conv1d_backward"
-    x4, w4, stride, padding, dilation = _conv1d_as_2d(op, x, w, stride, padding, dilation)
+    x4, w4, stride, padding, dilation = _conv1d_as_2d(op, x, w, None, stride, padding,
+                                                      dilation, groups)
     v.arrays(op, dy=dy)
     v.ndim(op, "dy", dy, 3, "(N, K, OL)")
     dx, dw, db = _conv2d_backward(op, dy[:, :, None, :], x4, w4, stride, padding, dilation,
