@@ -117,6 +117,21 @@ def test_bench_is_forwarded(monkeypatch):
     assert received == [["--quick", "--help"]]
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["auto", "cupy", "cuda"])
+def test_train_on_the_gpu(tmp_path, cp, backend):
+    if backend == "cuda" and cudacnn.backend.availability()["cuda"] is not None:
+        pytest.skip(f"cuda backend unavailable: {cudacnn.backend.availability()['cuda']}")
+    result = run_cli("train", "--backend", backend, "--quiet", "--out", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "run.json").read_text())
+    assert summary["backend"] == (backend if backend != "auto" else summary["backend"])
+    assert summary["backend"] in ("cupy", "cuda")
+    print(f"cudacnn train --backend {backend}: {summary['backend']}, accuracy {summary['test_accuracy']:.4f}, "
+          f"{summary['images_per_second']:.0f} images/s")
+    assert summary["test_accuracy"] >= 0.95
+
+
 @pytest.mark.slow
 def test_default_train_reaches_97_percent_within_a_minute_on_cpu(tmp_path):
     start = time.perf_counter()

@@ -314,6 +314,16 @@ def test_cifar10_malformed_batches(tmp_path):
         datasets.load_cifar10(tmp_path)
 
 
+def test_cifar10_found_through_cudacnn_data(tmp_path, monkeypatch):
+    batches = write_cifar_binary(tmp_path / "cifar10" / "cifar-10-batches-bin")
+    monkeypatch.setenv("CUDACNN_DATA", str(tmp_path))
+    check_cifar(datasets.load_cifar10(), batches)
+    monkeypatch.setenv("CUDACNN_DATA", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(FileNotFoundError, match="looked in"):
+        datasets.load_cifar10()
+
+
 def test_cifar10_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="data_batch_1"):
         datasets.load_cifar10(tmp_path)

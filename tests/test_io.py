@@ -355,3 +355,22 @@ def test_failed_model_save_keeps_the_previous_model(tmp_path, monkeypatch):
     x = digits_batch()
     np.testing.assert_array_equal(cudacnn.load_model(path).predict(x), first.predict(x))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.cudacnn"]
+
+
+@pytest.mark.gpu
+def test_gpu_model_saves_and_loads(tmp_path, cp):
+    import cudacnn
+
+    model = small_model()
+    perturb_state(model)
+    x = digits_batch()
+    expected = model.predict(x)
+    model.to("gpu")
+    model.save(tmp_path / "gpu.cudacnn")
+    model.save_weights(tmp_path / "gpu.safetensors")
+    restored = cudacnn.load_model(tmp_path / "gpu.cudacnn")  # loads onto the CPU
+    np.testing.assert_allclose(restored.predict(x), expected, rtol=1e-4, atol=1e-5)
+    on_gpu = small_model().to("gpu")
+    on_gpu.load_weights(tmp_path / "gpu.safetensors")  # host arrays copied into device weights
+    assert all(cudacnn.backend.is_gpu_array(v) for v in on_gpu.named_weights().values())
+    np.testing.assert_allclose(on_gpu.predict(x), expected, rtol=1e-4, atol=1e-5)
