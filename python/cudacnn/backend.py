@@ -8,7 +8,9 @@ GPU. Each op call picks its backend from the arrays it is given:
   was built and a device is present, else ``cupy`` (the reference on CuPy).
 
 ``set_backend(name)`` or the environment variable ``CUDACNN_BACKEND`` force one
-backend for every call; ``set_backend(None)`` returns to automatic choice.
+backend: "cuda" or "cupy" for every call on GPU arrays (host arrays always run
+on numpy), "numpy" to refuse GPU arrays; ``set_backend(None)`` returns to the
+automatic choice.
 """
 from __future__ import annotations
 
@@ -108,14 +110,15 @@ def backend_name_for(*arrays) -> str:
     """The backend that serves a call on these arrays."""
     on_gpu = any(is_gpu_array(a) for a in arrays if a is not None)
     forced = forced_backend()
+    if not on_gpu:
+        # Host arrays have one backend; a forced GPU backend governs GPU arrays only.
+        return "numpy"
     if forced is not None:
         _check_usable(forced)
-        if (forced == "numpy") == on_gpu:
-            where = "cupy (GPU)" if on_gpu else "numpy (CPU)"
-            raise TypeError(f"backend {forced!r} was forced but the arrays are {where} arrays")
+        if forced == "numpy":
+            raise TypeError("backend 'numpy' was forced but the arrays are cupy (GPU) arrays; "
+                            "move them with cupy.asnumpy() or model.to('cpu')")
         return forced
-    if not on_gpu:
-        return "numpy"
     return "cuda" if availability()["cuda"] is None else "cupy"
 
 

@@ -291,7 +291,8 @@ class TrainingMixin:
         for xb, _ in source.epoch():
             if not outs:
                 self._prepare_inputs(xb)
-                on_gpu = on_gpu or backend.is_gpu_array(xb)
+                if not source.arrays:  # staged arrays sit on the GPU; the caller's x decides
+                    on_gpu = backend.is_gpu_array(xb)
             outs.append(self._run_forward([self._to_model(xb, self.dtype)], False)[0])
         if not outs:
             raise ValueError("predict got no data")
