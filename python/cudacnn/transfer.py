@@ -1,0 +1,128 @@
+"""Transfer learning: reuse a trained network's convolutional base on a new task.
+
+The lecture's recipe, step by step::
+
+    base = zoo.vgg16(include_top=False, input_shape=(3, 64, 64))  # drop the head
+    load_torch_state_dict(base, "vgg16.pth", strict=False)        # pretrained weights
+    base.trainable = False                                         # freeze it
+    model = add_head(base, num_classes=2, hidden_units=(256,), dropout=0.5)
+    model.compile("rmsprop", "sparse_categorical_crossentropy", ["accuracy"]); model.fit(...)
+    set_trainable(base, True, from_layer="block5_conv1")           # unfreeze the last block
+    model.compile(optimizers.RMSprop(1e-5), ...); model.fit(...)   # fine-tune, lower rate
+
+or, to save compute when the base stays frozen, push the data through it once::
+
+    extract_features(base, x_train, "train_features.npy")
+    shallow = Sequential([Dense(256, activation="relu", input_shape=(d,)), Dense(2, activation="softmax")])
+    shallow.fit(load_features("train_features.npy"), y_train)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import Dense, Dropout, Flatten, GlobalAveragePooling2D, Input
+from .layers.base import to_device
+from .models import Model
+from .safetensors import atomic_write
+
+__all__ = ["feature_extractor", "add_head", "set_trainable", "extract_features", "load_features"]
+
+
+def _layer_outputs(model):
+    """Map layer -> its output symbolic tensor inside ``model`` (walking the public graph)."""
+    found, stack, seen = {}, list(model.outputs), set()
+    while stack:
+        tensor = stack.pop()
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        found.setdefault(id(tensor.layer), tensor)
+        stack.extend(tensor.inputs)
+    return found
+
+
+def feature_extractor(model, layer):
+    """A model from ``model``'s inputs to the output of ``layer`` (a name or a layer), sharing weights.
+
+    Keras' ``Model(base.input, base.get_layer(name).output)``: the head after
+    ``layer`` is dropped; the layers (and their weights) are the same objects.
+    """
+    target = model.get_layer(layer) if isinstance(layer, str) else layer
+    tensor = _layer_outputs(model).get(id(target))
+    if tensor is None:
+        raise ValueError(f"layer {getattr(target, 'name', target)!r} is not in model {model.name!r}")
+    return Model(model.inputs[0] if len(model.inputs) == 1 else list(model.inputs), tensor,
+                 name=f"{model.name}_features")
+
+
+def add_head(base, num_classes, hidden_units=(), dropout=0.0, pooling="flatten",
+             classifier_activation="softmax", name=None):
+    """A new classifier on top of ``base``: Input -> base -> pooling -> [Dense(relu), Dropout]* -> Dense.
+
+    ``pooling`` is "flatten" or "avg" (GlobalAveragePooling2D) for 3-D features and
+    ignored for flat ones. ``base`` keeps its ``trainable`` setting (freeze it first).
+    """
+    if len(base.inputs) != 1:
+        raise ValueError(f"add_head needs a single-input base, {base.name!r} has {len(base.inputs)}")
+    if pooling not in ("flatten", "avg"):
+        raise ValueError(f"pooling must be 'flatten' or 'avg', got {pooling!r}")
+    inputs = Input(base.inputs[0].shape[1:], name=f"{base.name}_input")
+    x = base(inputs)
+    if len(x.shape) > 2:
+        x = (Flatten() if pooling == "flatten" else GlobalAveragePooling2D())(x)
+    for units in hidden_units:
+        x = Dense(int(units), activation="relu")(x)
+        if dropout:
+            x = Dropout(dropout)(x)
+    outputs = Dense(int(num_classes), activation=classifier_activation)(x)
+    return Model(inputs, outputs, name=name or f"{base.name}_transfer")
+
+
+def set_trainable(model, trainable=True, from_layer=None):
+    """Set ``trainable`` on ``model``'s layers; with ``from_layer`` (a name) only on that layer and
+    the ones after it, the earlier layers getting the opposite (Keras' "fine-tune from here").
+
+    Nested models are expanded. Recompile afterwards so the optimizer sees the change.
+    """
+    leaves = model.leaf_layers()
+    start = 0
+    if from_layer is not None:
+        names = [layer.name for layer in leaves]
+        if from_layer not in names:
+            raise ValueError(f"no layer {from_layer!r} in model {model.name!r}; layers: {names}")
+        start = names.index(from_layer)
+    for index, layer in enumerate(leaves):
+        layer.trainable = bool(trainable) if index >= start else not trainable
+    return model
+
+
+def extract_features(model, x, path, batch_size=256):
+    """Run ``x`` through ``model`` (inference) and write the flattened features to ``path`` (.npy).
+
+    Batches are written one after the other, so the features never need to fit in
+    memory; the file appears only once complete (temp file, fsync, rename).
+    Returns ``path``. Read it back with :func:`load_features`.
+    """
+    if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    expected = tuple(model.inputs[0].shape[1:])
+    if getattr(x, "ndim", None) != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+        raise ValueError(f"model {model.name!r} takes inputs of shape (N, {', '.join(map(str, expected))}), "
+                         f"got {tuple(getattr(x, 'shape', ()))}")
+    out_shape = model.outputs[0].shape[1:]
+    width = int(np.prod(out_shape))
+    n = len(x)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": False,
+              "shape": (n, width)}
+    with atomic_write(path) as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        for start in range(0, n, batch_size):
+            batch = to_device(np.asarray(x[start:start + batch_size], dtype=np.float32), model.device)
+            features = to_device(model(batch, training=False), "cpu")
+            f.write(np.ascontiguousarray(features.reshape(len(features), width), dtype="<f4").tobytes())
+    return path
+
+
+def load_features(path, mmap=True):
+    """Features written by :func:`extract_features` (memory-mapped, read-only, by default)."""
+    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)

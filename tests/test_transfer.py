@@ -1,0 +1,124 @@
+"""Transfer learning: frozen bases, new heads, fine-tuning, features written to file, the digits example."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cudacnn
+from cudacnn import datasets, optimizers, transfer, zoo
+from cudacnn.layers import Dense
+from cudacnn.models import Sequential
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+import transfer_digits  # noqa: E402
+
+LOSS = "sparse_categorical_crossentropy"
+
+
+@pytest.fixture
+def digits():
+    (x, y), _ = datasets.load_digits()
+    return x[:48], y[:48] % 5
+
+
+def test_feature_extractor_shares_layers_and_computes_the_prefix(rng):
+    model = zoo.digits_cnn(num_classes=5)
+    base = transfer.feature_extractor(model, "flatten")
+    assert base.get_layer("conv1") is model.get_layer("conv1")
+    assert base.output_shape == (None, 64 * 4 * 4)
+    x = rng.random((3, 1, 8, 8), dtype=np.float32)
+    head = model.get_layer("predictions")
+    logits = base.predict(x) @ head.params["kernel"].T + head.params["bias"]
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(model.predict(x), expected / expected.sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        transfer.feature_extractor(model, "nope")
+
+
+def test_frozen_base_head_equals_shallow_net_on_extracted_features(tmp_path, digits):
+    """The lecture's shortcut is exact: training a head on a frozen base == training it on saved features."""
+    x, y = digits
+    cudacnn.set_seed(0)
+    base = transfer.feature_extractor(zoo.digits_cnn(num_classes=5), "flatten")
+    base.trainable = False
+    model = transfer.add_head(base, num_classes=5)
+    shallow = Sequential([Dense(5, activation="softmax", input_shape=(1024,))])
+    shallow.set_weights(model.layers[-1].get_weights())
+    base_before = base.get_weights()
+
+    path = transfer.extract_features(base, x, tmp_path / "features.npy", batch_size=7)  # 48 = 6*7 + 6
+    features = transfer.load_features(path)
+    assert features.shape == (48, 1024) and features.dtype == np.float32
+    np.testing.assert_allclose(features, base.predict(x), rtol=1e-5, atol=1e-6)  # batch size 7 vs 32
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.npy"]  # no temp file left
+
+    for m, inputs in ((model, x), (shallow, np.array(features))):
+        m.compile(optimizers.SGD(0.1), LOSS)
+        m.fit(inputs, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    for ours, theirs in zip(model.layers[-1].get_weights(), shallow.get_weights()):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    assert all(np.array_equal(a, b) for a, b in zip(base_before, base.get_weights()))  # frozen
+
+
+def test_fine_tuning_updates_only_the_unfrozen_block(digits):
+    x, y = digits
+    model = zoo.digits_cnn(num_classes=5)
+    transfer.set_trainable(model, True, from_layer="conv3")
+    assert [l.trainable for l in model.layers] == [False, False, False, True, True, True]
+    before = model.named_weights()
+    before = {k: v.copy() for k, v in before.items()}
+    model.compile(optimizers.Adam(1e-3), LOSS)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    changed = {k for k, v in model.named_weights().items() if not np.array_equal(v, before[k])}
+    assert changed == {"conv3/kernel", "conv3/bias", "predictions/kernel", "predictions/bias"}
+    transfer.set_trainable(model, False)
+    assert not any(l.trainable for l in model.layers)
+    with pytest.raises(ValueError, match="no layer 'conv9'"):
+        transfer.set_trainable(model, True, from_layer="conv9")
+
+
+def test_headless_zoo_base_with_new_head(rng):
+    base = zoo.resnet18(input_shape=(3, 32, 32), include_top=False)
+    assert base.output_shape == (None, 512, 1, 1)
+    base.trainable = False
+    model = transfer.add_head(base, num_classes=3, hidden_units=(16,), dropout=0.5, pooling="avg")
+    assert model.count_trainable_params() == 512 * 16 + 16 + 16 * 3 + 3
+    probs = model.predict(rng.random((2, 3, 32, 32), dtype=np.float32))
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="pooling"):
+        transfer.add_head(base, 3, pooling="max")
+
+
+def test_extract_features_is_atomic_and_validates(tmp_path, digits):
+    x, _ = digits
+    base = transfer.feature_extractor(zoo.digits_cnn(), "flatten")
+    path = tmp_path / "f.npy"
+    np.save(path, np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match=r"inputs of shape \(N, 1, 8, 8\), got \(48, 8, 8\)"):
+        transfer.extract_features(base, x[:, 0], path)
+    with pytest.raises(ValueError, match="batch_size"):
+        transfer.extract_features(base, x, path, batch_size=0)
+
+    class FailsOnSecondBatch:  # stands in for a model whose device fails mid-way
+        inputs, outputs, name, device = base.inputs, base.outputs, "failing", "cpu"
+        calls = 0
+
+        def __call__(self, batch, training=False):
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("device lost")
+            return np.zeros((len(batch), 1024), np.float32)
+
+    with pytest.raises(RuntimeError, match="device lost"):
+        transfer.extract_features(FailsOnSecondBatch(), x, path, batch_size=16)
+    np.testing.assert_array_equal(np.load(path), np.zeros(3, np.float32))  # old content kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.npy"]
+
+
+def test_transfer_digits_example_small():
+    results = transfer_digits.run(per_class=5, epochs=4, pretrain_epochs=2)
+    assert results["target_train_size"] == 25
+    assert results["source_accuracy"] > 0.9  # pretraining on 0-4 worked
+    for key in ("transfer_accuracy", "fine_tuned_accuracy", "feature_file_accuracy", "scratch_accuracy"):
+        assert 0.3 < results[key] <= 1.0, (key, results)  # 5 classes: chance is 0.2
