@@ -118,6 +118,19 @@ def test_load_mnist_keras_npz(tmp_path):
     np.testing.assert_array_equal(y_test, [9, 0])
 
 
+def test_broken_npz_is_a_clear_error(tmp_path):
+    path = tmp_path / "mnist.npz"
+    np.savez_compressed(path, x_train=np.zeros((3, 4, 4), np.uint8), y_train=np.zeros(3, np.uint8),
+                        x_test=np.zeros((2, 4, 4), np.uint8), y_test=np.zeros(2, np.uint8))
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(ValueError, match="not a readable .npz") as err:
+        datasets.load_mnist(path)
+    assert str(path) in str(err.value)
+    np.savez(path, x_train=np.array([None], dtype=object), y_train=np.zeros(1, np.uint8))
+    with pytest.raises(ValueError, match=str(path)):
+        datasets.load_mnist(path)
+
+
 def test_missing_mnist_files_name_what_is_missing(tmp_path):
     _, paths = write_mnist_dir(tmp_path, gz=False)
     paths["t10k-labels-idx1-ubyte"].unlink()

@@ -21,8 +21,10 @@ malformed files raise ``ValueError`` naming the file.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import pickle
+import zipfile
 import zlib
 from importlib import resources
 from pathlib import Path
@@ -90,7 +92,7 @@ def read_idx(path) -> np.ndarray:
         raise ValueError(f"{path}: truncated IDX header ({len(data)} bytes, need {header_len})")
     dims = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[type_code])
-    expected = header_len + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = header_len + math.prod(dims) * dtype.itemsize
     if len(data) != expected:
         problem = "truncated" if len(data) < expected else "has trailing bytes"
         raise ValueError(f"{path}: IDX file {problem}: {len(data)} bytes, header with shape "
@@ -162,7 +164,7 @@ def _load_npz(path: Path, num_classes: int = 10):
             arrays = {key: archive[key] for key in _IDX_FILES}
     except KeyError as exc:
         raise ValueError(f"{path}: missing array {exc}; expected x_train, y_train, x_test, y_test") from None
-    except (ValueError, OSError, EOFError, zlib.error) as exc:
+    except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path}: not a readable .npz archive ({exc})") from None
     splits = []
     for part in ("train", "test"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 from pathlib import Path
@@ -157,7 +158,7 @@ def _parse_entry(path, name, entry):
     if not (isinstance(offsets, list) and len(offsets) == 2
             and all(isinstance(o, int) and o >= 0 for o in offsets) and offsets[0] <= offsets[1]):
         raise ValueError(f"{path}: tensor {name!r} has invalid data_offsets {offsets!r}")
-    nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(_DTYPES[dtype]).itemsize
+    nbytes = math.prod(shape) * np.dtype(_DTYPES[dtype]).itemsize
     if offsets[1] - offsets[0] != nbytes:
         raise ValueError(f"{path}: tensor {name!r} of shape {tuple(shape)} and dtype {dtype} needs "
                          f"{nbytes} bytes but data_offsets {offsets} span {offsets[1] - offsets[0]}")
