@@ -141,11 +141,14 @@ def test_missing_mnist_files_name_what_is_missing(tmp_path):
 
 
 def test_fashion_mnist_search_reports_places(tmp_path, monkeypatch):
+    # MNIST files in the bare data root must not pass for Fashion-MNIST (same file names).
+    write_mnist_dir(tmp_path, gz=False)
     monkeypatch.setenv("CUDACNN_DATA", str(tmp_path))
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setattr(datasets, "SYSTEM_FASHION_MNIST_DIR", tmp_path / "not-installed")
-    with pytest.raises(FileNotFoundError, match="looked in"):
+    with pytest.raises(FileNotFoundError, match="looked in") as err:
         datasets.load_fashion_mnist()
+    assert str(tmp_path / "fashion-mnist") in str(err.value)
 
 
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])

@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="data set (default: digits, embedded in the package)")
     train.add_argument("--data", metavar="PATH",
                        help="directory (or .npz) holding the data set's files; default: search "
-                            "$CUDACNN_DATA, /usr/share/datasets and ~/.keras/datasets")
+                            "$CUDACNN_DATA/<dataset>, /usr/share/datasets/fashion-mnist and "
+                            "~/.keras/datasets")
     train.add_argument("--model", help="zoo model name (default: digits_cnn for digits, "
                                        "mnist_workshop for (fashion-)mnist, cifar10_conv_pool for cifar10)")
     train.add_argument("--epochs", type=_positive_int, help="passes over the training set "

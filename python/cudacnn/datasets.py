@@ -177,14 +177,16 @@ def _load_npz(path: Path, num_classes: int = 10):
     return tuple(splits)
 
 
-def _search_dirs(subdir: str, extra: list[Path]) -> list[Path]:
-    places = []
+def _data_root() -> Path | None:
     env = os.environ.get("CUDACNN_DATA")
-    if env:
-        places += [Path(env) / subdir, Path(env)]
-    places += extra
-    places += [Path.home() / ".keras" / "datasets" / subdir]
-    return places
+    return Path(env).expanduser() if env else None
+
+
+def _search_dirs(subdir: str, extra: list[Path]) -> list[Path]:
+    # Only $CUDACNN_DATA/<subdir>, not $CUDACNN_DATA itself: MNIST and
+    # Fashion-MNIST use the same file names, so a bare root would be ambiguous.
+    root = _data_root()
+    return [*([root / subdir] if root else []), *extra, Path.home() / ".keras" / "datasets" / subdir]
 
 
 def _load_mnist_like(path, name: str, subdir: str, extra_dirs: list[Path], npz_name: str | None):
@@ -197,7 +199,8 @@ def _load_mnist_like(path, name: str, subdir: str, extra_dirs: list[Path], npz_n
         raise FileNotFoundError(f"{name}: {path} is neither a directory of IDX files nor an .npz file")
     candidates = _search_dirs(subdir, extra_dirs)
     if npz_name:
-        candidates.append(Path.home() / ".keras" / "datasets" / npz_name)
+        root = _data_root()
+        candidates += [*([root / npz_name] if root else []), Path.home() / ".keras" / "datasets" / npz_name]
     for candidate in candidates:
         if candidate.is_dir() and _has_idx_files(candidate):
             return _load_idx_directory(candidate)
@@ -211,8 +214,8 @@ def _load_mnist_like(path, name: str, subdir: str, extra_dirs: list[Path], npz_n
 def load_mnist(path=None):
     """MNIST from a directory of IDX files or a Keras ``mnist.npz``.
 
-    With no path, looks in ``$CUDACNN_DATA/mnist``, ``$CUDACNN_DATA`` and
-    ``~/.keras/datasets`` (``mnist/`` or ``mnist.npz``).
+    With no path, looks for ``mnist/`` or ``mnist.npz`` in ``$CUDACNN_DATA``
+    and ``~/.keras/datasets``.
     """
     return _load_mnist_like(path, "MNIST", "mnist", [], "mnist.npz")
 
@@ -223,7 +226,7 @@ SYSTEM_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 def load_fashion_mnist(path=None):
     """Fashion-MNIST from a directory of IDX files.
 
-    With no path, looks in ``$CUDACNN_DATA/fashion-mnist``, ``$CUDACNN_DATA``,
+    With no path, looks in ``$CUDACNN_DATA/fashion-mnist``,
     ``/usr/share/datasets/fashion-mnist`` (Debian's dataset-fashion-mnist) and
     ``~/.keras/datasets/fashion-mnist``.
     """
@@ -316,11 +319,13 @@ def load_cifar10(path=None):
 
     ``path`` is the directory holding ``data_batch_1..5`` and ``test_batch``
     (python version) or their ``.bin`` twins, or its parent. With no path,
-    looks in ``$CUDACNN_DATA/cifar10``, ``$CUDACNN_DATA`` and ``~/.keras/datasets``.
+    looks in ``$CUDACNN_DATA/cifar10``, ``$CUDACNN_DATA`` and ``~/.keras/datasets``
+    (and their ``cifar-10-batches-py``/``-bin`` subdirectories).
     Images come out as (N, 3, 32, 32) float32 in [0, 1].
     """
     if path is None:
-        candidates = _search_dirs("cifar10", [Path.home() / ".keras" / "datasets"])
+        root = _data_root()
+        candidates = _search_dirs("cifar10", [*([root] if root else []), Path.home() / ".keras" / "datasets"])
         layout = next((found for c in candidates if c.is_dir() and (found := _cifar_layout(c))), None)
         if layout is None:
             looked = ", ".join(str(c) for c in candidates)
