@@ -7,7 +7,6 @@ name and quote the offending shapes or values.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
@@ -16,8 +15,8 @@ from .. import backend as _backend
 CONV_ALGOS = ("auto", "direct", "im2col")
 
 
-def _kind(a) -> str:
-    return "cupy (GPU)" if _backend.is_gpu_array(a) else "numpy (CPU)"
+def _kind(on_gpu: bool) -> str:
+    return "cupy (GPU)" if on_gpu else "numpy (CPU)"
 
 
 def arrays(op: str, **named):
@@ -26,19 +25,20 @@ def arrays(op: str, **named):
     All arrays must be numpy arrays or all cupy arrays (a TypeError names the
     first one that differs), and none may be empty.
     """
-    first_name = first = None
+    first_name = first = first_on_gpu = None
     for name, a in named.items():
         if a is None:
             continue
-        if not (isinstance(a, np.ndarray) or _backend.is_gpu_array(a)):
+        on_gpu = _backend.is_gpu_array(a)
+        if not (on_gpu or isinstance(a, np.ndarray)):
             raise TypeError(f"{op}: {name} must be a numpy or cupy array, got {type(a).__name__}")
         if a.size == 0:
             raise ValueError(f"{op}: {name} is empty, shape {tuple(a.shape)}")
-        if first is None:
-            first_name, first = name, a
-        elif _kind(a) != _kind(first):
-            raise TypeError(f"{op}: {name} is a {_kind(a)} array but {first_name} is a "
-                            f"{_kind(first)} array; put every argument on the same device")
+        if first_name is None:
+            first_name, first, first_on_gpu = name, a, on_gpu
+        elif on_gpu != first_on_gpu:
+            raise TypeError(f"{op}: {name} is a {_kind(on_gpu)} array but {first_name} is a "
+                            f"{_kind(first_on_gpu)} array; put every argument on the same device")
     return _backend.get_array_module(first)
 
 
@@ -50,10 +50,11 @@ def float_dtype(op: str, **named):
             continue
         if first is None:
             first_name, first = name, a
-            allowed = ("float32",) if _backend.is_gpu_array(a) else ("float32", "float64")
+            on_gpu = _backend.is_gpu_array(a)
+            allowed = ("float32",) if on_gpu else ("float32", "float64")
             if a.dtype.name not in allowed:
                 raise TypeError(f"{op}: {name} has dtype {a.dtype.name}; expected "
-                                + " or ".join(allowed) + f" for {_kind(a)} arrays")
+                                + " or ".join(allowed) + f" for {_kind(on_gpu)} arrays")
         elif a.dtype != first.dtype:
             raise TypeError(f"{op}: {name} has dtype {a.dtype.name} but {first_name} has "
                             f"{first.dtype.name}; all arrays must share one dtype")
@@ -80,8 +81,13 @@ def contiguous(op: str, name: str, a) -> None:
                          f"must be C-contiguous")
 
 
+# Concrete types first: ABC checks (numbers.Integral) cost microseconds per argument.
+_INT_TYPES = (int, np.integer)
+_REAL_TYPES = (int, float, np.integer, np.floating)
+
+
 def is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+    return isinstance(v, _INT_TYPES) and not isinstance(v, (bool, np.bool_))
 
 
 def integer(op: str, name: str, value, minimum: int) -> int:
@@ -94,7 +100,8 @@ def integer(op: str, name: str, value, minimum: int) -> int:
 
 def real(op: str, name: str, value, low=None, high=None, *, low_open=False, high_open=False) -> float:
     """A finite real number inside [low, high] (an end excluded when *_open)."""
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
+    if (not isinstance(value, _REAL_TYPES) or isinstance(value, (bool, np.bool_))
+            or not math.isfinite(value)):
         raise TypeError(f"{op}: {name} must be a finite real number, got {value!r}")
     value = float(value)
     too_low = low is not None and (value <= low if low_open else value < low)
