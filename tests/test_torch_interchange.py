@@ -105,3 +105,18 @@ def test_bad_sources_raise(tmp_path):
         load_torch_state_dict(model, tmp_path / "weights.txt")
     with pytest.raises(TypeError, match="dict of arrays"):
         load_torch_state_dict(model, [1, 2, 3])
+
+
+def test_loads_into_a_frozen_base_nested_in_a_transfer_model():
+    from cudacnn import transfer
+
+    torch.manual_seed(0)
+    net = ref.randomize_batchnorm(ref.resnet18().eval())
+    base = zoo.resnet18(input_shape=(3, 32, 32), include_top=False, pooling="avg")
+    model = transfer.add_head(base, num_classes=3)
+    report = load_torch_state_dict(model, net.state_dict(), arch="resnet18", strict=False)
+    assert report["unexpected"] == ["fc.weight", "fc.bias"]
+    assert report["missing"] == [f"{model.layers[-1].name}/kernel", f"{model.layers[-1].name}/bias"]
+    x = _input((3, 32, 32))
+    features = torch.nn.Sequential(*list(net.children())[:-1])  # up to the global average pool
+    _assert_logits_equal(base.predict(x), _torch_out(features, x).reshape(2, -1))

@@ -76,7 +76,8 @@ def read_state_dict(source) -> dict:
             try:
                 import torch
             except ImportError:
-                raise ImportError(f"reading {path} needs torch; save it as .safetensors to load without torch") from None
+                raise ImportError(f"reading {path} needs torch; "
+                                  "save it as .safetensors to load without torch") from None
             source = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(source, dict) and "state_dict" in source and isinstance(source["state_dict"], dict):
                 source = source["state_dict"]
@@ -92,12 +93,11 @@ def read_state_dict(source) -> dict:
     return arrays
 
 
-def _our_key(torch_key: str, model, arch: str):
+def _our_key(torch_key: str, layers: dict, arch: str):
     """``(layer, store, param)`` for a torch key, or None when the model has no such weight."""
     module_path, _, torch_param = torch_key.rpartition(".")
-    try:
-        layer = model.get_layer(torch_module_to_layer(module_path, arch))
-    except (KeyError, ValueError):
+    layer = layers.get(torch_module_to_layer(module_path, arch))
+    if layer is None:
         return None
     if "gamma" in layer.params or "moving_mean" in layer.state:
         param = _BN_NAMES.get(torch_param)
@@ -121,23 +121,23 @@ def load_torch_state_dict(model, source, arch: str | None = None, strict: bool =
     """
     arch = arch or getattr(model, "name", "")
     tensors = read_state_dict(source)
-    assignments, unexpected, mismatched = [], [], []
+    layers = {layer.name: layer for layer in model.leaf_layers()}  # nested bases included
+    assignments, unexpected, mismatched, provided = [], [], [], set()
     for key, value in tensors.items():
         if key.endswith(_IGNORED_SUFFIXES):
             continue
-        target = _our_key(key, model, arch)
+        target = _our_key(key, layers, arch)
         if target is None:
             unexpected.append(key)
             continue
         layer, store, param = target
+        provided.add((layer.name, param))  # a mis-shaped tensor is reported once, not also as missing
         if tuple(value.shape) != tuple(store[param].shape):
             mismatched.append((key, tuple(value.shape), tuple(store[param].shape)))
             continue
         assignments.append((layer, store, param, value))
-    provided = {(layer.name, param) for layer, _, param, _ in assignments}
-    provided |= {_layer_param(model, key, arch) for key, _, _ in mismatched}
-    missing = [f"{layer.name}/{param}" for layer in model.layers
-               for param, _ in layer.weight_items() if (layer.name, param) not in provided]
+    missing = [f"{name}/{param}" for name, layer in layers.items()
+               for param, _ in layer.weight_items() if (name, param) not in provided]
     report = {"missing": missing, "unexpected": unexpected, "mismatched": mismatched,
               "loaded": len(assignments)}
     if strict and (missing or unexpected or mismatched):
@@ -147,11 +147,6 @@ def load_torch_state_dict(model, source, arch: str | None = None, strict: bool =
         store[param] = to_device(np.ascontiguousarray(value, dtype=old.dtype),
                                  "gpu" if backend.is_gpu_array(old) else "cpu")
     return report
-
-
-def _layer_param(model, torch_key, arch):
-    layer, _, param = _our_key(torch_key, model, arch)
-    return layer.name, param
 
 
 def _describe(report, arch) -> str:

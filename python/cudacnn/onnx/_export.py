@@ -38,6 +38,12 @@ def _pads(padding, in_hw, kernel, strides, dilations=(1, 1)):
     return [ph, pw, ph, pw]
 
 
+def _padding(config):
+    """A layer config's padding as "valid", "same", an int or a tuple (configs hold lists)."""
+    value = config["padding"]
+    return value if isinstance(value, (str, int)) else tuple(value)
+
+
 class _Exporter:
     def __init__(self):
         self.nodes, self.initializers, self.names = [], [], set()
@@ -87,7 +93,7 @@ class _Exporter:
         if kind == "Conv2D":
             kernel = tuple(config["kernel_size"])
             strides, dilations = tuple(config["strides"]), tuple(config["dilation_rate"])
-            pad_value = config["padding"] if isinstance(config["padding"], (str, int)) else tuple(config["padding"])
+            pad_value = _padding(config)
             args = [x, self.weight(layer, "kernel", layer.params["kernel"])]
             if "bias" in layer.params:
                 args.append(self.weight(layer, "bias", layer.params["bias"]))
@@ -103,13 +109,14 @@ class _Exporter:
             return self.activation(config.get("activation"), y, f"{layer.name}_act", config)
         if kind in ("MaxPooling2D", "AveragePooling2D"):
             kernel, strides = tuple(config["pool_size"]), tuple(config["strides"])
-            pad_value = config["padding"] if isinstance(config["padding"], (str, int)) else tuple(config["padding"])
-            attrs = dict(kernel_shape=list(kernel), strides=list(strides), pads=_pads(pad_value, shape[2:], kernel, strides))
+            pads = _pads(_padding(config), shape[2:], kernel, strides)
+            attrs = dict(kernel_shape=list(kernel), strides=list(strides), pads=pads)
             if kind == "AveragePooling2D":
                 return self.node("AveragePool", [x], layer.name, count_include_pad=0, **attrs)
             return self.node("MaxPool", [x], layer.name, **attrs)
         if kind == "GlobalAveragePooling2D":
-            return self.node("Flatten", [self.node("GlobalAveragePool", [x], layer.name)], f"{layer.name}_flatten", axis=1)
+            pooled = self.node("GlobalAveragePool", [x], layer.name)
+            return self.node("Flatten", [pooled], f"{layer.name}_flatten", axis=1)
         if kind == "Flatten":
             return self.node("Flatten", [x], layer.name, axis=1)
         if kind == "BatchNormalization":
