@@ -106,3 +106,19 @@ def test_pooling_keeps_float32(rng):
     x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
     for y in (ops.max_pool2d(x, 2), ops.avg_pool2d(x, 2), ops.global_avg_pool2d(x)):
         assert y.dtype == np.float32
+
+
+@pytest.mark.parametrize("H,W,kernel,stride", [(7, 6, 2, 2), (8, 5, 3, 2), (5, 9, 4, 3)])
+def test_same_pool_padding_puts_the_odd_extra_bottom_right(rng, H, W, kernel, stride):
+    x = rng.standard_normal((2, 3, H, W))
+    OH, OW = -(-H // stride), -(-W // stride)
+    total_h = max((OH - 1) * stride + kernel - H, 0)
+    total_w = max((OW - 1) * stride + kernel - W, 0)
+    pads = ((0, 0), (0, 0), (total_h // 2, total_h - total_h // 2),
+            (total_w // 2, total_w - total_w // 2))
+    y_max = ops.max_pool2d(x, kernel, stride, "same")
+    assert y_max.shape == (2, 3, OH, OW)
+    explicit = ops.max_pool2d(np.pad(x, pads, constant_values=-np.inf), kernel, stride)
+    np.testing.assert_array_equal(y_max, explicit)
+    y_avg = ops.avg_pool2d(x, kernel, stride, "same", count_include_pad=True)
+    np.testing.assert_allclose(y_avg, ops.avg_pool2d(np.pad(x, pads), kernel, stride), rtol=1e-12)
