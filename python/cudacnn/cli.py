@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -252,14 +253,19 @@ def _schedule(kind: str, initial_lr: float, epochs: int):
 def _blas_threads(threads):
     """Limit the BLAS thread pool (numpy's OpenBLAS/MKL) while training on the CPU.
 
-    Uses threadpoolctl where installed; without it, OPENBLAS_NUM_THREADS /
-    OMP_NUM_THREADS set before starting Python do the same.
+    Uses threadpoolctl; without it, OPENBLAS_NUM_THREADS / OMP_NUM_THREADS set
+    before starting Python do the same, and we say so.
     """
+    if threads is None:
+        yield
+        return
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        threadpool_limits = None
-    if threads is None or threadpool_limits is None:
+        if not any(os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")):
+            print(f"note: cannot limit BLAS threads to {threads} without threadpoolctl; on a busy CPU "
+                  f"`pip install threadpoolctl` or OPENBLAS_NUM_THREADS={threads} can make this many times faster",
+                  file=sys.stderr)
         yield
         return
     with threadpool_limits(limits=threads, user_api="blas"):
