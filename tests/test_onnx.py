@@ -154,3 +154,12 @@ def test_export_needs_a_built_model(tmp_path):
     with pytest.raises(ValueError, match="no graph"):
         conx.export_onnx(Sequential([Dense(3)]), tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.gpu
+def test_export_from_a_gpu_model(cp, tmp_path, rng):
+    model = zoo.get("resnet18", input_shape=(3, 32, 32), num_classes=5)
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    expected = model.predict(x)
+    path = conx.export_onnx(model.to("gpu"), tmp_path / "gpu.onnx")
+    _close(_run_ort(path, x), expected)

@@ -120,3 +120,16 @@ def test_loads_into_a_frozen_base_nested_in_a_transfer_model():
     x = _input((3, 32, 32))
     features = torch.nn.Sequential(*list(net.children())[:-1])  # up to the global average pool
     _assert_logits_equal(base.predict(x), _torch_out(features, x).reshape(2, -1))
+
+
+@pytest.mark.gpu
+def test_state_dict_loads_onto_a_gpu_model(cp):
+    torch.manual_seed(0)
+    net = ref.randomize_batchnorm(ref.resnet18(num_classes=10).eval())
+    model = zoo.resnet18(input_shape=(3, 32, 32), num_classes=10, classifier_activation=None).to("gpu")
+    load_torch_state_dict(model, net.state_dict())
+    assert all(isinstance(w, cp.ndarray) for w in model.named_weights().values())
+    x = _input((3, 32, 32))
+    logits = model.predict(x)
+    logits = logits.get() if hasattr(logits, "get") else logits
+    _assert_logits_equal(logits, _torch_out(net, x))

@@ -122,3 +122,14 @@ def test_transfer_digits_example_small():
     assert results["source_accuracy"] > 0.9  # pretraining on 0-4 worked
     for key in ("transfer_accuracy", "fine_tuned_accuracy", "feature_file_accuracy", "scratch_accuracy"):
         assert 0.3 < results[key] <= 1.0, (key, results)  # 5 classes: chance is 0.2
+
+
+@pytest.mark.gpu
+def test_extract_features_from_a_gpu_model_matches_cpu(cp, tmp_path, digits):
+    x, _ = digits
+    base = transfer.feature_extractor(zoo.digits_cnn(), "flatten")
+    on_cpu = transfer.load_features(transfer.extract_features(base, x, tmp_path / "cpu.npy", batch_size=10))
+    base.to("gpu")
+    on_gpu = transfer.load_features(transfer.extract_features(base, x, tmp_path / "gpu.npy", batch_size=10))
+    assert isinstance(on_gpu, np.ndarray)
+    np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-4, atol=1e-5)
