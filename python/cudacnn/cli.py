@@ -223,11 +223,11 @@ def _build_model(name: str, input_shape, num_classes: int, augment: bool):
 
 
 def _augmentation_layers(input_shape):
-    """Small shifts, rotations and zooms; horizontal flips only for colour photos
+    """Small shifts and rotations; horizontal flips only for colour photos
     (a mirrored digit or letter is a different symbol)."""
     from . import layers
 
-    chosen = [layers.RandomTranslation(0.1, 0.1), layers.RandomRotation(0.05), layers.RandomZoom(0.1)]
+    chosen = [layers.RandomTranslation(0.1, 0.1), layers.RandomRotation(0.05)]
     if input_shape[0] == 3:
         chosen.insert(0, layers.RandomFlip("horizontal"))
     return chosen
