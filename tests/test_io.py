@@ -341,6 +341,25 @@ def test_load_model_rejects_weights_only_and_corrupt_files(tmp_path):
     assert str(model_path) in str(err.value)
 
 
+def test_load_model_rejects_a_bad_config_or_version(tmp_path):
+    import cudacnn
+
+    path = tmp_path / "m.cudacnn"
+    model = small_model()
+    tensors = model.named_weights()
+    base = {"format": cio.MODEL_FORMAT, "format_version": cio.FORMAT_VERSION}
+    cio.write_safetensors(path, tensors, {**base, "model_config": json.dumps({"layers": [{"class_name": "NoSuchLayer"}]})})
+    with pytest.raises(ValueError, match="cannot rebuild the model") as err:
+        cudacnn.load_model(path)
+    assert str(path) in str(err.value)
+    cio.write_safetensors(path, tensors, {**base, "model_config": "{broken"})
+    with pytest.raises(ValueError, match="corrupt model config"):
+        cudacnn.load_model(path)
+    cio.write_safetensors(path, tensors, {**base, "format_version": "99", "model_config": json.dumps(model.get_config())})
+    with pytest.raises(ValueError, match="format version '99'"):
+        cudacnn.load_model(path)
+
+
 def test_failed_model_save_keeps_the_previous_model(tmp_path, monkeypatch):
     import cudacnn
 

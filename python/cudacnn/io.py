@@ -76,12 +76,19 @@ def load_model(path, compile: bool = True):
         hint = (" (it holds weights only: build the model and call model.load_weights)"
                 if metadata.get("format") == WEIGHTS_FORMAT else "")
         raise ValueError(f"{path}: not a cudacnn model file{hint}")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: model file format version {metadata.get('format_version')!r} "
+                         f"(written by cudacnn {metadata.get('cudacnn_version', '?')}); "
+                         f"this cudacnn reads version {FORMAT_VERSION}")
     try:
         config = json.loads(metadata["model_config"])
         compile_config = json.loads(metadata["compile_config"]) if "compile_config" in metadata else None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: corrupt model config ({exc})") from None
-    model = model_from_config(config)
+    try:
+        model = model_from_config(config)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot rebuild the model from its config ({type(exc).__name__}: {exc})") from None
     _assign_weights(model, tensors, path)
     if compile and compile_config is not None:
         _compile_from_config(model, compile_config, path)
