@@ -84,7 +84,8 @@ def test_matmul_add_dropout_identity_softmax(tmp_path, rng):
     b1 = rng.standard_normal(6).astype(np.float32)
     w2 = rng.standard_normal((6, 4)).astype(np.float32)
     model = _graph([
-        helper.make_node("Flatten", ["x"], ["f"], axis=1),
+        helper.make_node("Reshape", ["x", "same_shape"], ["r"]),  # a no-op view
+        helper.make_node("Flatten", ["r"], ["f"], axis=1),
         helper.make_node("MatMul", ["f", "w1"], ["m1"]),
         helper.make_node("Add", ["m1", "b1"], ["a1"]),
         helper.make_node("Sigmoid", ["a1"], ["s1"]),
@@ -92,7 +93,7 @@ def test_matmul_add_dropout_identity_softmax(tmp_path, rng):
         helper.make_node("Identity", ["d1"], ["i1"]),
         helper.make_node("Gemm", ["i1", "w2"], ["g"], alpha=0.5),
         helper.make_node("Softmax", ["g"], ["y"], axis=-1),
-    ], {"w1": w1, "b1": b1, "w2": w2}, (3, 2, 2), (4,))
+    ], {"w1": w1, "b1": b1, "w2": w2, "same_shape": np.array([0, 3, 2, 2], np.int64)}, (3, 2, 2), (4,))
     path = tmp_path / "mlp.onnx"
     onnx.save(model, str(path))
     x = rng.standard_normal((5, 3, 2, 2)).astype(np.float32)

@@ -332,6 +332,9 @@ def _flatten(imp, node, attrs):
 
 def _reshape(imp, node, attrs):
     per_sample = _fold.reshape_keeps_batch(imp.constant(node, 1))
+    if per_sample == tuple(imp.onnx_shape(node)):  # a no-op view, e.g. x.view(N, C, H, W)
+        imp.alias(node)
+        return
     size = int(np.prod(imp.runtime(node).shape[1:]))
     if -1 not in per_sample and int(np.prod(per_sample)) != size:
         raise ValueError(f"ONNX Reshape {_label(node)}: target {list(imp.constant(node, 1))} for per-sample "
