@@ -31,7 +31,8 @@ def _input(shape, batch=2, seed=0):
     return np.random.default_rng(seed).standard_normal((batch, *shape)).astype(np.float32)
 
 
-@pytest.mark.parametrize("arch,builder", [("resnet18", ref.resnet18), ("resnet50", ref.resnet50)])
+@pytest.mark.parametrize("arch,builder", [("resnet18", ref.resnet18), ("resnet34", ref.resnet34),
+                                          ("resnet50", ref.resnet50)])
 def test_resnet_logits_match_torch(arch, builder):
     torch.manual_seed(0)
     net = ref.randomize_batchnorm(builder(num_classes=1000).eval())
