@@ -117,6 +117,7 @@ def main(argv=None) -> int:
 
 # ---------------------------------------------------------------------- train
 def train(args) -> int:
+    from .backend import set_backend
     from .random import set_seed
 
     device, backend_name = _choose_device(args.backend)
@@ -138,6 +139,8 @@ def train(args) -> int:
 
         model.to("gpu")  # and the data once, rather than batch by batch
         x_train, y_train, x_test, y_test = (to_device(a, "gpu") for a in (x_train, y_train, x_test, y_test))
+    if args.backend != "auto":
+        set_backend(backend_name)  # every op from here on, now that the arrays live where it expects
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     optimizer_config = optimizer.get_config()  # before the schedule changes the learning rate
     with _blas_threads(args.threads if device == "cpu" else None):
@@ -171,21 +174,21 @@ def train(args) -> int:
 
 
 def _choose_device(requested: str):
-    """Force the requested backend; return where the model lives ("cpu"/"gpu") and the backend's name."""
+    """Where the model lives ("cpu"/"gpu") and which backend serves it, checked usable."""
     from . import backend as backends
 
+    available = backends.availability()
     if requested == "auto":
-        if backends.forced_backend() is not None:  # e.g. CUDACNN_BACKEND in the environment
-            requested = backends.forced_backend()
-        else:
-            available = backends.availability()
+        requested = backends.forced_backend()  # e.g. CUDACNN_BACKEND in the environment
+        if requested is None:
             if available["cupy"] is not None:
                 return "cpu", "numpy"
             return "gpu", "cuda" if available["cuda"] is None else "cupy"
-    try:
-        backends.set_backend(requested)
-    except (RuntimeError, ValueError) as exc:
-        raise UsageError(f"{exc}; run `cudacnn info` for details") from None
+    if requested not in available:
+        raise UsageError(f"unknown backend {requested!r}; choose one of {', '.join(available)}")
+    if available[requested] is not None:
+        raise UsageError(f"backend {requested!r} is not available: {available[requested]}; "
+                         "run `cudacnn info` for details")
     return ("cpu" if requested == "numpy" else "gpu"), requested
 
 
