@@ -133,3 +133,26 @@ def test_extract_features_from_a_gpu_model_matches_cpu(cp, tmp_path, digits):
     on_gpu = transfer.load_features(transfer.extract_features(base, x, tmp_path / "gpu.npy", batch_size=10))
     assert isinstance(on_gpu, np.ndarray)
     np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-4, atol=1e-5)
+
+
+def test_lecture_recipe_on_vgg16_freeze_then_fine_tune_block5(rng):
+    x = rng.random((4, 3, 32, 32), dtype=np.float32)
+    y = np.array([0, 1, 0, 1])
+    base = zoo.vgg16(input_shape=(3, 32, 32), include_top=False)
+    base.trainable = False
+    model = transfer.add_head(base, num_classes=2, hidden_units=(8,))
+    snapshot = {k: v.copy() for k, v in model.named_weights().items()}
+
+    def changed():
+        return {k.split("/")[0] for k, v in model.named_weights().items() if not np.array_equal(v, snapshot[k])}
+
+    model.compile(optimizers.RMSprop(1e-3), LOSS)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    head = {layer.name for layer in model.layers[2:] if layer.params}
+    assert changed() == head  # the base stayed frozen
+
+    transfer.set_trainable(base, True, from_layer="block5_conv1")
+    snapshot = {k: v.copy() for k, v in model.named_weights().items()}
+    model.compile(optimizers.RMSprop(1e-5), LOSS)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert changed() == head | {"block5_conv1", "block5_conv2", "block5_conv3"}
