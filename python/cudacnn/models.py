@@ -306,6 +306,11 @@ class Model(TrainingMixin, Layer):
         from . import io
         return io.load_weights(self, path, **kwargs)
 
+    def export_onnx(self, path):
+        """Write this model as ONNX (opset 13) to ``path``; see ``cudacnn.onnx``."""
+        from .onnx import export_onnx
+        return export_onnx(self, path)
+
 
 def _has_trainable(layer):
     if isinstance(layer, Model):
