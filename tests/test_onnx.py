@@ -133,8 +133,7 @@ def test_export_reproduced_by_onnxruntime(tmp_path, rng, name, shape):
             layer.state["moving_mean"] = rng.standard_normal(c).astype(np.float32) * 0.1
             layer.state["moving_variance"] = rng.uniform(0.5, 1.5, c).astype(np.float32)
     x = rng.standard_normal((2, *shape)).astype(np.float32)
-    path = model.export_onnx(tmp_path / f"{name}.onnx") if hasattr(model, "export_onnx") \
-        else conx.export_onnx(model, tmp_path / f"{name}.onnx")
+    path = model.export_onnx(tmp_path / f"{name}.onnx")
     _close(_run_ort(path, x), model.predict(x))
     # and back in: the imported graph computes the same
     _close(conx.load(path).predict(x), model.predict(x))
