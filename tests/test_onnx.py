@@ -120,6 +120,9 @@ def test_unsupported_graphs_raise_clear_errors(tmp_path, rng):
             conx.load(path)
     with pytest.raises(FileNotFoundError):
         conx.load(tmp_path / "missing.onnx")
+    (tmp_path / "garbage.onnx").write_bytes(b"\x00\xff not protobuf \xff" * 8)
+    with pytest.raises(ValueError, match="not an ONNX model"):
+        conx.load(tmp_path / "garbage.onnx")
 
 
 @pytest.mark.parametrize("name,shape", [("lenet5", (1, 32, 32)), ("allcnn_c", (3, 16, 16)),

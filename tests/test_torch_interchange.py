@@ -104,6 +104,9 @@ def test_bad_sources_raise(tmp_path):
     (tmp_path / "weights.txt").write_text("nope")
     with pytest.raises(ValueError, match=".pt, .pth"):
         load_torch_state_dict(model, tmp_path / "weights.txt")
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "whole_module.pth")  # a pickled module, not a state_dict
+    with pytest.raises(ValueError, match="weights_only=True refused it"):
+        load_torch_state_dict(model, tmp_path / "whole_module.pth")
     with pytest.raises(TypeError, match="dict of arrays"):
         load_torch_state_dict(model, [1, 2, 3])
 

@@ -78,7 +78,11 @@ def read_state_dict(source) -> dict:
             except ImportError:
                 raise ImportError(f"reading {path} needs torch; "
                                   "save it as .safetensors to load without torch") from None
-            source = torch.load(path, map_location="cpu", weights_only=True)
+            try:
+                source = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:  # pickled code, a truncated file, not a torch file at all
+                raise ValueError(f"{path}: not a loadable state_dict (weights_only=True refused it: "
+                                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
             if isinstance(source, dict) and "state_dict" in source and isinstance(source["state_dict"], dict):
                 source = source["state_dict"]
         else:

@@ -382,5 +382,8 @@ def load(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no ONNX file at {path}")
-    proto = onnx.load(str(path))
+    try:
+        proto = onnx.load(str(path))
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise ValueError(f"{path}: not an ONNX model ({type(exc).__name__}: {exc})") from None
     return _Importer(proto.graph).run(re.sub(r"[^0-9A-Za-z_]+", "_", proto.graph.name or path.stem))
