@@ -166,3 +166,13 @@ def test_export_from_a_gpu_model(cp, tmp_path, rng):
     expected = model.predict(x)
     path = conx.export_onnx(model.to("gpu"), tmp_path / "gpu.onnx")
     _close(_run_ort(path, x), expected)
+
+
+def test_export_of_an_augmented_model_is_its_inference_graph(tmp_path, rng):
+    from cudacnn.layers import RandomCrop, RandomFlip, RandomRotation
+
+    model = Sequential([Input((3, 12, 12)), RandomFlip(), RandomRotation(0.1), RandomCrop(8, 10),
+                        zoo.get("cifar10_deeper", input_shape=(3, 8, 10), num_classes=4)])
+    x = rng.standard_normal((2, 3, 12, 12)).astype(np.float32)
+    path = model.export_onnx(tmp_path / "augmented.onnx")
+    _close(_run_ort(path, x), model.predict(x))

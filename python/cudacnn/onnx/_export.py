@@ -3,7 +3,8 @@
 Each layer becomes one or two ONNX nodes; weights become initializers in their
 own (PyTorch-compatible) layouts. Keras 'same' padding is written as the explicit
 (possibly asymmetric) pads it stands for; Dense becomes ``Gemm(transB=1)``;
-Dropout is left out (inference); GlobalAveragePooling2D is
+Dropout and random augmentation are left out (inference), RandomCrop keeps its
+centre window; GlobalAveragePooling2D is
 ``GlobalAveragePool`` followed by ``Flatten`` (ONNX keeps the 1x1 spatial dims).
 Nested models are inlined. The batch dimension is symbolic (``N``).
 """
@@ -18,6 +19,9 @@ from ..models import Model
 from ..safetensors import atomic_write
 
 OPSET = 13
+# Regularisers and random augmentation are the identity in an inference graph.
+_IDENTITY_AT_INFERENCE = ("Dropout", "GaussianNoise", "RandomFlip", "RandomTranslation", "RandomRotation",
+                          "RandomZoom")
 
 
 def _same_pads(size, kernel, stride, dilation=1):
@@ -56,8 +60,10 @@ class _Exporter:
         return name
 
     def weight(self, layer, key, value):
-        name = self.fresh(f"{layer.name}.{key}")
-        array = np.ascontiguousarray(to_device(value, "cpu"), dtype=np.float32)
+        return self.constant(f"{layer.name}.{key}", np.ascontiguousarray(to_device(value, "cpu"), dtype=np.float32))
+
+    def constant(self, base, array):
+        name = self.fresh(base)
         self.initializers.append(numpy_helper.from_array(array, name))
         return name
 
@@ -134,8 +140,14 @@ class _Exporter:
             name = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "ELU": "elu", "Softmax": "softmax"}.get(
                 kind, config.get("activation"))
             return self.activation(name, x, layer.name, config)
-        if kind == "Dropout":
+        if kind in _IDENTITY_AT_INFERENCE:
             return x
+        if kind == "RandomCrop":  # the centre window at inference
+            top, left = (shape[2] - config["height"]) // 2, (shape[3] - config["width"]) // 2
+            bounds = {"starts": [top, left], "ends": [top + config["height"], left + config["width"]],
+                      "axes": [2, 3]}
+            names = [self.constant(f"{layer.name}.{key}", np.array(v, np.int64)) for key, v in bounds.items()]
+            return self.node("Slice", [x, *names], layer.name)
         if kind == "Add":
             total = x
             for i, other in enumerate(inputs[1:]):

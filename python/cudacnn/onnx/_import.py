@@ -65,7 +65,9 @@ class _Importer:
         return self.onnx_shapes[self.resolve(node.input[index])]
 
     def layer_name(self, node):
-        base = re.sub(r"[^0-9A-Za-z_]+", "_", node.name).strip("_") or node.op_type.lower()
+        """A unique layer name from an ONNX node (or graph input) name."""
+        fallback = getattr(node, "op_type", "input").lower()
+        base = re.sub(r"[^0-9A-Za-z_]+", "_", node.name).strip("_") or fallback
         name, k = base, 1
         while name in self.used_names:
             name, k = f"{base}_{k}", k + 1
