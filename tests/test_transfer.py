@@ -156,3 +156,13 @@ def test_lecture_recipe_on_vgg16_freeze_then_fine_tune_block5(rng):
     model.compile(optimizers.RMSprop(1e-5), LOSS)
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)
     assert changed() == head | {"block5_conv1", "block5_conv2", "block5_conv3"}
+
+
+def test_preprocess_imagenet():
+    images = np.zeros((2, 3, 4, 4), np.uint8)
+    images[:, 0] = 255
+    x = transfer.preprocess_imagenet(images)
+    np.testing.assert_allclose(x[0, :, 0, 0], [(1 - 0.485) / 0.229, -0.456 / 0.224, -0.406 / 0.225], rtol=1e-6)
+    np.testing.assert_allclose(transfer.preprocess_imagenet(images / 255.0), x, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        transfer.preprocess_imagenet(np.zeros((2, 1, 4, 4)))

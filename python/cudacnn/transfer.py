@@ -4,6 +4,7 @@ The lecture's recipe, step by step::
 
     base = zoo.vgg16(include_top=False, input_shape=(3, 64, 64))  # drop the head
     load_torch_state_dict(base, "vgg16.pth", strict=False)        # pretrained weights
+    x_train = preprocess_imagenet(x_train)                         # the inputs they expect
     base.trainable = False                                         # freeze it
     model = add_head(base, num_classes=2, hidden_units=(256,), dropout=0.5)
     model.compile("rmsprop", "sparse_categorical_crossentropy", ["accuracy"]); model.fit(...)
@@ -25,7 +26,12 @@ from .layers.base import to_device
 from .models import Model
 from .safetensors import atomic_write
 
-__all__ = ["feature_extractor", "add_head", "set_trainable", "extract_features", "load_features"]
+__all__ = ["feature_extractor", "add_head", "set_trainable", "extract_features", "load_features",
+           "preprocess_imagenet"]
+
+# torchvision's ImageNet statistics (RGB), which its pretrained weights expect
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _layer_outputs(model):
@@ -126,3 +132,17 @@ def extract_features(model, x, path, batch_size=256):
 def load_features(path, mmap=True):
     """Features written by :func:`extract_features` (memory-mapped, read-only, by default)."""
     return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+def preprocess_imagenet(images):
+    """Normalise RGB images (N, 3, H, W) as torchvision's pretrained weights expect.
+
+    uint8 images are scaled from 0..255 to 0..1 first; float images must already lie in 0..1.
+    """
+    x = np.asarray(images)
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected RGB images of shape (N, 3, H, W), got {x.shape}")
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    mean = np.array(IMAGENET_MEAN, np.float32).reshape(1, 3, 1, 1)
+    std = np.array(IMAGENET_STD, np.float32).reshape(1, 3, 1, 1)
+    return (x - mean) / std
