@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .layers.base import to_device
 from . import backend
+from .layers.base import to_device
+from .zoo.vgg import CONVS_PER_BLOCK as _VGG_CONVS
 
 __all__ = ["load_torch_state_dict", "read_state_dict", "torch_module_to_layer"]
 
-_VGG_CONVS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 _IGNORED_SUFFIXES = ("num_batches_tracked",)
 _BN_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 from ..layers import Conv2D, Dense, Flatten, GlobalAveragePooling2D, Input, MaxPooling2D
 from ..models import Model
 
-_CONVS_PER_BLOCK = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+CONVS_PER_BLOCK = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 _FILTERS = (64, 128, 256, 512, 512)
 
 
 def _vgg(arch, input_shape, num_classes, include_top, pooling, classifier_activation):
     inputs = Input(input_shape, name="input")
     x = inputs
-    for block, (count, filters) in enumerate(zip(_CONVS_PER_BLOCK[arch], _FILTERS), start=1):
+    for block, (count, filters) in enumerate(zip(CONVS_PER_BLOCK[arch], _FILTERS), start=1):
         for conv in range(1, count + 1):
             x = Conv2D(filters, 3, padding="same", activation="relu", name=f"block{block}_conv{conv}")(x)
         x = MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
