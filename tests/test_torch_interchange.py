@@ -137,3 +137,33 @@ def test_state_dict_loads_onto_a_gpu_model(cp):
     logits = model.predict(x)
     logits = logits.get() if hasattr(logits, "get") else logits
     _assert_logits_equal(logits, _torch_out(net, x))
+
+
+@pytest.mark.parametrize("arch,builder", [("resnet18", ref.resnet18), ("resnet50", ref.resnet50)])
+def test_our_weights_load_into_torch(rng, arch, builder):
+    from cudacnn.interchange import torch_state_dict
+
+    model = zoo.get(arch, input_shape=(3, 32, 32), num_classes=10, classifier_activation=None)
+    for layer in model.leaf_layers():  # non-trivial batch-norm statistics
+        if "moving_mean" in layer.state:
+            c = layer.state["moving_mean"].shape[0]
+            layer.state["moving_mean"] = (0.1 * rng.standard_normal(c)).astype(np.float32)
+            layer.state["moving_variance"] = rng.uniform(0.5, 1.5, c).astype(np.float32)
+    net = builder(num_classes=10).eval()
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in torch_state_dict(model).items()})  # strict
+    x = _input((3, 32, 32))
+    _assert_logits_equal(model.predict(x), _torch_out(net, x))
+
+
+def test_headless_vgg16_exports_torchvision_feature_keys():
+    from cudacnn.interchange import torch_state_dict
+
+    conv_indices, index = [], 0
+    for v in ref.VGG16_CFG:  # torchvision's features: conv, relu per number; one pool per "M"
+        if v != "M":
+            conv_indices.append(index)
+        index += 1 if v == "M" else 2
+    expected = {f"features.{i}.{p}" for i in conv_indices for p in ("weight", "bias")}
+    state = torch_state_dict(zoo.vgg16(input_shape=(3, 32, 32), include_top=False))
+    assert set(state) == expected
+    assert state["features.28.weight"].shape == (512, 512, 3, 3)

@@ -1,4 +1,4 @@
-"""Load PyTorch ``state_dict`` weights (torchvision names) into cudacnn zoo models.
+"""PyTorch ``state_dict`` interchange (torchvision names) for cudacnn zoo models, both ways.
 
 Our weight layouts are PyTorch's (Conv2D kernel (K, C/groups, kh, kw), Dense
 kernel (out, in), Flatten in C*H*W order), so converting a tensor means renaming
@@ -22,6 +22,7 @@ layer names (``block1_conv1``, ``fc1``) and lists torchvision's indices.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +31,11 @@ from . import backend
 from .layers.base import to_device
 from .zoo.vgg import CONVS_PER_BLOCK as _VGG_CONVS
 
-__all__ = ["load_torch_state_dict", "read_state_dict", "torch_module_to_layer"]
+__all__ = ["load_torch_state_dict", "torch_state_dict", "read_state_dict", "torch_module_to_layer"]
 
 _IGNORED_SUFFIXES = ("num_batches_tracked",)
 _BN_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
+_BN_TORCH_NAMES = {ours: theirs for theirs, ours in _BN_NAMES.items()}
 
 
 def _vgg_module_names(convs_per_block) -> dict:
@@ -57,6 +59,34 @@ def torch_module_to_layer(module_path: str, arch: str) -> str:
     if table is not None:
         return table.get(module_path, module_path)
     return module_path.replace(".", "_")
+
+
+def layer_to_torch_module(layer_name: str, arch: str) -> str:
+    """The inverse of :func:`torch_module_to_layer`: torchvision's module path for one of our layers."""
+    table = _MODULE_TABLES.get(arch)
+    if table is not None:
+        inverse = {ours: theirs for theirs, ours in table.items()}
+        return inverse.get(layer_name, layer_name)
+    block = re.fullmatch(r"(layer\d+)_(\d+)_(.+)", layer_name)  # ResNet: layer1_0_downsample_0
+    if block:
+        return ".".join([block[1], block[2], *block[3].split("_")])
+    return layer_name
+
+
+def torch_state_dict(model, arch: str | None = None) -> dict:
+    """Our weights as a torchvision-named state_dict ``{key: numpy array}`` (load it with
+    ``net.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})``)."""
+    arch = arch or getattr(model, "name", "")
+    state = {}
+    for layer in model.leaf_layers():
+        module = layer_to_torch_module(layer.name, arch)
+        is_bn = "moving_mean" in layer.state
+        for param, value in layer.weight_items():
+            name = _BN_TORCH_NAMES[param] if is_bn else {"kernel": "weight"}.get(param, param)
+            state[f"{module}.{name}"] = np.array(to_device(value, "cpu"), dtype=np.float32)
+        if is_bn:
+            state[f"{module}.num_batches_tracked"] = np.array(0, dtype=np.int64)
+    return state
 
 
 def read_state_dict(source) -> dict:
