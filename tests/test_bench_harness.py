@@ -100,6 +100,7 @@ def test_measure_repeats_until_the_budget_and_syncs():
     assert timing.median >= 0
 
 
+@pytest.mark.slow
 def test_cli_quick_run_writes_json_table_and_chart(tmp_path, capsys):
     out = tmp_path / "run"
     rc = bench.main(["--quick", "--backends", "numpy,torch-cpu", "--ops", "linear,max_pool2d",
@@ -127,19 +128,27 @@ def test_cli_rejects_unknown_names():
         bench.main(["--ops", "conv3d", "--backends", "numpy", "--models", "none"])
 
 
-def test_gpu_script_checks_itself_on_the_cpu(tmp_path):
+def _benchmarks_module(name):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_gpu_script_checks_itself_on_the_cpu(tmp_path, capsys, monkeypatch):
     """benchmarks/gpu_kernels.py's own logic, run with numpy vs torch-cpu instead of cuda vs cuDNN."""
-    result = subprocess.run([sys.executable, str(BENCHMARKS / "gpu_kernels.py"), "--quick", "--cpu",
-                             "--ops", "linear,softmax_ce", "--out", str(tmp_path)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    monkeypatch.delenv("OUT", raising=False)
+    gpu_kernels = _benchmarks_module("gpu_kernels")
+    assert gpu_kernels.main(["--quick", "--cpu", "--ops", "linear,softmax_ce", "--out", str(tmp_path)]) == 0
     (written,) = tmp_path.glob("kernels-*.json")
     rows = json.loads(written.read_text())["rows"]
     ours = [r for r in rows if r["engine"] == "numpy"]
     assert len(ours) == 4 and all(r["rel_err"] < 1e-4 and r["x_cudnn"] > 0 for r in ours)
-    assert "device-to-device copy" in result.stdout
+    assert "device-to-device copy" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_pytest_benchmark_suite_collects_and_runs_once():
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(BENCHMARKS),
                              "--benchmark-disable", "--bench-batch", "2", "--bench-engines", "numpy,torch-cpu",
@@ -150,11 +159,7 @@ def test_pytest_benchmark_suite_collects_and_runs_once():
 
 
 def test_results_table_regenerates_from_json(tmp_path):
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import make_table
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    make_table = _benchmarks_module("make_table")
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{make_table.BEGIN}\nold\n{make_table.END}\noutro\n")
     results = tmp_path / "results"
@@ -197,3 +202,7 @@ def test_functional_model_mirror_matches_with_add_concat_and_batchnorm():
     body.train()
     loss = torch.nn.functional.cross_entropy(body(torch.from_numpy(x)), torch.from_numpy(y))
     assert model.train_on_batch(x, y)["loss"] == pytest.approx(float(loss.detach()), rel=1e-5)
+
+
+def test_committed_results_table_is_up_to_date():
+    assert _benchmarks_module("make_table").main(["--check"]) == 0
