@@ -116,6 +116,7 @@ def test_extract_features_is_atomic_and_validates(tmp_path, digits):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.npy"]
 
 
+@pytest.mark.slow
 def test_transfer_digits_example_small():
     results = transfer_digits.run(per_class=5, epochs=4, pretrain_epochs=2)
     assert results["target_train_size"] == 25
