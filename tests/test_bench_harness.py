@@ -124,6 +124,10 @@ def test_cli_quick_run_writes_json_table_and_chart(tmp_path, capsys):
 def test_cli_rejects_unknown_names():
     with pytest.raises(SystemExit):
         bench.main(["--backends", "tpu"])
+    with pytest.raises(SystemExit, match="unknown models"):
+        bench.main(["--backends", "numpy", "--ops", "none", "--models", "lenet7"])
+    with pytest.raises(ValueError, match="mode must be"):
+        bench.main(["--backends", "numpy", "--ops", "none", "--models", "digits_cnn", "--modes", "eval"])
     with pytest.raises(ValueError, match="unknown op families"):
         bench.main(["--ops", "conv3d", "--backends", "numpy", "--models", "none"])
 

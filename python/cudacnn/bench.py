@@ -167,28 +167,28 @@ def _split(value: str) -> list[str]:
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="cudacnn bench", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(prog="cudacnn bench", description="Time ops and models on every backend "
+                                "against our NumPy backend and PyTorch; writes JSON and a PNG chart.")
     p.add_argument("--ops", default="all",
-                   help=f"op families, comma-separated, 'all' or 'none': {','.join(benchcases.FAMILIES)}")
+                   help=f"op families, comma-separated, 'all' (default) or 'none': {','.join(benchcases.FAMILIES)}")
     p.add_argument("--conv-layers", default="lecture",
-                   help=f"conv layer sets: {','.join(benchcases.CONV_SETS)}")
-    p.add_argument("--algos", default="direct,im2col,auto", help="conv2d algorithms for our backends")
-    p.add_argument("--directions", default="fwd,bwd", help="op directions")
+                   help=f"conv layer sets (default lecture): {','.join(benchcases.CONV_SETS)}")
+    p.add_argument("--algos", default="direct,im2col,auto", help="conv2d algorithms for our backends (default: all three)")
+    p.add_argument("--directions", default="fwd,bwd", help="op directions (default: fwd,bwd)")
     p.add_argument("--models", default="seed",
-                   help="zoo models, comma-separated, 'seed' (the lectures' nets), 'all' or 'none'")
-    p.add_argument("--modes", default="train,infer", help="model modes")
+                   help="zoo models, comma-separated, 'seed' (default: the lectures' nets), 'all' or 'none'")
+    p.add_argument("--modes", default="train,infer", help="model modes (default: train,infer)")
     p.add_argument("--backends", default="all",
-                   help=f"engines, comma-separated or 'all' (those available): {','.join(ENGINES)} "
+                   help=f"engines, comma-separated or 'all' (default: those available): {','.join(ENGINES)} "
                         f"('torch' means torch-cpu,torch-cuda)")
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default 64, 8 with --quick)")
     p.add_argument("--scale", choices=("cpu", "gpu"), default="cpu",
-                   help="sizes of the memory-bound ops: 'gpu' is several times an H100's L2")
+                   help="sizes of the memory-bound ops (default cpu); 'gpu' is several times an H100's L2")
     p.add_argument("--quick", action="store_true", help="a smoke run: small batch, few cases, few repeats")
     p.add_argument("--budget", type=float, default=None, help="seconds of repeats per row (default 1, 0.2 quick)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for NumPy's BLAS and PyTorch alike (default: each library's own)")
-    p.add_argument("--out", default="cudacnn_runs/bench", help="folder for bench.json and bench.png")
+    p.add_argument("--out", default="cudacnn_runs/bench", help="folder for bench.json and bench.png (default cudacnn_runs/bench)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG chart")
     args = p.parse_args(argv)
     if args.batch_size is not None and args.batch_size <= 0:
@@ -230,7 +230,11 @@ def build_cases(args, batch: int) -> list:
         from . import zoo
         names = list(zoo.names())
     else:
+        from . import zoo
         names = _split(args.models)
+        unknown = [n for n in names if n not in zoo.names()]
+        if unknown:
+            raise SystemExit(f"cudacnn bench: unknown models {unknown}; choose from {', '.join(zoo.names())}")
     return cases + benchmodels.model_cases(names, batch, _split(args.modes))
 
 
