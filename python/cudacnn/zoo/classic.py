@@ -1,7 +1,7 @@
 """LeNet-5 (LeCun et al. 1998) and AlexNet (Krizhevsky et al. 2012), as the lectures describe them."""
 from __future__ import annotations
 
-from ..layers import AveragePooling2D, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+from ..layers import AveragePooling2D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D, MaxPooling2D
 from ..models import Sequential
 
 
@@ -22,7 +22,8 @@ def lenet5(input_shape=(1, 32, 32), num_classes=10, classifier_activation="softm
     ], name="lenet5")
 
 
-def alexnet(input_shape=(3, 227, 227), num_classes=1000, include_top=True, classifier_activation="softmax"):
+def alexnet(input_shape=(3, 227, 227), num_classes=1000, include_top=True, pooling=None,
+            classifier_activation="softmax"):
     """Single-tower AlexNet: 11x11/4 96, 5x5 256, three 3x3 (384, 384, 256), 3x3/2 max pooling,
     two Dense(4096) with dropout 0.5. 62,378,344 parameters at 227x227x3 and 1000 classes.
     (The paper's local response normalisation is left out, as in most re-implementations.)
@@ -44,4 +45,8 @@ def alexnet(input_shape=(3, 227, 227), num_classes=1000, include_top=True, class
             Dense(4096, activation="relu", name="fc2"), Dropout(0.5, name="drop2"),
             Dense(num_classes, activation=classifier_activation, name="predictions"),
         ]
+    elif pooling == "avg":
+        layers.append(GlobalAveragePooling2D(name="avg_pool"))
+    elif pooling is not None:
+        raise ValueError(f"pooling must be None or 'avg', got {pooling!r}")
     return Sequential(layers, name="alexnet")
