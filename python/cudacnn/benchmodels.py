@@ -45,10 +45,10 @@ def build_model(name: str, device: str = "cpu", dropout: bool = True, seed: int 
 
 
 def _model_input_shape(model) -> tuple:
-    shape = model.layers[0].input_shape if model.layers else None
-    shape = getattr(model, "input_shape", None) or shape
+    """Per-sample input shape (no batch axis) of a single-input model."""
+    shape = model.input_shape
     if isinstance(shape, list):
-        shape = shape[0]
+        raise MirrorUnsupported("models with several inputs")
     return tuple(int(d) for d in shape[1:])
 
 
@@ -225,6 +225,7 @@ class ModelCase:
         self.direction = mode
         self.algo = None
         self.models = {}  # the last model built per side ("ours", "torch"), for checks after a run
+        self._shape_and_classes = None
 
     @property
     def name(self) -> str:
@@ -237,8 +238,10 @@ class ModelCase:
         return self.batch / seconds
 
     def inputs(self, rng):
-        model = build_model(self.model_name)
-        shape, classes = _model_input_shape(model), int(model.layers[-1].output_shape[-1])
+        if self._shape_and_classes is None:  # building a model just for its shapes is slow for VGG: once
+            model = build_model(self.model_name)
+            self._shape_and_classes = _model_input_shape(model), int(model.layers[-1].output_shape[-1])
+        shape, classes = self._shape_and_classes
         return {"x": rng.random((self.batch, *shape), dtype=np.float32),
                 "y": rng.integers(0, classes, size=self.batch, dtype=np.int64)}
 
