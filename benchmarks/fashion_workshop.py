@@ -21,8 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 import cudacnn
 from cudacnn import benchmodels, optimizers, zoo
 from cudacnn.bench import write_json_atomic
