@@ -210,3 +210,16 @@ def test_functional_model_mirror_matches_with_add_concat_and_batchnorm():
 
 def test_committed_results_table_is_up_to_date():
     assert _benchmarks_module("make_table").main(["--check"]) == 0
+
+
+def test_fashion_workshop_script_trains_both_sides_on_a_small_batch():
+    """benchmarks/fashion_workshop.py's training loops, on 200 random 28x28 images for one epoch."""
+    fashion = _benchmarks_module("fashion_workshop")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((200, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 200)
+    results = fashion.run(x, y, x[:50], y[:50], epochs=1, batch_size=32)
+    assert set(results["sides"]) == {"cudacnn-numpy", "torch-cpu"}
+    for side in results["sides"].values():
+        assert 0.0 <= side["test_accuracy"] <= 1.0 and side["images_per_s"] > 0
+        assert len(side["val_accuracy"]) == len(side["loss"]) == 1
+    assert results["train_images"] == 180  # the last 10% held out, as Keras' validation_split
