@@ -11,9 +11,10 @@ import io as _io
 import math
 import os
 import sys
-import tempfile
 
 import numpy as np
+
+from .safetensors import atomic_write
 
 
 class Callback:
@@ -247,18 +248,8 @@ class CSVLogger(Callback):
 
 
 def _atomic_write_text(path, text):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".csv")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        f.write(text.encode("utf-8"))
 
 
 class CallbackList:
