@@ -14,6 +14,7 @@
 // dy * x_hat (finalized in fixed order into dbeta, dgamma), then dx.
 // No atomics anywhere: results are deterministic.
 #include <algorithm>
+#include <initializer_list>
 
 #include "common.cuh"
 #include "launchers.h"
@@ -56,14 +57,14 @@ __device__ __forceinline__ void channel_slice(int N, int HW, int splits, int spl
 // partial: [3][C][splits] = count, mean, M2.
 __global__ void __launch_bounds__(kStatThreads) batch_norm_stats_kernel(float *__restrict__ partial,
                                                                         const float *__restrict__ x, int N, int C,
-                                                                        int HW) {
+                                                                        int HW, FastDiv hw_div) {
   __shared__ float s_n[kStatThreads], s_mean[kStatThreads], s_m2[kStatThreads];
   const int c = blockIdx.x, split = blockIdx.y, splits = gridDim.y, tid = threadIdx.x;
   int j0, j1;
   channel_slice(N, HW, splits, split, &j0, &j1);
   Welford w{0.0f, 0.0f, 0.0f};
   for (int j = j0 + tid; j < j1; j += kStatThreads) {
-    const int n = j / HW, hw = j - n * HW;
+    const int n = hw_div.div(j), hw = j - n * HW;
     const float v = x[(n * C + c) * HW + hw];
     w.n += 1.0f;
     const float d = v - w.mean;
@@ -112,29 +113,76 @@ __global__ void batch_norm_finalize_kernel(float *__restrict__ mean, float *__re
   running_var[c] = running_var[c] * one_minus_momentum + unbiased_momentum * var;
 }
 
-__global__ void batch_norm_normalize_kernel(float *__restrict__ y, float *__restrict__ x_hat,
-                                            const float *__restrict__ x, const float *__restrict__ mean,
-                                            const float *__restrict__ inv_std, const float *__restrict__ gamma,
-                                            const float *__restrict__ beta, int total, int C, int HW) {
+// Elementwise passes. Planes (one (n, c)) of at least kPlaneMin values: one
+// block per segment of a plane, so the channel's constants are read once per
+// block, no per-element division, float4 accesses when aligned. Smaller planes
+// (e.g. (N, C) input): a flat loop that finds the channel with a FastDiv.
+constexpr int kPlaneMin = 256;
+constexpr int kSegment = kThreads * 8;  // values per block in the plane kernels
+
+struct Affine {  // y = x_hat * g + b with x_hat = (x - m) * s
+  float m, s, g, b;
+};
+
+__device__ __forceinline__ float4 normalize4(float4 v, const Affine &a, float4 *h) {
+  h->x = (v.x - a.m) * a.s;
+  h->y = (v.y - a.m) * a.s;
+  h->z = (v.z - a.m) * a.s;
+  h->w = (v.w - a.m) * a.s;
+  return make_float4(h->x * a.g + a.b, h->y * a.g + a.b, h->z * a.g + a.b, h->w * a.g + a.b);
+}
+
+__global__ void batch_norm_normalize_plane_kernel(float *__restrict__ y, float *__restrict__ x_hat,
+                                                  const float *__restrict__ x, const float *__restrict__ mean,
+                                                  const float *__restrict__ inv_std, const float *__restrict__ gamma,
+                                                  const float *__restrict__ beta, int C, int HW, int segments,
+                                                  bool vectorized) {
+  const int plane = blockIdx.x / segments, seg = blockIdx.x - plane * segments, c = plane % C;
+  const Affine a{mean[c], inv_std[c], gamma[c], beta[c]};
+  const long long base = (long long)plane * HW;
+  const int begin = seg * kSegment, end = min(HW, begin + kSegment);
+  if (vectorized) {  // HW % 4 == 0 and 16-byte aligned pointers
+    const float4 *x4 = reinterpret_cast<const float4 *>(x + base);
+    float4 *h4 = reinterpret_cast<float4 *>(x_hat + base);
+    float4 *y4 = reinterpret_cast<float4 *>(y + base);
+    for (int i = begin / 4 + threadIdx.x; i < end / 4; i += blockDim.x) {
+      float4 h;
+      y4[i] = normalize4(x4[i], a, &h);
+      h4[i] = h;
+    }
+  } else {
+    for (int i = begin + threadIdx.x; i < end; i += blockDim.x) {
+      const float h = (x[base + i] - a.m) * a.s;
+      x_hat[base + i] = h;
+      y[base + i] = h * a.g + a.b;
+    }
+  }
+}
+
+__global__ void batch_norm_normalize_flat_kernel(float *__restrict__ y, float *__restrict__ x_hat,
+                                                 const float *__restrict__ x, const float *__restrict__ mean,
+                                                 const float *__restrict__ inv_std, const float *__restrict__ gamma,
+                                                 const float *__restrict__ beta, int total, FastDiv hw_div,
+                                                 FastDiv c_div) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
-    const int c = (i / HW) % C;
-    const float xh = (x[i] - mean[c]) * inv_std[c];
-    x_hat[i] = xh;
-    y[i] = xh * gamma[c] + beta[c];
+    const int c = c_div.mod(hw_div.div(i));
+    const float h = (x[i] - mean[c]) * inv_std[c];
+    x_hat[i] = h;
+    y[i] = h * gamma[c] + beta[c];
   }
 }
 
 // partial: [2][C][splits] = sum dy, sum dy * x_hat.
 __global__ void __launch_bounds__(kStatThreads) batch_norm_backward_reduce_kernel(
     float *__restrict__ partial, const float *__restrict__ dy, const float *__restrict__ x_hat, int N, int C,
-    int HW) {
+    int HW, FastDiv hw_div) {
   __shared__ float scratch[32];
   const int c = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
   int j0, j1;
   channel_slice(N, HW, splits, split, &j0, &j1);
   float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
   for (int j = j0 + threadIdx.x; j < j1; j += kStatThreads) {
-    const int n = j / HW, hw = j - n * HW;
+    const int n = hw_div.div(j), hw = j - n * HW;
     const int i = (n * C + c) * HW + hw;
     const float d = dy[i];
     sum_dy += d;
@@ -162,18 +210,62 @@ __global__ void batch_norm_backward_finalize_kernel(float *__restrict__ dgamma, 
   dgamma[c] = sum_dy_xhat;
 }
 
-__global__ void batch_norm_backward_dx_kernel(float *__restrict__ dx, const float *__restrict__ dy,
-                                              const float *__restrict__ x_hat, const float *__restrict__ inv_std,
-                                              const float *__restrict__ gamma, const float *__restrict__ dgamma,
-                                              const float *__restrict__ dbeta, int total, int C, int HW,
-                                              bool training, float inv_count) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
-    const int c = (i / HW) % C;
-    const float scale = gamma[c] * inv_std[c];
-    float g = dy[i];
-    if (training) g = g - dbeta[c] * inv_count - x_hat[i] * (dgamma[c] * inv_count);
-    dx[i] = g * scale;
+// dx = scale * (dy - mean_dy - x_hat * mean_dy_xhat) in training, scale * dy in inference,
+// scale = gamma * inv_std.
+struct DxCoeffs {
+  float scale, mean_dy, mean_dy_xhat;
+  bool training;
+};
+
+__device__ __forceinline__ DxCoeffs dx_coeffs(int c, const float *inv_std, const float *gamma, const float *dgamma,
+                                              const float *dbeta, bool training, float inv_count) {
+  return {gamma[c] * inv_std[c], training ? dbeta[c] * inv_count : 0.0f,
+          training ? dgamma[c] * inv_count : 0.0f, training};
+}
+
+__device__ __forceinline__ float dx_value(float dy, float xh, const DxCoeffs &k) {
+  return k.training ? (dy - k.mean_dy - xh * k.mean_dy_xhat) * k.scale : dy * k.scale;
+}
+
+__global__ void batch_norm_backward_dx_plane_kernel(float *__restrict__ dx, const float *__restrict__ dy,
+                                                    const float *__restrict__ x_hat,
+                                                    const float *__restrict__ inv_std,
+                                                    const float *__restrict__ gamma, const float *__restrict__ dgamma,
+                                                    const float *__restrict__ dbeta, int C, int HW, int segments,
+                                                    bool vectorized, bool training, float inv_count) {
+  const int plane = blockIdx.x / segments, seg = blockIdx.x - plane * segments;
+  const DxCoeffs k = dx_coeffs(plane % C, inv_std, gamma, dgamma, dbeta, training, inv_count);
+  const long long base = (long long)plane * HW;
+  const int begin = seg * kSegment, end = min(HW, begin + kSegment);
+  if (vectorized) {
+    const float4 *d4 = reinterpret_cast<const float4 *>(dy + base);
+    const float4 *h4 = reinterpret_cast<const float4 *>(x_hat + base);
+    float4 *o4 = reinterpret_cast<float4 *>(dx + base);
+    for (int i = begin / 4 + threadIdx.x; i < end / 4; i += blockDim.x) {
+      const float4 d = d4[i], h = h4[i];
+      o4[i] = make_float4(dx_value(d.x, h.x, k), dx_value(d.y, h.y, k), dx_value(d.z, h.z, k),
+                          dx_value(d.w, h.w, k));
+    }
+  } else {
+    for (int i = begin + threadIdx.x; i < end; i += blockDim.x) dx[base + i] = dx_value(dy[base + i], x_hat[base + i], k);
   }
+}
+
+__global__ void batch_norm_backward_dx_flat_kernel(float *__restrict__ dx, const float *__restrict__ dy,
+                                                   const float *__restrict__ x_hat, const float *__restrict__ inv_std,
+                                                   const float *__restrict__ gamma, const float *__restrict__ dgamma,
+                                                   const float *__restrict__ dbeta, int total, FastDiv hw_div,
+                                                   FastDiv c_div, bool training, float inv_count) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const DxCoeffs k = dx_coeffs(c_div.mod(hw_div.div(i)), inv_std, gamma, dgamma, dbeta, training, inv_count);
+    dx[i] = dx_value(dy[i], x_hat[i], k);
+  }
+}
+
+bool aligned16(std::initializer_list<ptr_t> ptrs) {
+  for (ptr_t p : ptrs)
+    if (p % 16 != 0) return false;
+  return true;
 }
 
 void check_sizes(int N, int C, int HW) {
@@ -211,7 +303,8 @@ void batch_norm_statistics(ptr_t mean, ptr_t inv_std, ptr_t running_mean, ptr_t 
   cudaStream_t st = as_stream(stream);
   const int splits = stat_splits(N, C, HW);
   float *partial = as_ptr<float>(workspace);
-  batch_norm_stats_kernel<<<dim3(C, splits), kStatThreads, 0, st>>>(partial, as_ptr<const float>(x), N, C, HW);
+  batch_norm_stats_kernel<<<dim3(C, splits), kStatThreads, 0, st>>>(partial, as_ptr<const float>(x), N, C, HW,
+                                                                     FastDiv(HW));
   CUDA_CHECK_LAUNCH("batch_norm_stats_kernel");
   const double count = 1.0 * N * HW;
   batch_norm_finalize_kernel<<<CEIL_DIV(C, kThreads), kThreads, 0, st>>>(
@@ -230,11 +323,23 @@ void batch_norm_normalize(ptr_t y, ptr_t x_hat, ptr_t x, ptr_t mean, ptr_t inv_s
   require_ptr(inv_std, "inv_std");
   require_ptr(gamma, "gamma");
   require_ptr(beta, "beta");
+  cudaStream_t st = as_stream(stream);
   const int total = N * C * HW;
-  batch_norm_normalize_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, as_stream(stream)>>>(
-      as_ptr<float>(y), as_ptr<float>(x_hat), as_ptr<const float>(x), as_ptr<const float>(mean),
-      as_ptr<const float>(inv_std), as_ptr<const float>(gamma), as_ptr<const float>(beta), total, C, HW);
-  CUDA_CHECK_LAUNCH("batch_norm_normalize_kernel");
+  if (HW >= kPlaneMin) {
+    const int segments = CEIL_DIV(HW, kSegment);
+    const bool vectorized = HW % 4 == 0 && aligned16({y, x_hat, x});
+    batch_norm_normalize_plane_kernel<<<N * C * segments, kThreads, 0, st>>>(
+        as_ptr<float>(y), as_ptr<float>(x_hat), as_ptr<const float>(x), as_ptr<const float>(mean),
+        as_ptr<const float>(inv_std), as_ptr<const float>(gamma), as_ptr<const float>(beta), C, HW, segments,
+        vectorized);
+    CUDA_CHECK_LAUNCH("batch_norm_normalize_plane_kernel");
+  } else {
+    batch_norm_normalize_flat_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, st>>>(
+        as_ptr<float>(y), as_ptr<float>(x_hat), as_ptr<const float>(x), as_ptr<const float>(mean),
+        as_ptr<const float>(inv_std), as_ptr<const float>(gamma), as_ptr<const float>(beta), total, FastDiv(HW),
+        FastDiv(C));
+    CUDA_CHECK_LAUNCH("batch_norm_normalize_flat_kernel");
+  }
 }
 
 void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x_hat, ptr_t inv_std, ptr_t gamma,
@@ -252,18 +357,29 @@ void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x_
   cudaStream_t st = as_stream(stream);
   const int splits = stat_splits(N, C, HW);
   float *partial = as_ptr<float>(workspace);
-  batch_norm_backward_reduce_kernel<<<dim3(C, splits), kStatThreads, 0, st>>>(partial, as_ptr<const float>(dy),
-                                                                             as_ptr<const float>(x_hat), N, C, HW);
+  batch_norm_backward_reduce_kernel<<<dim3(C, splits), kStatThreads, 0, st>>>(
+      partial, as_ptr<const float>(dy), as_ptr<const float>(x_hat), N, C, HW, FastDiv(HW));
   CUDA_CHECK_LAUNCH("batch_norm_backward_reduce_kernel");
   batch_norm_backward_finalize_kernel<<<CEIL_DIV(C, kThreads), kThreads, 0, st>>>(
       as_ptr<float>(dgamma), as_ptr<float>(dbeta), partial, C, splits);
   CUDA_CHECK_LAUNCH("batch_norm_backward_finalize_kernel");
   const int total = N * C * HW;
-  batch_norm_backward_dx_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, st>>>(
-      as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(x_hat), as_ptr<const float>(inv_std),
-      as_ptr<const float>(gamma), as_ptr<const float>(dgamma), as_ptr<const float>(dbeta), total, C, HW, training,
-      (float)(1.0 / (1.0 * N * HW)));
-  CUDA_CHECK_LAUNCH("batch_norm_backward_dx_kernel");
+  const float inv_count = (float)(1.0 / (1.0 * N * HW));
+  if (HW >= kPlaneMin) {
+    const int segments = CEIL_DIV(HW, kSegment);
+    const bool vectorized = HW % 4 == 0 && aligned16({dx, dy, x_hat});
+    batch_norm_backward_dx_plane_kernel<<<N * C * segments, kThreads, 0, st>>>(
+        as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(x_hat), as_ptr<const float>(inv_std),
+        as_ptr<const float>(gamma), as_ptr<const float>(dgamma), as_ptr<const float>(dbeta), C, HW, segments,
+        vectorized, training, inv_count);
+    CUDA_CHECK_LAUNCH("batch_norm_backward_dx_plane_kernel");
+  } else {
+    batch_norm_backward_dx_flat_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, st>>>(
+        as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(x_hat), as_ptr<const float>(inv_std),
+        as_ptr<const float>(gamma), as_ptr<const float>(dgamma), as_ptr<const float>(dbeta), total, FastDiv(HW),
+        FastDiv(C), training, inv_count);
+    CUDA_CHECK_LAUNCH("batch_norm_backward_dx_flat_kernel");
+  }
 }
 
 }  // namespace cudacnn

@@ -66,6 +66,27 @@ inline unsigned elementwise_blocks(long long n, int threads) {
   return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > cap ? cap : blocks));
 }
 
+// Division by a run-time constant d >= 1, for 0 <= n < 2^31, as a multiply-high
+// and a shift (Granlund & Montgomery; the form PyTorch's IntDivider uses):
+// index arithmetic in memory-bound kernels would otherwise be dominated by
+// integer division. Built on the host, passed to kernels by value.
+struct FastDiv {
+  unsigned d = 1, magic = 1, shift = 0;
+  FastDiv() = default;
+  explicit FastDiv(long long divisor) : d(static_cast<unsigned>(divisor)) {
+    require(divisor >= 1 && divisor < (1LL << 31), "FastDiv: divisor out of range");
+    shift = 0;
+    while ((1ULL << shift) < d) ++shift;
+    magic = static_cast<unsigned>(((1ULL << 32) * ((1ULL << shift) - d)) / d + 1);
+  }
+#ifdef __CUDACC__
+  __device__ __forceinline__ int div(int n) const {
+    return static_cast<int>((__umulhi(static_cast<unsigned>(n), magic) + static_cast<unsigned>(n)) >> shift);
+  }
+  __device__ __forceinline__ int mod(int n) const { return n - div(n) * static_cast<int>(d); }
+#endif
+};
+
 }  // namespace cudacnn
 
 // Device helpers (only for nvcc; bindings.cpp is host C++ that includes this header).

@@ -88,12 +88,13 @@ __global__ void conv2d_direct_forward_kernel(float *__restrict__ y, const float 
                                              const float *__restrict__ w, const float *__restrict__ bias,
                                              Conv2dShape s, int tiles_q, int tiles_per_image, int k_chunks, int CH,
                                              int IH, int IW) {
-  extern __shared__ float smem[];
+  extern __shared__ float4 smem4[];  // float4: the filter slices at the base are 16-byte aligned
+  float *smem = reinterpret_cast<float *>(smem4);
   const int TQ = blockDim.x, TP = blockDim.y;
   const int tid = threadIdx.y * TQ + threadIdx.x, nthreads = TQ * TP;
   const int RS = s.R * s.S, patch_size = IH * IW;
-  float *patch = smem;                    // [CH][IH][IW]
-  float *wts = smem + CH * patch_size;    // [CH][R*S][TK]
+  float *wts = smem;                       // [CH][R*S][TK]
+  float *patch = smem + CH * RS * TK;      // [CH][IH][IW]
 
   const int n = blockIdx.x / tiles_per_image;
   const int tile = blockIdx.x - n * tiles_per_image;
@@ -135,8 +136,19 @@ __global__ void conv2d_direct_forward_kernel(float *__restrict__ y, const float 
           for (int sx = 0; sx < s.S; ++sx) {
             const float v = prow[r * s.dil_h * IW + sx * s.dil_w];
             const float *wk = wch + (r * s.S + sx) * TK;
+            if (TK % 4 == 0) {  // one broadcast float4 read per 4 channels
 #pragma unroll
-            for (int k = 0; k < TK; ++k) acc[k] = fmaf(v, wk[k], acc[k]);
+              for (int k = 0; k < TK; k += 4) {
+                const float4 w4 = *reinterpret_cast<const float4 *>(wk + k);
+                acc[k] = fmaf(v, w4.x, acc[k]);
+                acc[k + 1] = fmaf(v, w4.y, acc[k + 1]);
+                acc[k + 2] = fmaf(v, w4.z, acc[k + 2]);
+                acc[k + 3] = fmaf(v, w4.w, acc[k + 3]);
+              }
+            } else {
+#pragma unroll
+              for (int k = 0; k < TK; ++k) acc[k] = fmaf(v, wk[k], acc[k]);
+            }
           }
         }
       }
@@ -155,28 +167,33 @@ __global__ void conv2d_direct_forward_kernel(float *__restrict__ y, const float 
 
 // ---- backward data -------------------------------------------------------------
 
+// Divisors of the backward index arithmetic, built once on the host.
+struct BackwardDivs {
+  FastDiv W, H, C, P, Q, stride_h, stride_w;
+  explicit BackwardDivs(const Conv2dShape &s)
+      : W(s.W), H(s.H), C(s.C), P(s.P), Q(s.Q), stride_h(s.stride_h), stride_w(s.stride_w) {}
+};
+
 __global__ void conv2d_direct_backward_data_kernel(float *__restrict__ dx, const float *__restrict__ dy,
-                                                   const float *__restrict__ w, Conv2dShape s) {
+                                                   const float *__restrict__ w, Conv2dShape s, BackwardDivs d) {
   const int total = s.N * s.C * s.H * s.W;
   const int Kg = s.K / s.groups, Cg = s.C / s.groups;
   for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
-    const int iw = idx % s.W;
-    int t = idx / s.W;
-    const int ih = t % s.H;
-    t /= s.H;
-    const int c = t % s.C, n = t / s.C;
+    const int t = d.W.div(idx), iw = idx - t * s.W;
+    const int t2 = d.H.div(t), ih = t - t2 * s.H;
+    const int n = d.C.div(t2), c = t2 - n * s.C;
     const int g = c / Cg, cg = c - g * Cg;
     float acc = 0.0f;
     for (int r = 0; r < s.R; ++r) {
-      const int hp = ih + s.pad_top - r * s.dil_h;  // = p * stride_h when row p uses this input row
-      if (hp < 0 || hp % s.stride_h != 0) continue;
-      const int p = hp / s.stride_h;
-      if (p >= s.P) continue;
+      const int hp = ih + s.pad_top - r * s.dil_h;  // = p * stride_h when output row p uses this input row
+      if (hp < 0) continue;
+      const int p = d.stride_h.div(hp);
+      if (p * s.stride_h != hp || p >= s.P) continue;
       for (int sx = 0; sx < s.S; ++sx) {
         const int wq = iw + s.pad_left - sx * s.dil_w;
-        if (wq < 0 || wq % s.stride_w != 0) continue;
-        const int q = wq / s.stride_w;
-        if (q >= s.Q) continue;
+        if (wq < 0) continue;
+        const int q = d.stride_w.div(wq);
+        if (q * s.stride_w != wq || q >= s.Q) continue;
         for (int k = g * Kg; k < (g + 1) * Kg; ++k)
           acc = fmaf(dy[((n * s.K + k) * s.P + p) * s.Q + q], w[((k * Cg + cg) * s.R + r) * s.S + sx], acc);
       }
@@ -205,7 +222,7 @@ int weight_splits(const Conv2dShape &s) {
 
 // partial[split][k][c][r][s]: the sum over this split's (n, p, q) range.
 __global__ void conv2d_direct_backward_weight_kernel(float *__restrict__ partial, const float *__restrict__ dy,
-                                                     const float *__restrict__ x, Conv2dShape s) {
+                                                     const float *__restrict__ x, Conv2dShape s, BackwardDivs d) {
   extern __shared__ float thread_acc[];  // [kWeightRsChunk][blockDim.x], each thread owns a column
   __shared__ float scratch[32];
   const int Kg = s.K / s.groups, Cg = s.C / s.groups, RS = s.R * s.S;
@@ -221,9 +238,8 @@ __global__ void conv2d_direct_backward_weight_kernel(float *__restrict__ partial
     const int taps = min(kWeightRsChunk, RS - rs0);
     for (int i = 0; i < taps; ++i) thread_acc[i * blockDim.x + tid] = 0.0f;
     for (int j = j_begin + tid; j < j_end; j += blockDim.x) {
-      const int q = j % s.Q;
-      const int t = j / s.Q;
-      const int p = t % s.P, n = t / s.P;
+      const int t = d.Q.div(j), q = j - t * s.Q;
+      const int n = d.P.div(t), p = t - n * s.P;
       const float d = dy[((n * s.K + k) * s.P + p) * s.Q + q];
       const float *x_plane = x + (n * s.C + c) * s.H * s.W;
       for (int i = 0; i < taps; ++i) {
@@ -292,7 +308,7 @@ void conv2d_direct_backward_data(ptr_t dx, ptr_t dy, ptr_t w, const Conv2dShape 
   require_ptr(w, "w");
   constexpr int threads = 256;
   conv2d_direct_backward_data_kernel<<<elementwise_blocks(s.x_size(), threads), threads, 0, as_stream(stream)>>>(
-      as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(w), s);
+      as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(w), s, BackwardDivs(s));
   CUDA_CHECK_LAUNCH("conv2d_direct_backward_data_kernel");
 }
 
@@ -319,8 +335,8 @@ void conv2d_direct_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace,
   float *partial = splits > 1 ? as_ptr<float>(workspace) : as_ptr<float>(dw);
   const dim3 grid(s.K * (s.C / s.groups), splits);
   const size_t smem = kWeightRsChunk * kWeightThreads * sizeof(float);
-  conv2d_direct_backward_weight_kernel<<<grid, kWeightThreads, smem, st>>>(partial, as_ptr<const float>(dy),
-                                                                          as_ptr<const float>(x), s);
+  conv2d_direct_backward_weight_kernel<<<grid, kWeightThreads, smem, st>>>(
+      partial, as_ptr<const float>(dy), as_ptr<const float>(x), s, BackwardDivs(s));
   CUDA_CHECK_LAUNCH("conv2d_direct_backward_weight_kernel");
   if (splits > 1) {
     const int count = (int)s.w_size();

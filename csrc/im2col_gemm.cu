@@ -68,7 +68,14 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) sgemm_kernel(GemmArg
   // Offsets inside one problem's operands fit 32 bits (every tensor is < 2^31 elements).
   const int lda = (int)args.lda, ldb = (int)args.ldb;
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-  const int tid = threadIdx.x, tx = tid % TX, ty = tid / TX;
+  // Thread (tx, ty) owns columns tx*4.. and rows ty*4.. of each 4x4 group of its
+  // sub-tile. A warp covers 8 tx by 4 ty, so each of its float4 reads of a
+  // slice touches 8 (B) or 4 (A) distinct vectors: one shared-memory wavefront.
+  constexpr int WX = 8, WY = 4;
+  static_assert(TX % WX == 0 && TY % WY == 0 && THREADS % 32 == 0, "warp layout");
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int tx = (warp % (TX / WX)) * WX + lane % WX;
+  const int ty = (warp / (TX / WX)) * WY + lane / WX;
 
   // Column k of a K-split operand lives at (k / ksplit) * k_stride + k % ksplit.
   auto k_offset = [&](int k, long long k_stride) -> int {
@@ -240,18 +247,24 @@ void launch_gemm_any(const GemmArgs &args, bool ta, bool tb, cudaStream_t st) {
 
 constexpr int kThreads = 256;
 
+// Divisors of the (un)folding index arithmetic, built once on the host.
+struct FoldDivs {
+  FastDiv PQ, CRS, Q, S, R, W, H, C, stride_h, stride_w;
+  explicit FoldDivs(const Conv2dShape &s)
+      : PQ(1LL * s.P * s.Q), CRS(1LL * s.C * s.R * s.S), Q(s.Q), S(s.S), R(s.R), W(s.W), H(s.H), C(s.C),
+        stride_h(s.stride_h), stride_w(s.stride_w) {}
+};
+
 // col[b][(c*R + r)*S + s][p*Q + q] = x[n0 + b, c, p*sh - pt + r*dh, q*sw - pl + s*dw] (0 in the padding)
-__global__ void im2col_kernel(float *__restrict__ col, const float *__restrict__ x, Conv2dShape s, int n0,
-                              int images) {
-  const int PQ = s.P * s.Q, CRS = s.C * s.R * s.S;
-  const int total = images * CRS * PQ;
+__global__ void im2col_kernel(float *__restrict__ col, const float *__restrict__ x, Conv2dShape s, FoldDivs d,
+                              int n0, int images) {
+  const int total = images * (int)d.CRS.d * (int)d.PQ.d;
   for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
-    const int pq = idx % PQ;
-    const int t = idx / PQ;
-    const int crs = t % CRS, b = t / CRS;
-    const int q = pq % s.Q, p = pq / s.Q;
-    const int sx = crs % s.S, rc = crs / s.S;
-    const int r = rc % s.R, c = rc / s.R;
+    const int t = d.PQ.div(idx), pq = idx - t * (int)d.PQ.d;
+    const int b = d.CRS.div(t), crs = t - b * (int)d.CRS.d;
+    const int p = d.Q.div(pq), q = pq - p * s.Q;
+    const int rc = d.S.div(crs), sx = crs - rc * s.S;
+    const int c = d.R.div(rc), r = rc - c * s.R;
     const int ih = p * s.stride_h - s.pad_top + r * s.dil_h;
     const int iw = q * s.stride_w - s.pad_left + sx * s.dil_w;
     float v = 0.0f;
@@ -261,27 +274,26 @@ __global__ void im2col_kernel(float *__restrict__ col, const float *__restrict__
 }
 
 // dx[n0 + b, c, ih, iw] = sum of the col entries that im2col copied from there.
-__global__ void col2im_kernel(float *__restrict__ dx, const float *__restrict__ col, Conv2dShape s, int n0,
-                              int images) {
+__global__ void col2im_kernel(float *__restrict__ dx, const float *__restrict__ col, Conv2dShape s, FoldDivs d,
+                              int n0, int images) {
   const int PQ = s.P * s.Q;
   const int total = images * s.C * s.H * s.W;
   for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
-    const int iw = idx % s.W;
-    int t = idx / s.W;
-    const int ih = t % s.H;
-    t /= s.H;
-    const int c = t % s.C, b = t / s.C;
+    int t = d.W.div(idx);
+    const int iw = idx - t * s.W;
+    const int t2 = d.H.div(t), ih = t - t2 * s.H;
+    const int b = d.C.div(t2), c = t2 - b * s.C;
     float acc = 0.0f;
     for (int r = 0; r < s.R; ++r) {
-      const int hp = ih + s.pad_top - r * s.dil_h;
-      if (hp < 0 || hp % s.stride_h != 0) continue;
-      const int p = hp / s.stride_h;
-      if (p >= s.P) continue;
+      const int hp = ih + s.pad_top - r * s.dil_h;  // = p * stride_h when output row p reads this input row
+      if (hp < 0) continue;
+      const int p = d.stride_h.div(hp);
+      if (p * s.stride_h != hp || p >= s.P) continue;
       for (int sx = 0; sx < s.S; ++sx) {
         const int wq = iw + s.pad_left - sx * s.dil_w;
-        if (wq < 0 || wq % s.stride_w != 0) continue;
-        const int q = wq / s.stride_w;
-        if (q >= s.Q) continue;
+        if (wq < 0) continue;
+        const int q = d.stride_w.div(wq);
+        if (q * s.stride_w != wq || q >= s.Q) continue;
         acc += col[(((long long)b * s.C + c) * s.R + r) * s.S * PQ + (long long)sx * PQ + p * s.Q + q];
       }
     }
@@ -370,8 +382,8 @@ void conv2d_im2col_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, ptr_t workspac
     const float *cols = as_ptr<const float>(x) + (long long)n0 * s.C * s.H * s.W;
     if (!pointwise) {
       const long long count = images * CRS * PQ;
-      im2col_kernel<<<elementwise_blocks(count, kThreads), kThreads, 0, st>>>(col, as_ptr<const float>(x), s, n0,
-                                                                             images);
+      im2col_kernel<<<elementwise_blocks(count, kThreads), kThreads, 0, st>>>(col, as_ptr<const float>(x), s,
+                                                                             FoldDivs(s), n0, images);
       CUDA_CHECK_LAUNCH("im2col_kernel");
       cols = col;
     }
@@ -413,7 +425,8 @@ void conv2d_im2col_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, l
     launch_gemm<true, false, false>(g, images * s.groups, st);
     if (!pointwise) {
       const long long count = 1LL * images * s.C * s.H * s.W;
-      col2im_kernel<<<elementwise_blocks(count, kThreads), kThreads, 0, st>>>(as_ptr<float>(dx), col, s, n0, images);
+      col2im_kernel<<<elementwise_blocks(count, kThreads), kThreads, 0, st>>>(as_ptr<float>(dx), col, s,
+                                                                             FoldDivs(s), n0, images);
       CUDA_CHECK_LAUNCH("col2im_kernel");
     }
   }
@@ -437,8 +450,8 @@ void conv2d_im2col_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace,
     const float *cols = as_ptr<const float>(x) + (long long)n0 * s.C * s.H * s.W;
     if (!pointwise) {
       const long long total = images * CRS * PQ;
-      im2col_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, st>>>(col, as_ptr<const float>(x), s, n0,
-                                                                             images);
+      im2col_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, st>>>(col, as_ptr<const float>(x), s,
+                                                                             FoldDivs(s), n0, images);
       CUDA_CHECK_LAUNCH("im2col_kernel");
       cols = col;
     }

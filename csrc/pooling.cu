@@ -8,7 +8,9 @@
 // thread per input element visits the output windows that contain it (max:
 // adds dy where the recorded index is this element), so there are no atomics
 // and results are deterministic.
-// Global average pooling: one warp per (n, c) plane.
+// Windows that tile the input exactly (2x2 stride 2 on even sizes) take a
+// backward with one thread per window instead. Global average pooling: one
+// warp per (n, c) plane.
 #include "common.cuh"
 #include "launchers.h"
 
@@ -38,13 +40,27 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// Divisors of the pooling index arithmetic, built once on the host.
+struct PoolDivs {
+  FastDiv Q, P, W, HW, stride_h, stride_w;
+  explicit PoolDivs(const Pool2dShape &s)
+      : Q(s.Q), P(s.P), W(s.W), HW(1LL * s.H * s.W), stride_h(s.stride_h), stride_w(s.stride_w) {}
+};
+
+// Output index -> (plane, p, q).
+__device__ __forceinline__ void output_position(int idx, const PoolDivs &d, int *plane, int *p, int *q) {
+  const int t = d.Q.div(idx);
+  *q = idx - t * (int)d.Q.d;
+  *plane = d.P.div(t);
+  *p = t - *plane * (int)d.P.d;
+}
+
 __global__ void max_pool2d_forward_kernel(float *__restrict__ y, int *__restrict__ indices,
-                                          const float *__restrict__ x, Pool2dShape s) {
+                                          const float *__restrict__ x, Pool2dShape s, PoolDivs d) {
   const int total = s.N * s.C * s.P * s.Q;
   for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
-    const int q = idx % s.Q;
-    const int t = idx / s.Q;
-    const int p = t % s.P, plane = t / s.P;
+    int plane, p, q;
+    output_position(idx, d, &plane, &p, &q);
     const float *xp = x + (long long)plane * s.H * s.W;
     const int h0 = p * s.stride_h - s.pad_top, w0 = q * s.stride_w - s.pad_left;
     // As the reference: start at the window's first real element (so an all -inf
@@ -68,28 +84,60 @@ __global__ void max_pool2d_forward_kernel(float *__restrict__ y, int *__restrict
 }
 
 // Range of outputs along one axis whose window [o*stride - pad, ... + kernel) contains i.
-__device__ __forceinline__ void windows_containing(int i, int pad, int kernel, int stride, int outputs, int *first,
-                                                   int *last) {
+__device__ __forceinline__ void windows_containing(int i, int pad, int kernel, const FastDiv &stride, int outputs,
+                                                   int *first, int *last) {
   const int lo = i + pad - kernel + 1;  // o*stride >= lo
-  *first = lo <= 0 ? 0 : (lo + stride - 1) / stride;
-  *last = min(outputs - 1, (i + pad) / stride);
+  *first = lo <= 0 ? 0 : stride.div(lo + (int)stride.d - 1);
+  *last = min(outputs - 1, stride.div(i + pad));
+}
+
+// Input index -> (plane, ih, iw, hw).
+__device__ __forceinline__ void input_position(int idx, const PoolDivs &d, int *plane, int *ih, int *iw, int *hw) {
+  *plane = d.HW.div(idx);
+  *hw = idx - *plane * (int)d.HW.d;
+  *ih = d.W.div(*hw);
+  *iw = *hw - *ih * (int)d.W.d;
 }
 
 __global__ void max_pool2d_backward_kernel(float *__restrict__ dx, const float *__restrict__ dy,
-                                           const int *__restrict__ indices, Pool2dShape s) {
+                                           const int *__restrict__ indices, Pool2dShape s, PoolDivs d) {
   const int total = s.N * s.C * s.H * s.W;
   for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
-    const int hw = idx % (s.H * s.W), plane = idx / (s.H * s.W);
-    const int ih = hw / s.W, iw = hw % s.W;
+    int plane, ih, iw, hw;
+    input_position(idx, d, &plane, &ih, &iw, &hw);
     int p0, p1, q0, q1;
-    windows_containing(ih, s.pad_top, s.kernel_h, s.stride_h, s.P, &p0, &p1);
-    windows_containing(iw, s.pad_left, s.kernel_w, s.stride_w, s.Q, &q0, &q1);
+    windows_containing(ih, s.pad_top, s.kernel_h, d.stride_h, s.P, &p0, &p1);
+    windows_containing(iw, s.pad_left, s.kernel_w, d.stride_w, s.Q, &q0, &q1);
     const long long base = (long long)plane * s.P * s.Q;
     float acc = 0.0f;
     for (int p = p0; p <= p1; ++p)
       for (int q = q0; q <= q1; ++q)
         if (indices[base + p * s.Q + q] == hw) acc += dy[base + p * s.Q + q];
     dx[idx] = acc;
+  }
+}
+
+// Windows that tile the input exactly (stride == kernel, no padding, H = P*kh,
+// W = Q*kw): each input element is in one window, so one thread per output
+// writes its whole window (the common 2x2/2 case; no search over windows).
+bool windows_tile_input(const Pool2dShape &s) {
+  return s.stride_h == s.kernel_h && s.stride_w == s.kernel_w && s.pad_top == 0 && s.pad_bottom == 0 &&
+         s.pad_left == 0 && s.pad_right == 0 && s.H == s.P * s.kernel_h && s.W == s.Q * s.kernel_w;
+}
+
+__global__ void max_pool2d_backward_tiled_kernel(float *__restrict__ dx, const float *__restrict__ dy,
+                                                 const int *__restrict__ indices, Pool2dShape s, PoolDivs d) {
+  const int total = s.N * s.C * s.P * s.Q;
+  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+    int plane, p, q;
+    output_position(idx, d, &plane, &p, &q);
+    const int chosen = indices[idx];
+    const float g = dy[idx];
+    float *dxp = dx + (long long)plane * s.H * s.W;
+    for (int r = 0; r < s.kernel_h; ++r) {
+      const int row = (p * s.kernel_h + r) * s.W + q * s.kernel_w;
+      for (int c = 0; c < s.kernel_w; ++c) dxp[row + c] = (row + c == chosen) ? 0.0f + g : 0.0f;
+    }
   }
 }
 
@@ -102,12 +150,11 @@ __device__ __forceinline__ float avg_divisor(const Pool2dShape &s, int p, int q,
 }
 
 __global__ void avg_pool2d_forward_kernel(float *__restrict__ y, const float *__restrict__ x, Pool2dShape s,
-                                          bool count_include_pad) {
+                                          PoolDivs d, bool count_include_pad) {
   const int total = s.N * s.C * s.P * s.Q;
   for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
-    const int q = idx % s.Q;
-    const int t = idx / s.Q;
-    const int p = t % s.P, plane = t / s.P;
+    int plane, p, q;
+    output_position(idx, d, &plane, &p, &q);
     const float *xp = x + (long long)plane * s.H * s.W;
     const int h0 = p * s.stride_h - s.pad_top, w0 = q * s.stride_w - s.pad_left;
     float acc = 0.0f;
@@ -118,19 +165,36 @@ __global__ void avg_pool2d_forward_kernel(float *__restrict__ y, const float *__
 }
 
 __global__ void avg_pool2d_backward_kernel(float *__restrict__ dx, const float *__restrict__ dy, Pool2dShape s,
-                                           bool count_include_pad) {
+                                           PoolDivs d, bool count_include_pad) {
   const int total = s.N * s.C * s.H * s.W;
   for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
-    const int hw = idx % (s.H * s.W), plane = idx / (s.H * s.W);
-    const int ih = hw / s.W, iw = hw % s.W;
+    int plane, ih, iw, hw;
+    input_position(idx, d, &plane, &ih, &iw, &hw);
     int p0, p1, q0, q1;
-    windows_containing(ih, s.pad_top, s.kernel_h, s.stride_h, s.P, &p0, &p1);
-    windows_containing(iw, s.pad_left, s.kernel_w, s.stride_w, s.Q, &q0, &q1);
+    windows_containing(ih, s.pad_top, s.kernel_h, d.stride_h, s.P, &p0, &p1);
+    windows_containing(iw, s.pad_left, s.kernel_w, d.stride_w, s.Q, &q0, &q1);
     const long long base = (long long)plane * s.P * s.Q;
     float acc = 0.0f;
     for (int p = p0; p <= p1; ++p)
       for (int q = q0; q <= q1; ++q) acc += dy[base + p * s.Q + q] / avg_divisor(s, p, q, count_include_pad);
     dx[idx] = acc;
+  }
+}
+
+// Tiling windows have no padding, so the divisor is kh*kw either way.
+__global__ void avg_pool2d_backward_tiled_kernel(float *__restrict__ dx, const float *__restrict__ dy,
+                                                 Pool2dShape s, PoolDivs d) {
+  const int total = s.N * s.C * s.P * s.Q;
+  const float divisor = (float)(s.kernel_h * s.kernel_w);
+  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+    int plane, p, q;
+    output_position(idx, d, &plane, &p, &q);
+    const float g = 0.0f + dy[idx] / divisor;
+    float *dxp = dx + (long long)plane * s.H * s.W;
+    for (int r = 0; r < s.kernel_h; ++r) {
+      const int row = (p * s.kernel_h + r) * s.W + q * s.kernel_w;
+      for (int c = 0; c < s.kernel_w; ++c) dxp[row + c] = g;
+    }
   }
 }
 
@@ -148,11 +212,11 @@ __global__ void global_avg_pool2d_forward_kernel(float *__restrict__ y, const fl
   if (lane == 0) y[plane] = acc / (float)HW;
 }
 
-__global__ void global_avg_pool2d_backward_kernel(float *__restrict__ dx, const float *__restrict__ dy,
-                                                  long long total, int HW) {
-  const float scale = 1.0f / (float)HW;
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x)
-    dx[i] = dy[i / HW] * scale;
+__global__ void global_avg_pool2d_backward_kernel(float *__restrict__ dx, const float *__restrict__ dy, int total,
+                                                  FastDiv HW) {
+  const float scale = 1.0f / (float)HW.d;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x)
+    dx[i] = dy[HW.div(i)] * scale;
 }
 
 long long output_count(const Pool2dShape &s) { return 1LL * s.N * s.C * s.P * s.Q; }
@@ -173,7 +237,7 @@ void max_pool2d_forward(ptr_t y, ptr_t indices, ptr_t x, const Pool2dShape &s, p
   require_ptr(indices, "indices");
   require_ptr(x, "x");
   max_pool2d_forward_kernel<<<elementwise_blocks(output_count(s), kThreads), kThreads, 0, as_stream(stream)>>>(
-      as_ptr<float>(y), as_ptr<int>(indices), as_ptr<const float>(x), s);
+      as_ptr<float>(y), as_ptr<int>(indices), as_ptr<const float>(x), s, PoolDivs(s));
   CUDA_CHECK_LAUNCH("max_pool2d_forward_kernel");
 }
 
@@ -182,9 +246,16 @@ void max_pool2d_backward(ptr_t dx, ptr_t dy, ptr_t indices, const Pool2dShape &s
   require_ptr(dx, "dx");
   require_ptr(dy, "dy");
   require_ptr(indices, "indices");
-  max_pool2d_backward_kernel<<<elementwise_blocks(input_count(s), kThreads), kThreads, 0, as_stream(stream)>>>(
-      as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const int>(indices), s);
-  CUDA_CHECK_LAUNCH("max_pool2d_backward_kernel");
+  if (windows_tile_input(s)) {
+    max_pool2d_backward_tiled_kernel<<<elementwise_blocks(output_count(s), kThreads), kThreads, 0,
+                                       as_stream(stream)>>>(as_ptr<float>(dx), as_ptr<const float>(dy),
+                                                            as_ptr<const int>(indices), s, PoolDivs(s));
+    CUDA_CHECK_LAUNCH("max_pool2d_backward_tiled_kernel");
+  } else {
+    max_pool2d_backward_kernel<<<elementwise_blocks(input_count(s), kThreads), kThreads, 0, as_stream(stream)>>>(
+        as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const int>(indices), s, PoolDivs(s));
+    CUDA_CHECK_LAUNCH("max_pool2d_backward_kernel");
+  }
 }
 
 void avg_pool2d_forward(ptr_t y, ptr_t x, const Pool2dShape &s, bool count_include_pad, ptr_t stream) {
@@ -192,7 +263,7 @@ void avg_pool2d_forward(ptr_t y, ptr_t x, const Pool2dShape &s, bool count_inclu
   require_ptr(y, "y");
   require_ptr(x, "x");
   avg_pool2d_forward_kernel<<<elementwise_blocks(output_count(s), kThreads), kThreads, 0, as_stream(stream)>>>(
-      as_ptr<float>(y), as_ptr<const float>(x), s, count_include_pad);
+      as_ptr<float>(y), as_ptr<const float>(x), s, PoolDivs(s), count_include_pad);
   CUDA_CHECK_LAUNCH("avg_pool2d_forward_kernel");
 }
 
@@ -200,9 +271,16 @@ void avg_pool2d_backward(ptr_t dx, ptr_t dy, const Pool2dShape &s, bool count_in
   s.validate();
   require_ptr(dx, "dx");
   require_ptr(dy, "dy");
-  avg_pool2d_backward_kernel<<<elementwise_blocks(input_count(s), kThreads), kThreads, 0, as_stream(stream)>>>(
-      as_ptr<float>(dx), as_ptr<const float>(dy), s, count_include_pad);
-  CUDA_CHECK_LAUNCH("avg_pool2d_backward_kernel");
+  if (windows_tile_input(s)) {
+    avg_pool2d_backward_tiled_kernel<<<elementwise_blocks(output_count(s), kThreads), kThreads, 0,
+                                       as_stream(stream)>>>(as_ptr<float>(dx), as_ptr<const float>(dy), s,
+                                                            PoolDivs(s));
+    CUDA_CHECK_LAUNCH("avg_pool2d_backward_tiled_kernel");
+  } else {
+    avg_pool2d_backward_kernel<<<elementwise_blocks(input_count(s), kThreads), kThreads, 0, as_stream(stream)>>>(
+        as_ptr<float>(dx), as_ptr<const float>(dy), s, PoolDivs(s), count_include_pad);
+    CUDA_CHECK_LAUNCH("avg_pool2d_backward_kernel");
+  }
 }
 
 void global_avg_pool2d_forward(ptr_t y, ptr_t x, int N, int C, int HW, ptr_t stream) {
@@ -219,9 +297,9 @@ void global_avg_pool2d_backward(ptr_t dx, ptr_t dy, int N, int C, int HW, ptr_t 
   check_global(N, C, HW);
   require_ptr(dx, "dx");
   require_ptr(dy, "dy");
-  const long long total = 1LL * N * C * HW;
+  const int total = N * C * HW;
   global_avg_pool2d_backward_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, as_stream(stream)>>>(
-      as_ptr<float>(dx), as_ptr<const float>(dy), total, HW);
+      as_ptr<float>(dx), as_ptr<const float>(dy), total, FastDiv(HW));
   CUDA_CHECK_LAUNCH("global_avg_pool2d_backward_kernel");
 }
 

@@ -22,6 +22,8 @@ POOL_CASES = {
     "same_stride2": ((2, 3, 9, 10), 3, 2, "same"),
     "rect_kernel": ((3, 2, 10, 7), (3, 2), (2, 1), (1, 0)),
     "kernel1": ((2, 3, 5, 4), 1, 1, 0),
+    "2x2_tiling_windows": ((2, 3, 8, 6), 2, None, 0),  # backward: one thread per window
+    "3x2_tiling_windows": ((1, 2, 9, 8), (3, 2), None, 0),
     "global_like": ((2, 4, 6, 5), (6, 5), 1, 0),
 }
 
@@ -85,7 +87,9 @@ BN_SHAPES = {
     "2d": (7, 9),
     "2d_two_rows": (2, 300),
     "4d_split_reduction": (4, 3, 40, 41),  # more than 4096 values per channel: several blocks each
-    "4d_many_channels": (2, 600, 3, 3),
+    "4d_many_channels": (2, 300, 3, 3),
+    "4d_plane_float4": (2, 3, 16, 20),  # planes of >= 256 values, a multiple of 4: vector path
+    "4d_plane_scalar": (2, 3, 17, 19),  # planes of >= 256 values, not a multiple of 4
 }
 
 

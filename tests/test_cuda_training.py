@@ -59,11 +59,9 @@ def test_optimizer_updates(on_cuda, name):
 
 def test_sgd_without_momentum_accepts_no_velocity(on_cuda):
     cp = on_cuda
-    p = np.arange(6, dtype=np.float32)
-    g = np.ones(6, dtype=np.float32)
-    gp = cp.asarray(p)
-    ops.sgd_update(gp, cp.asarray(g), None, lr=0.5)
-    np.testing.assert_array_equal(cp.asnumpy(gp), p - 0.5)
+    p = cp.asarray(np.arange(6, dtype=np.float32))
+    ops.sgd_update(p, cp.ones(6, dtype=cp.float32), None, lr=0.5)
+    np.testing.assert_array_equal(cp.asnumpy(p), np.arange(6, dtype=np.float32) - 0.5)
 
 
 def _init_params(rng):
@@ -129,7 +127,10 @@ def test_training_step_matches_numpy(on_cuda, algo):
     for got, ref in zip(losses, ref_losses):
         assert_close(cp.asnumpy(got), ref, 1e-4, "loss")
     for k in ref_grads:
-        assert_close(cp.asnumpy(grads[k]), ref_grads[k], 1e-4, f"last-step gradient {k}")
+        # The conv bias feeds batch norm, which cancels it: its gradient is 0 up to
+        # rounding, so measure it on the scale of the conv weight gradient.
+        scale = np.abs(ref_grads["conv_w"]).max() if k == "conv_b" else None
+        assert_close(cp.asnumpy(grads[k]), ref_grads[k], 1e-4, f"last-step gradient {k}", scale=scale)
     for k in ref_params:
         assert_close(cp.asnumpy(gparams[k]), ref_params[k], 1e-4, f"updated {k}")
     for k in ref_state:
