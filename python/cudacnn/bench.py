@@ -12,12 +12,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from . import benchcases, benchmodels
+from .safetensors import atomic_write
 from .benchrun import ENGINES, Engine, engine_unavailable_reason, environment, limit_cpu_threads, measure
 
 SCHEMA = "cudacnn-bench/1"
@@ -114,18 +114,8 @@ def format_table(rows: list[dict]) -> str:
 
 def write_json_atomic(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1, default=str)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        f.write((json.dumps(payload, indent=1, default=str) + "\n").encode("utf-8"))
 
 
 def write_chart(path: Path, rows: list[dict], title: str) -> bool:
@@ -154,10 +144,9 @@ def write_chart(path: Path, rows: list[dict], title: str) -> bool:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
     return True
 
 
