@@ -42,8 +42,11 @@ static void bind_conv(py::module_ &m) {
   m.def("conv2d_direct_backward_weight_workspace", &conv2d_direct_backward_weight_workspace, py::arg("shape"));
   m.def("conv2d_direct_backward_weight", &conv2d_direct_backward_weight, py::arg("dw"), py::arg("dy"), py::arg("x"),
         py::arg("workspace"), py::arg("workspace_size"), py::arg("shape"), py::arg("stream"));
-  m.def("conv2d_im2col_workspace", &conv2d_im2col_workspace, py::arg("shape"), py::arg("chunk"),
-        py::arg("backward_weight"));
+  py::enum_<ConvPass>(m, "ConvPass")
+      .value("forward", ConvPass::kForward)
+      .value("backward_data", ConvPass::kBackwardData)
+      .value("backward_weight", ConvPass::kBackwardWeight);
+  m.def("conv2d_im2col_workspace", &conv2d_im2col_workspace, py::arg("shape"), py::arg("chunk"), py::arg("pass_"));
   m.def("conv2d_im2col_forward", &conv2d_im2col_forward, py::arg("y"), py::arg("x"), py::arg("w"), py::arg("bias"),
         py::arg("workspace"), py::arg("workspace_size"), py::arg("chunk"), py::arg("shape"), py::arg("stream"));
   m.def("conv2d_im2col_backward_data", &conv2d_im2col_backward_data, py::arg("dx"), py::arg("dy"), py::arg("w"),

@@ -16,6 +16,8 @@
 //   forward         y[n, g]  = W[g] (Kg x CgRS) * col[b, g]                 (+ bias)
 //   backward data   col[b,g] = W[g]^T * dy[n, g];  dx = col2im(col)  (a gather: no atomics)
 //   backward weight dW[g]    = sum_n dy[n, g] (Kg x PQ) * col[b, g]^T
+// The forward never stores col: the GEMM's loads of B gather it from x on the
+// fly ("implicit im2col"), which saves writing and re-reading R*S copies of x.
 // The weight-gradient reduction over images is split across blocks into
 // partial sums that a second kernel adds in a fixed order (deterministic).
 // 1x1 convolutions with stride 1 and no padding use x itself as the column matrix.
@@ -41,13 +43,18 @@ struct GemmArgs {
   const float *bias;          // bias_mode 1: + bias[g*bias_g + m]; 2: + bias[n]
   int bias_mode;
   long long bias_g;
+  // IMPLICIT_B: B is the column matrix of one image's input x (the group's Cg
+  // channels), gathered on the fly: B[(c*R + r)*S + s][p*Q + q] =
+  // x[c, p*sh - pt + r*dh, q*sw - pl + s*dw], 0 in the padding.
+  Conv2dShape conv;
+  FastDiv rs_div, s_div, q_div;
 };
 
 // Slice depth 8: one slice of a 128-wide tile is 4 KB per operand; 8 keeps the
 // double-buffered shared memory at 17 KB so several blocks fit per SM.
 constexpr int kBK = 8;
 
-template <int BM, int BN, int TM, int TN, bool TRANS_A, bool TRANS_B, bool KSPLIT>
+template <int BM, int BN, int TM, int TN, bool TRANS_A, bool TRANS_B, bool KSPLIT, bool IMPLICIT_B = false>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) sgemm_kernel(GemmArgs args) {
   constexpr int TX = BN / TN, TY = BM / TM, THREADS = TX * TY;
   constexpr int LOADS_A = BM * kBK / THREADS, LOADS_B = BN * kBK / THREADS;
@@ -55,6 +62,7 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) sgemm_kernel(GemmArg
   static_assert(THREADS % BM == 0 && THREADS % BN == 0 && THREADS % kBK == 0, "load mapping");
   static_assert(TM % 4 == 0 && TN % 4 == 0, "sub-tiles are read as float4");
   static_assert(!KSPLIT || (!TRANS_A && TRANS_B), "the K-split layout is only used for A * B^T");
+  static_assert(!IMPLICIT_B || (!TRANS_B && !KSPLIT), "implicit im2col is a plain B operand");
   // +4 floats per row: conflict-free transposing stores, rows stay 16-byte aligned.
   __shared__ __align__(16) float As[2][kBK][BM + 4];
   __shared__ __align__(16) float Bs[2][kBK][BN + 4];
@@ -92,6 +100,14 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) sgemm_kernel(GemmArg
   const int b_n = TRANS_B ? tid / kBK : tid % BN, b_k = TRANS_B ? tid % kBK : tid / BN;
   constexpr int B_STEP = TRANS_B ? THREADS / kBK : THREADS / BN;
 
+  // IMPLICIT_B: this thread's B column is output position (p, q), fixed for the whole block.
+  int ih0 = 0, iw0 = 0;
+  if (IMPLICIT_B) {
+    const int p = args.q_div.div(n0 + b_n), q = n0 + b_n - p * args.conv.Q;
+    ih0 = p * args.conv.stride_h - args.conv.pad_top;
+    iw0 = q * args.conv.stride_w - args.conv.pad_left;
+  }
+
   float ra[LOADS_A], rb[LOADS_B];
   auto load_slice = [&](int k0) {
     if (!TRANS_A) {
@@ -119,6 +135,21 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) sgemm_kernel(GemmArg
       for (int i = 0; i < LOADS_B; ++i) {
         const int n = n0 + b_n + i * B_STEP;
         rb[i] = (k_ok && n < N) ? B[n * ldb + koff] : 0.0f;
+      }
+    } else if (IMPLICIT_B) {
+      const Conv2dShape &cv = args.conv;
+      const bool n_ok = n0 + b_n < N;
+#pragma unroll
+      for (int i = 0; i < LOADS_B; ++i) {
+        const int k = k0 + b_k + i * B_STEP;
+        float v = 0.0f;
+        if (n_ok && k < K) {
+          const int c = args.rs_div.div(k), rs = k - c * (int)args.rs_div.d;
+          const int r = args.s_div.div(rs), sx = rs - r * cv.S;
+          const int ih = ih0 + r * cv.dil_h, iw = iw0 + sx * cv.dil_w;
+          if (ih >= 0 && ih < cv.H && iw >= 0 && iw < cv.W) v = B[(c * cv.H + ih) * cv.W + iw];
+        }
+        rb[i] = v;
       }
     } else {
       const int n = n0 + b_n;
@@ -207,18 +238,18 @@ Tile pick_tile(int M, int N, long long problems) {
   return (M >= 96 && N >= 96 && big_tiles >= 64) ? Tile::k128 : Tile::k64;
 }
 
-template <bool TA, bool TB, bool KSPLIT>
+template <bool TA, bool TB, bool KSPLIT, bool IMPLICIT_B = false>
 void launch_gemm(const GemmArgs &args, int problems, cudaStream_t stream) {
   require(problems >= 1 && problems <= 65535, "sgemm: batch of problems out of range");
   if (pick_tile(args.M, args.N, problems) == Tile::k128) {
     const dim3 grid(CEIL_DIV(args.N, 128), CEIL_DIV(args.M, 128), problems);
     require(grid.y <= 65535, "sgemm: M too large");
-    sgemm_kernel<128, 128, 8, 8, TA, TB, KSPLIT><<<grid, 256, 0, stream>>>(args);
+    sgemm_kernel<128, 128, 8, 8, TA, TB, KSPLIT, IMPLICIT_B><<<grid, 256, 0, stream>>>(args);
     CUDA_CHECK_LAUNCH("sgemm_kernel<128x128>");
   } else {
     const dim3 grid(CEIL_DIV(args.N, 64), CEIL_DIV(args.M, 64), problems);
     require(grid.y <= 65535, "sgemm: M too large");
-    sgemm_kernel<64, 64, 4, 4, TA, TB, KSPLIT><<<grid, 256, 0, stream>>>(args);
+    sgemm_kernel<64, 64, 4, 4, TA, TB, KSPLIT, IMPLICIT_B><<<grid, 256, 0, stream>>>(args);
     CUDA_CHECK_LAUNCH("sgemm_kernel<64x64>");
   }
 }
@@ -342,13 +373,10 @@ void weight_splits(const Conv2dShape &s, int images, int *splits, int *per_split
   *splits = CEIL_DIV(images, *per_split);  // <= max_weight_splits(s, images)
 }
 
-void check_im2col_args(const Conv2dShape &s, ptr_t workspace, long long workspace_size, int chunk,
-                       bool backward_weight) {
-  s.validate();
-  require(chunk >= 1 && chunk <= s.N, "conv2d im2col: chunk must be in [1, N], got " + std::to_string(chunk));
-  require_fits_int32(col_floats(s, chunk), "conv2d im2col column matrix");
+void check_im2col_args(const Conv2dShape &s, ptr_t workspace, long long workspace_size, int chunk, ConvPass pass) {
+  const long long need = conv2d_im2col_workspace(s, chunk, pass);  // validates the shape, chunk and pass
+  if (pass != ConvPass::kForward) require_fits_int32(col_floats(s, chunk), "conv2d im2col column matrix");
   require(1LL * chunk * s.groups <= 65535, "conv2d im2col: chunk * groups must be <= 65535");
-  const long long need = conv2d_im2col_workspace(s, chunk, backward_weight);
   if (need > 0) {
     require_ptr(workspace, "workspace");
     require(workspace_size >= need, "conv2d im2col: workspace of " + std::to_string(workspace_size) +
@@ -358,52 +386,57 @@ void check_im2col_args(const Conv2dShape &s, ptr_t workspace, long long workspac
 
 }  // namespace
 
-long long conv2d_im2col_workspace(const Conv2dShape &s, int chunk, bool backward_weight) {
+long long conv2d_im2col_workspace(const Conv2dShape &s, int chunk, ConvPass pass) {
   s.validate();
   require(chunk >= 1 && chunk <= s.N, "conv2d im2col: chunk must be in [1, N], got " + std::to_string(chunk));
-  long long need = col_floats(s, chunk);
-  if (backward_weight) need += 1LL * max_weight_splits(s, chunk) * s.w_size();
-  return need;
+  switch (pass) {
+    case ConvPass::kForward: return 0;  // implicit im2col: nothing stored
+    case ConvPass::kBackwardData: return col_floats(s, chunk);
+    case ConvPass::kBackwardWeight: return col_floats(s, chunk) + 1LL * max_weight_splits(s, chunk) * s.w_size();
+  }
+  throw std::invalid_argument("conv2d im2col: unknown pass " + std::to_string(static_cast<int>(pass)));
 }
 
 void conv2d_im2col_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, ptr_t workspace, long long workspace_size,
                            int chunk, const Conv2dShape &s, ptr_t stream) {
-  check_im2col_args(s, workspace, workspace_size, chunk, false);
+  check_im2col_args(s, workspace, workspace_size, chunk, ConvPass::kForward);
   require_ptr(y, "y");
   require_ptr(x, "x");
   require_ptr(w, "w");
   cudaStream_t st = as_stream(stream);
   const bool pointwise = is_pointwise(s);
   const int Kg = s.K / s.groups, Cg = s.C / s.groups, PQ = s.P * s.Q;
-  const long long CRS = 1LL * s.C * s.R * s.S, CgRS = 1LL * Cg * s.R * s.S;
-  float *col = as_ptr<float>(workspace);
-  for (int n0 = 0; n0 < s.N; n0 += chunk) {
-    const int images = std::min(chunk, s.N - n0);
-    const float *cols = as_ptr<const float>(x) + (long long)n0 * s.C * s.H * s.W;
-    if (!pointwise) {
-      const long long count = images * CRS * PQ;
-      im2col_kernel<<<elementwise_blocks(count, kThreads), kThreads, 0, st>>>(col, as_ptr<const float>(x), s,
-                                                                             FoldDivs(s), n0, images);
-      CUDA_CHECK_LAUNCH("im2col_kernel");
-      cols = col;
-    }
+  const long long CgRS = 1LL * Cg * s.R * s.S, CHW = 1LL * s.C * s.H * s.W;
+  // Nothing is stored per image, so each launch takes as many images as the grid allows.
+  const int images_per_launch = std::min(s.N, 65535 / s.groups);
+  for (int n0 = 0; n0 < s.N; n0 += images_per_launch) {
+    const int images = std::min(images_per_launch, s.N - n0);
     GemmArgs g{};
     g.M = Kg; g.N = PQ; g.K = (int)CgRS;
     g.A = as_ptr<const float>(w); g.lda = CgRS; g.a_b = 0; g.a_g = Kg * CgRS;
-    g.B = cols; g.ldb = PQ; g.b_b = CRS * PQ; g.b_g = CgRS * PQ;
+    // B: x of image n0 + b, group g. Pointwise: x is the column matrix itself (ldb = PQ = H*W).
+    g.B = as_ptr<const float>(x) + n0 * CHW; g.ldb = PQ; g.b_b = CHW; g.b_g = 1LL * Cg * s.H * s.W;
     g.C = as_ptr<float>(y) + (long long)n0 * s.K * PQ; g.ldc = PQ; g.c_b = 1LL * s.K * PQ; g.c_g = 1LL * Kg * PQ;
     g.z_inner = s.groups; g.ksplit = 1;
     g.alpha = 1.0f; g.beta = 0.0f;
     g.bias = bias != 0 ? as_ptr<const float>(bias) : nullptr;
     g.bias_mode = bias != 0 ? 1 : 0;
     g.bias_g = Kg;
-    launch_gemm<false, false, false>(g, images * s.groups, st);
+    if (pointwise) {
+      launch_gemm<false, false, false>(g, images * s.groups, st);
+    } else {
+      g.conv = s;
+      g.rs_div = FastDiv(1LL * s.R * s.S);
+      g.s_div = FastDiv(s.S);
+      g.q_div = FastDiv(s.Q);
+      launch_gemm<false, false, false, true>(g, images * s.groups, st);
+    }
   }
 }
 
 void conv2d_im2col_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, long long workspace_size, int chunk,
                                  const Conv2dShape &s, ptr_t stream) {
-  check_im2col_args(s, workspace, workspace_size, chunk, false);
+  check_im2col_args(s, workspace, workspace_size, chunk, ConvPass::kBackwardData);
   require_ptr(dx, "dx");
   require_ptr(dy, "dy");
   require_ptr(w, "w");
@@ -434,7 +467,7 @@ void conv2d_im2col_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, l
 
 void conv2d_im2col_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace, long long workspace_size,
                                    int chunk, const Conv2dShape &s, ptr_t stream) {
-  check_im2col_args(s, workspace, workspace_size, chunk, true);
+  check_im2col_args(s, workspace, workspace_size, chunk, ConvPass::kBackwardWeight);
   require_ptr(dw, "dw");
   require_ptr(dy, "dy");
   require_ptr(x, "x");

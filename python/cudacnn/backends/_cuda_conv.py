@@ -1,4 +1,4 @@
-"""conv2d on our kernels: the direct kernel or im2col + our SGEMM.
+"""conv2d on our kernels: the direct kernel or im2col + our SGEMM (the forward's im2col is implicit).
 
 ``algo`` chooses per call ("direct" | "im2col" | "auto"); the environment
 variable ``CUDACNN_CONV_ALGO`` overrides it for every call. "auto" times both
@@ -54,9 +54,10 @@ class _Conv:
 
     def candidates(self, pass_name):
         algos = []
-        if pass_name != "forward" or common.ext().conv2d_direct_supported(self.shape):
+        forward = pass_name == "forward"
+        if not forward or common.ext().conv2d_direct_supported(self.shape):
             algos.append("direct")
-        if self.chunk is not None:
+        if forward or self.chunk is not None:  # the forward gathers its columns on the fly
             algos.append("im2col")
         return algos
 
@@ -70,9 +71,10 @@ def _run_forward(conv, algo, y, x, w, b):
         C.conv2d_direct_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), conv.shape,
                                 common.stream())
         return
-    ws, size = conv.workspace(C.conv2d_im2col_workspace(conv.shape, conv.chunk, False))
+    chunk = conv.chunk or 1  # unused by the forward, which stores no column matrix
+    ws, size = conv.workspace(C.conv2d_im2col_workspace(conv.shape, chunk, C.ConvPass.forward))
     C.conv2d_im2col_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), common.ptr(ws), size,
-                            conv.chunk, conv.shape, common.stream())
+                            chunk, conv.shape, common.stream())
 
 
 def _run_backward_data(conv, algo, dx, dy, w):
@@ -80,7 +82,7 @@ def _run_backward_data(conv, algo, dx, dy, w):
     if algo == "direct":
         C.conv2d_direct_backward_data(common.ptr(dx), common.ptr(dy), common.ptr(w), conv.shape, common.stream())
         return
-    ws, size = conv.workspace(C.conv2d_im2col_workspace(conv.shape, conv.chunk, False))
+    ws, size = conv.workspace(C.conv2d_im2col_workspace(conv.shape, conv.chunk, C.ConvPass.backward_data))
     C.conv2d_im2col_backward_data(common.ptr(dx), common.ptr(dy), common.ptr(w), common.ptr(ws), size, conv.chunk,
                                   conv.shape, common.stream())
 
@@ -92,7 +94,7 @@ def _run_backward_weight(conv, algo, dw, dy, x):
         C.conv2d_direct_backward_weight(common.ptr(dw), common.ptr(dy), common.ptr(x), common.ptr(ws), size,
                                         conv.shape, common.stream())
         return
-    ws, size = conv.workspace(C.conv2d_im2col_workspace(conv.shape, conv.chunk, True))
+    ws, size = conv.workspace(C.conv2d_im2col_workspace(conv.shape, conv.chunk, C.ConvPass.backward_weight))
     C.conv2d_im2col_backward_weight(common.ptr(dw), common.ptr(dy), common.ptr(x), common.ptr(ws), size, conv.chunk,
                                     conv.shape, common.stream())
 
