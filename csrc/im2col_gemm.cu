@@ -18,6 +18,8 @@
 //   backward weight dW[g]    = sum_n dy[n, g] (Kg x PQ) * col[b, g]^T
 // The forward never stores col: the GEMM's loads of B gather it from x on the
 // fly ("implicit im2col"), which saves writing and re-reading R*S copies of x.
+// For stride 1 the data gradient is such a forward too (of dy, with the filters
+// flipped and transposed); other strides use the column matrix and col2im.
 // The weight-gradient reduction over images is split across blocks into
 // partial sums that a second kernel adds in a fixed order (deterministic).
 // 1x1 convolutions with stride 1 and no padding use x itself as the column matrix.
@@ -373,9 +375,80 @@ void weight_splits(const Conv2dShape &s, int images, int *splits, int *per_split
   *splits = CEIL_DIV(images, *per_split);  // <= max_weight_splits(s, images)
 }
 
+// y = conv(x, w) + bias for a validated shape: one GEMM per (image, group),
+// B gathered from x on the fly (or x itself for pointwise convolutions).
+void forward_gemm(float *y, const float *x, const float *w, const float *bias, const Conv2dShape &s,
+                  cudaStream_t st) {
+  const bool pointwise = is_pointwise(s);
+  const int Kg = s.K / s.groups, Cg = s.C / s.groups, PQ = s.P * s.Q;
+  const long long CgRS = 1LL * Cg * s.R * s.S, CHW = 1LL * s.C * s.H * s.W;
+  // Nothing is stored per image, so each launch takes as many images as the grid allows.
+  const int images_per_launch = std::min(s.N, 65535 / s.groups);
+  for (int n0 = 0; n0 < s.N; n0 += images_per_launch) {
+    const int images = std::min(images_per_launch, s.N - n0);
+    GemmArgs g{};
+    g.M = Kg; g.N = PQ; g.K = (int)CgRS;
+    g.A = w; g.lda = CgRS; g.a_b = 0; g.a_g = Kg * CgRS;
+    // B: x of image n0 + b, group g. Pointwise: x is the column matrix itself (ldb = PQ = H*W).
+    g.B = x + n0 * CHW; g.ldb = PQ; g.b_b = CHW; g.b_g = 1LL * Cg * s.H * s.W;
+    g.C = y + (long long)n0 * s.K * PQ; g.ldc = PQ; g.c_b = 1LL * s.K * PQ; g.c_g = 1LL * Kg * PQ;
+    g.z_inner = s.groups; g.ksplit = 1;
+    g.alpha = 1.0f; g.beta = 0.0f;
+    g.bias = bias;
+    g.bias_mode = bias != nullptr ? 1 : 0;
+    g.bias_g = Kg;
+    if (pointwise) {
+      launch_gemm<false, false, false>(g, images * s.groups, st);
+    } else {
+      g.conv = s;
+      g.rs_div = FastDiv(1LL * s.R * s.S);
+      g.s_div = FastDiv(s.S);
+      g.q_div = FastDiv(s.Q);
+      launch_gemm<false, false, false, true>(g, images * s.groups, st);
+    }
+  }
+}
+
+// The data gradient of a stride-1 convolution is itself a stride-1 convolution:
+// of dy with the filters flipped in space and transposed per group ((C, Kg, R, S)),
+// padded by dil*(R-1) - pad. It then runs as the implicit-GEMM forward, with no
+// column matrix and no col2im.
+bool backward_data_as_forward(const Conv2dShape &s) {
+  const int span_h = s.dil_h * (s.R - 1), span_w = s.dil_w * (s.S - 1);
+  return s.stride_h == 1 && s.stride_w == 1 && !is_pointwise(s) && s.pad_top <= span_h &&
+         s.pad_bottom <= span_h && s.pad_left <= span_w && s.pad_right <= span_w;
+}
+
+Conv2dShape backward_data_shape(const Conv2dShape &s) {
+  Conv2dShape t = s;
+  t.C = s.K; t.H = s.P; t.W = s.Q;
+  t.K = s.C; t.P = s.H; t.Q = s.W;
+  t.pad_top = s.dil_h * (s.R - 1) - s.pad_top;
+  t.pad_bottom = s.dil_h * (s.R - 1) - s.pad_bottom;
+  t.pad_left = s.dil_w * (s.S - 1) - s.pad_left;
+  t.pad_right = s.dil_w * (s.S - 1) - s.pad_right;
+  return t;
+}
+
+// wt[g*Cg + c][k][R-1-r][S-1-s] = w[g*Kg + k][c][r][s]
+__global__ void flip_transpose_filters_kernel(float *__restrict__ wt, const float *__restrict__ w, Conv2dShape s) {
+  const int Kg = s.K / s.groups, Cg = s.C / s.groups;
+  const int total = s.K * Cg * s.R * s.S;
+  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+    const int sx = idx % s.S;
+    int t = idx / s.S;
+    const int r = t % s.R;
+    t /= s.R;
+    const int c = t % Cg, k = t / Cg;
+    const int g = k / Kg, kl = k - g * Kg;
+    wt[(((g * Cg + c) * Kg + kl) * s.R + (s.R - 1 - r)) * s.S + (s.S - 1 - sx)] = w[idx];
+  }
+}
+
 void check_im2col_args(const Conv2dShape &s, ptr_t workspace, long long workspace_size, int chunk, ConvPass pass) {
   const long long need = conv2d_im2col_workspace(s, chunk, pass);  // validates the shape, chunk and pass
-  if (pass != ConvPass::kForward) require_fits_int32(col_floats(s, chunk), "conv2d im2col column matrix");
+  if (pass == ConvPass::kBackwardWeight || (pass == ConvPass::kBackwardData && !backward_data_as_forward(s)))
+    require_fits_int32(col_floats(s, chunk), "conv2d im2col column matrix");
   require(1LL * chunk * s.groups <= 65535, "conv2d im2col: chunk * groups must be <= 65535");
   if (need > 0) {
     require_ptr(workspace, "workspace");
@@ -391,7 +464,7 @@ long long conv2d_im2col_workspace(const Conv2dShape &s, int chunk, ConvPass pass
   require(chunk >= 1 && chunk <= s.N, "conv2d im2col: chunk must be in [1, N], got " + std::to_string(chunk));
   switch (pass) {
     case ConvPass::kForward: return 0;  // implicit im2col: nothing stored
-    case ConvPass::kBackwardData: return col_floats(s, chunk);
+    case ConvPass::kBackwardData: return backward_data_as_forward(s) ? s.w_size() : col_floats(s, chunk);
     case ConvPass::kBackwardWeight: return col_floats(s, chunk) + 1LL * max_weight_splits(s, chunk) * s.w_size();
   }
   throw std::invalid_argument("conv2d im2col: unknown pass " + std::to_string(static_cast<int>(pass)));
@@ -403,35 +476,8 @@ void conv2d_im2col_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, ptr_t workspac
   require_ptr(y, "y");
   require_ptr(x, "x");
   require_ptr(w, "w");
-  cudaStream_t st = as_stream(stream);
-  const bool pointwise = is_pointwise(s);
-  const int Kg = s.K / s.groups, Cg = s.C / s.groups, PQ = s.P * s.Q;
-  const long long CgRS = 1LL * Cg * s.R * s.S, CHW = 1LL * s.C * s.H * s.W;
-  // Nothing is stored per image, so each launch takes as many images as the grid allows.
-  const int images_per_launch = std::min(s.N, 65535 / s.groups);
-  for (int n0 = 0; n0 < s.N; n0 += images_per_launch) {
-    const int images = std::min(images_per_launch, s.N - n0);
-    GemmArgs g{};
-    g.M = Kg; g.N = PQ; g.K = (int)CgRS;
-    g.A = as_ptr<const float>(w); g.lda = CgRS; g.a_b = 0; g.a_g = Kg * CgRS;
-    // B: x of image n0 + b, group g. Pointwise: x is the column matrix itself (ldb = PQ = H*W).
-    g.B = as_ptr<const float>(x) + n0 * CHW; g.ldb = PQ; g.b_b = CHW; g.b_g = 1LL * Cg * s.H * s.W;
-    g.C = as_ptr<float>(y) + (long long)n0 * s.K * PQ; g.ldc = PQ; g.c_b = 1LL * s.K * PQ; g.c_g = 1LL * Kg * PQ;
-    g.z_inner = s.groups; g.ksplit = 1;
-    g.alpha = 1.0f; g.beta = 0.0f;
-    g.bias = bias != 0 ? as_ptr<const float>(bias) : nullptr;
-    g.bias_mode = bias != 0 ? 1 : 0;
-    g.bias_g = Kg;
-    if (pointwise) {
-      launch_gemm<false, false, false>(g, images * s.groups, st);
-    } else {
-      g.conv = s;
-      g.rs_div = FastDiv(1LL * s.R * s.S);
-      g.s_div = FastDiv(s.S);
-      g.q_div = FastDiv(s.Q);
-      launch_gemm<false, false, false, true>(g, images * s.groups, st);
-    }
-  }
+  forward_gemm(as_ptr<float>(y), as_ptr<const float>(x), as_ptr<const float>(w),
+               bias != 0 ? as_ptr<const float>(bias) : nullptr, s, as_stream(stream));
 }
 
 void conv2d_im2col_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, long long workspace_size, int chunk,
@@ -441,6 +487,16 @@ void conv2d_im2col_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, l
   require_ptr(dy, "dy");
   require_ptr(w, "w");
   cudaStream_t st = as_stream(stream);
+  if (backward_data_as_forward(s)) {
+    const Conv2dShape t = backward_data_shape(s);
+    t.validate();
+    float *wt = as_ptr<float>(workspace);
+    flip_transpose_filters_kernel<<<elementwise_blocks(s.w_size(), kThreads), kThreads, 0, st>>>(
+        wt, as_ptr<const float>(w), s);
+    CUDA_CHECK_LAUNCH("flip_transpose_filters_kernel");
+    forward_gemm(as_ptr<float>(dx), as_ptr<const float>(dy), wt, nullptr, t, st);
+    return;
+  }
   const bool pointwise = is_pointwise(s);
   const int Kg = s.K / s.groups, Cg = s.C / s.groups, PQ = s.P * s.Q;
   const long long CRS = 1LL * s.C * s.R * s.S, CgRS = 1LL * Cg * s.R * s.S;

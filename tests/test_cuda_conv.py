@@ -5,7 +5,9 @@ algorithm forced, forward and backward, on awkward shapes: batch 1, odd
 channels, H != W, sizes that are not multiples of any tile, stride 2,
 dilation 2, groups 2, depthwise, "same" with stride 2 (asymmetric padding),
 pointwise (im2col skips the column matrix), non-square kernels, a layer wide
-enough for the 128x128 GEMM tile, and reductions split across blocks.
+enough for the 128x128 GEMM tile, and reductions split across blocks. The
+im2col data gradient runs as a flipped-filter forward for stride 1 (padding
+at most the filter span) and through col2im otherwise; both are covered.
 Outputs are NaN-poisoned before each kernel runs (``on_cuda``).
 
 Tolerance (relative to the largest reference magnitude): 1e-4 for every conv
@@ -36,6 +38,7 @@ CASES = {
     "pointwise_stride2": (2, 8, 7, 6, 5, (1, 1), 2, 0, 1, 1, False),
     "rect_kernel_mixed_stride": (2, 3, 17, 19, 33, (5, 4), (2, 1), (2, 1), 1, 1, True),
     "kernel_larger_than_input": (2, 3, 4, 5, 2, (7, 7), 1, 3, 1, 1, True),
+    "pad_beyond_filter_span": (2, 3, 6, 5, 4, (3, 3), 1, 3, 1, 1, True),  # stride 1, yet dx via col2im
     "one_row_conv1d_like": (2, 3, 1, 40, 4, (1, 5), 1, (0, 2), 1, 1, True),
     "wide_layer_128_tile": (8, 16, 24, 24, 160, (3, 3), 1, 1, 1, 1, True),
     "split_weight_reduction": (4, 3, 32, 33, 5, (3, 3), 1, 1, 1, 1, True),
