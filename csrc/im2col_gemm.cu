@@ -19,7 +19,8 @@
 // The forward never stores col: the GEMM's loads of B gather it from x on the
 // fly ("implicit im2col"), which saves writing and re-reading R*S copies of x.
 // For stride 1 the data gradient is such a forward too (of dy, with the filters
-// flipped and transposed); other strides use the column matrix and col2im.
+// flipped and transposed); other strides use the column matrix and col2im. The
+// weight gradient gathers B^T from x the same way.
 // The weight-gradient reduction over images is split across blocks into
 // partial sums that a second kernel adds in a fixed order (deterministic).
 // 1x1 convolutions with stride 1 and no padding use x itself as the column matrix.
@@ -48,8 +49,10 @@ struct GemmArgs {
   // IMPLICIT_B: B is the column matrix of one image's input x (the group's Cg
   // channels), gathered on the fly: B[(c*R + r)*S + s][p*Q + q] =
   // x[c, p*sh - pt + r*dh, q*sw - pl + s*dw], 0 in the padding.
+  // With the K-split layout (weight gradient) B^T is gathered the same way,
+  // column k being output position k % PQ of image k / PQ (at k / PQ * kb_stride).
   Conv2dShape conv;
-  FastDiv rs_div, s_div, q_div;
+  FastDiv rs_div, s_div, q_div, pq_div;
 };
 
 // Slice depth 8: one slice of a 128-wide tile is 4 KB per operand; 8 keeps the
@@ -64,7 +67,7 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) sgemm_kernel(GemmArg
   static_assert(THREADS % BM == 0 && THREADS % BN == 0 && THREADS % kBK == 0, "load mapping");
   static_assert(TM % 4 == 0 && TN % 4 == 0, "sub-tiles are read as float4");
   static_assert(!KSPLIT || (!TRANS_A && TRANS_B), "the K-split layout is only used for A * B^T");
-  static_assert(!IMPLICIT_B || (!TRANS_B && !KSPLIT), "implicit im2col is a plain B operand");
+  static_assert(!IMPLICIT_B || TRANS_B == KSPLIT, "implicit im2col: plain B, or B^T split by image");
   // +4 floats per row: conflict-free transposing stores, rows stay 16-byte aligned.
   __shared__ __align__(16) float As[2][kBK][BM + 4];
   __shared__ __align__(16) float Bs[2][kBK][BN + 4];
@@ -104,7 +107,7 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) sgemm_kernel(GemmArg
 
   // IMPLICIT_B: this thread's B column is output position (p, q), fixed for the whole block.
   int ih0 = 0, iw0 = 0;
-  if (IMPLICIT_B) {
+  if (IMPLICIT_B && !TRANS_B) {
     const int p = args.q_div.div(n0 + b_n), q = n0 + b_n - p * args.conv.Q;
     ih0 = p * args.conv.stride_h - args.conv.pad_top;
     iw0 = q * args.conv.stride_w - args.conv.pad_left;
@@ -129,7 +132,32 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) sgemm_kernel(GemmArg
         ra[i] = (m < M && k < K) ? A[k * lda + m] : 0.0f;
       }
     }
-    if (TRANS_B) {
+    if (TRANS_B && IMPLICIT_B) {
+      const Conv2dShape &cv = args.conv;
+      const int k = k0 + b_k;
+      const bool k_ok = k < K;
+      int image = 0, h_base = 0, w_base = 0;  // this slice's column: (image, p, q)
+      if (k_ok) {
+        image = args.pq_div.div(k);
+        const int pq = k - image * (int)args.pq_div.d;
+        const int p = args.q_div.div(pq), q = pq - p * cv.Q;
+        h_base = p * cv.stride_h - cv.pad_top;
+        w_base = q * cv.stride_w - cv.pad_left;
+      }
+      const float *x_image = B + (long long)image * args.kb_stride;
+#pragma unroll
+      for (int i = 0; i < LOADS_B; ++i) {
+        const int n = n0 + b_n + i * B_STEP;
+        float v = 0.0f;
+        if (k_ok && n < N) {
+          const int c = args.rs_div.div(n), rs = n - c * (int)args.rs_div.d;
+          const int r = args.s_div.div(rs), sx = rs - r * cv.S;
+          const int ih = h_base + r * cv.dil_h, iw = w_base + sx * cv.dil_w;
+          if (ih >= 0 && ih < cv.H && iw >= 0 && iw < cv.W) v = x_image[(c * cv.H + ih) * cv.W + iw];
+        }
+        rb[i] = v;
+      }
+    } else if (TRANS_B) {
       const int k = k0 + b_k;
       const bool k_ok = k < K;
       const int koff = k_ok ? k_offset(k, args.kb_stride) : 0;
@@ -280,34 +308,15 @@ void launch_gemm_any(const GemmArgs &args, bool ta, bool tb, cudaStream_t st) {
 
 constexpr int kThreads = 256;
 
-// Divisors of the (un)folding index arithmetic, built once on the host.
-struct FoldDivs {
-  FastDiv PQ, CRS, Q, S, R, W, H, C, stride_h, stride_w;
-  explicit FoldDivs(const Conv2dShape &s)
-      : PQ(1LL * s.P * s.Q), CRS(1LL * s.C * s.R * s.S), Q(s.Q), S(s.S), R(s.R), W(s.W), H(s.H), C(s.C),
-        stride_h(s.stride_h), stride_w(s.stride_w) {}
+// Divisors of col2im's index arithmetic, built once on the host.
+struct Col2imDivs {
+  FastDiv W, H, C, stride_h, stride_w;
+  explicit Col2imDivs(const Conv2dShape &s) : W(s.W), H(s.H), C(s.C), stride_h(s.stride_h), stride_w(s.stride_w) {}
 };
 
-// col[b][(c*R + r)*S + s][p*Q + q] = x[n0 + b, c, p*sh - pt + r*dh, q*sw - pl + s*dw] (0 in the padding)
-__global__ void im2col_kernel(float *__restrict__ col, const float *__restrict__ x, Conv2dShape s, FoldDivs d,
-                              int n0, int images) {
-  const int total = images * (int)d.CRS.d * (int)d.PQ.d;
-  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
-    const int t = d.PQ.div(idx), pq = idx - t * (int)d.PQ.d;
-    const int b = d.CRS.div(t), crs = t - b * (int)d.CRS.d;
-    const int p = d.Q.div(pq), q = pq - p * s.Q;
-    const int rc = d.S.div(crs), sx = crs - rc * s.S;
-    const int c = d.R.div(rc), r = rc - c * s.R;
-    const int ih = p * s.stride_h - s.pad_top + r * s.dil_h;
-    const int iw = q * s.stride_w - s.pad_left + sx * s.dil_w;
-    float v = 0.0f;
-    if (ih >= 0 && ih < s.H && iw >= 0 && iw < s.W) v = x[(((n0 + b) * s.C + c) * s.H + ih) * s.W + iw];
-    col[idx] = v;
-  }
-}
-
-// dx[n0 + b, c, ih, iw] = sum of the col entries that im2col copied from there.
-__global__ void col2im_kernel(float *__restrict__ dx, const float *__restrict__ col, Conv2dShape s, FoldDivs d,
+// col[b][(c*R + r)*S + s][p*Q + q] stands for x[n0 + b, c, p*sh - pt + r*dh, q*sw - pl + s*dw];
+// dx[n0 + b, c, ih, iw] = the sum of the col entries that stand for it.
+__global__ void col2im_kernel(float *__restrict__ dx, const float *__restrict__ col, Conv2dShape s, Col2imDivs d,
                               int n0, int images) {
   const int PQ = s.P * s.Q;
   const int total = images * s.C * s.H * s.W;
@@ -447,7 +456,7 @@ __global__ void flip_transpose_filters_kernel(float *__restrict__ wt, const floa
 
 void check_im2col_args(const Conv2dShape &s, ptr_t workspace, long long workspace_size, int chunk, ConvPass pass) {
   const long long need = conv2d_im2col_workspace(s, chunk, pass);  // validates the shape, chunk and pass
-  if (pass == ConvPass::kBackwardWeight || (pass == ConvPass::kBackwardData && !backward_data_as_forward(s)))
+  if (pass == ConvPass::kBackwardData && !backward_data_as_forward(s))
     require_fits_int32(col_floats(s, chunk), "conv2d im2col column matrix");
   require(1LL * chunk * s.groups <= 65535, "conv2d im2col: chunk * groups must be <= 65535");
   if (need > 0) {
@@ -465,7 +474,7 @@ long long conv2d_im2col_workspace(const Conv2dShape &s, int chunk, ConvPass pass
   switch (pass) {
     case ConvPass::kForward: return 0;  // implicit im2col: nothing stored
     case ConvPass::kBackwardData: return backward_data_as_forward(s) ? s.w_size() : col_floats(s, chunk);
-    case ConvPass::kBackwardWeight: return col_floats(s, chunk) + 1LL * max_weight_splits(s, chunk) * s.w_size();
+    case ConvPass::kBackwardWeight: return 1LL * max_weight_splits(s, s.N) * s.w_size();  // partial sums only
   }
   throw std::invalid_argument("conv2d im2col: unknown pass " + std::to_string(static_cast<int>(pass)));
 }
@@ -515,7 +524,7 @@ void conv2d_im2col_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, l
     if (!pointwise) {
       const long long count = 1LL * images * s.C * s.H * s.W;
       col2im_kernel<<<elementwise_blocks(count, kThreads), kThreads, 0, st>>>(as_ptr<float>(dx), col, s,
-                                                                             FoldDivs(s), n0, images);
+                                                                             Col2imDivs(s), n0, images);
       CUDA_CHECK_LAUNCH("col2im_kernel");
     }
   }
@@ -528,41 +537,40 @@ void conv2d_im2col_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace,
   require_ptr(dy, "dy");
   require_ptr(x, "x");
   cudaStream_t st = as_stream(stream);
-  const bool pointwise = is_pointwise(s);
   const int Kg = s.K / s.groups, Cg = s.C / s.groups, PQ = s.P * s.Q;
-  const long long CRS = 1LL * s.C * s.R * s.S, CgRS = 1LL * Cg * s.R * s.S;
-  float *col = as_ptr<float>(workspace);
-  float *partials = as_ptr<float>(workspace) + col_floats(s, chunk);
+  const long long CgRS = 1LL * Cg * s.R * s.S, CHW = 1LL * s.C * s.H * s.W;
+  float *partials = as_ptr<float>(workspace);
   const int count = (int)s.w_size();
-  for (int n0 = 0; n0 < s.N; n0 += chunk) {
-    const int images = std::min(chunk, s.N - n0);
-    const float *cols = as_ptr<const float>(x) + (long long)n0 * s.C * s.H * s.W;
-    if (!pointwise) {
-      const long long total = images * CRS * PQ;
-      im2col_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, st>>>(col, as_ptr<const float>(x), s,
-                                                                             FoldDivs(s), n0, images);
-      CUDA_CHECK_LAUNCH("im2col_kernel");
-      cols = col;
-    }
-    int splits, per_split;
-    weight_splits(s, images, &splits, &per_split);
-    GemmArgs g{};
-    g.M = Kg; g.N = (int)CgRS;
-    g.K = per_split * PQ; g.k_total = 1LL * images * PQ;
-    // A = dy viewed as Kg x (images*PQ): column k lives in image k / PQ.
-    g.A = as_ptr<const float>(dy) + (long long)n0 * s.K * PQ; g.lda = PQ;
-    g.a_b = 1LL * per_split * s.K * PQ; g.a_g = 1LL * Kg * PQ; g.ka_stride = 1LL * s.K * PQ;
-    // B^T = col viewed as CgRS x (images*PQ), the same split of its columns.
-    g.B = cols; g.ldb = PQ; g.b_b = per_split * CRS * PQ; g.b_g = CgRS * PQ; g.kb_stride = CRS * PQ;
-    g.ksplit = PQ;
-    g.C = partials; g.ldc = CgRS; g.c_b = count; g.c_g = Kg * CgRS;
-    g.z_inner = s.groups;
-    g.alpha = 1.0f; g.beta = 0.0f;
+  // The whole batch at once (no column matrix is stored), its images split
+  // across blocks into partial sums.
+  int splits, per_split;
+  weight_splits(s, s.N, &splits, &per_split);
+  GemmArgs g{};
+  g.M = Kg; g.N = (int)CgRS;
+  g.K = per_split * PQ; g.k_total = 1LL * s.N * PQ;
+  // A = dy viewed as Kg x (N*PQ): column k lives in image k / PQ.
+  g.A = as_ptr<const float>(dy); g.lda = PQ;
+  g.a_b = 1LL * per_split * s.K * PQ; g.a_g = 1LL * Kg * PQ; g.ka_stride = 1LL * s.K * PQ;
+  // B^T = the column matrix, CgRS x (N*PQ) with the same split of its columns,
+  // gathered from x (pointwise: x's channel rows are the column matrix).
+  g.B = as_ptr<const float>(x); g.ldb = PQ; g.b_b = per_split * CHW; g.b_g = 1LL * Cg * s.H * s.W; g.kb_stride = CHW;
+  g.ksplit = PQ;
+  g.C = partials; g.ldc = CgRS; g.c_b = count; g.c_g = Kg * CgRS;
+  g.z_inner = s.groups;
+  g.alpha = 1.0f; g.beta = 0.0f;
+  if (is_pointwise(s)) {
     launch_gemm<false, true, true>(g, splits * s.groups, st);
-    add_partials_kernel<<<elementwise_blocks(count, kThreads), kThreads, 0, st>>>(as_ptr<float>(dw), partials, count,
-                                                                                  splits, n0 > 0);
-    CUDA_CHECK_LAUNCH("add_partials_kernel");
+  } else {
+    g.conv = s;
+    g.rs_div = FastDiv(1LL * s.R * s.S);
+    g.s_div = FastDiv(s.S);
+    g.q_div = FastDiv(s.Q);
+    g.pq_div = FastDiv(PQ);
+    launch_gemm<false, true, true, true>(g, splits * s.groups, st);
   }
+  add_partials_kernel<<<elementwise_blocks(count, kThreads), kThreads, 0, st>>>(as_ptr<float>(dw), partials, count,
+                                                                                splits, false);
+  CUDA_CHECK_LAUNCH("add_partials_kernel");
 }
 
 void sgemm(ptr_t c, ptr_t a, ptr_t b, int M, int N, int K, bool trans_a, bool trans_b, float alpha, float beta,

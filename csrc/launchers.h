@@ -37,10 +37,12 @@ void conv2d_direct_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace,
                                    const Conv2dShape &s, ptr_t stream);
 
 // ---- im2col_gemm.cu: im2col/col2im + tiled SGEMM ---------------------------
-// The im2col path processes `chunk` images at a time; the workspace (floats,
-// allocated by the caller) holds their column matrices (backward passes) and,
-// for the weight gradient, the per-split partial sums. The forward gathers its
-// columns on the fly and needs none; so do 1x1/stride-1/unpadded convolutions.
+// im2col + SGEMM. The forward and the weight gradient gather their column
+// matrices on the fly, as does the data gradient of stride-1 convolutions (a
+// forward with flipped filters); only the data gradient of strided ones stores
+// column matrices, for `chunk` images at a time. The caller allocates the
+// workspace this reports (floats): column matrices, flipped filters or the
+// weight gradient's partial sums, by pass.
 enum class ConvPass : int { kForward = 0, kBackwardData = 1, kBackwardWeight = 2 };
 long long conv2d_im2col_workspace(const Conv2dShape &s, int chunk, ConvPass pass);
 void conv2d_im2col_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, ptr_t workspace, long long workspace_size,

@@ -57,7 +57,8 @@ class _Conv:
         forward = pass_name == "forward"
         if not forward or common.ext().conv2d_direct_supported(self.shape):
             algos.append("direct")
-        if forward or self.chunk is not None:  # the forward gathers its columns on the fly
+        # Only the data gradient of a strided convolution stores column matrices.
+        if pass_name != "backward_data" or self.chunk is not None:
             algos.append("im2col")
         return algos
 
@@ -94,8 +95,9 @@ def _run_backward_weight(conv, algo, dw, dy, x):
         C.conv2d_direct_backward_weight(common.ptr(dw), common.ptr(dy), common.ptr(x), common.ptr(ws), size,
                                         conv.shape, common.stream())
         return
-    ws, size = conv.workspace(C.conv2d_im2col_workspace(conv.shape, conv.chunk, C.ConvPass.backward_weight))
-    C.conv2d_im2col_backward_weight(common.ptr(dw), common.ptr(dy), common.ptr(x), common.ptr(ws), size, conv.chunk,
+    chunk = conv.chunk or 1  # unused: no column matrix is stored
+    ws, size = conv.workspace(C.conv2d_im2col_workspace(conv.shape, chunk, C.ConvPass.backward_weight))
+    C.conv2d_im2col_backward_weight(common.ptr(dw), common.ptr(dy), common.ptr(x), common.ptr(ws), size, chunk,
                                     conv.shape, common.stream())
 
 
