@@ -7,6 +7,8 @@ streams are inert. Only for running the GPU tests on a CPU (csrc/emu/run_tests.s
 import numpy as _np
 from numpy import *  # noqa: F401,F403  (dtypes and array functions)
 
+EMULATED = True  # tests of what cannot be emulated (CUDA graphs) skip on this
+
 
 class _Memory:
     def __init__(self, a):
