@@ -259,28 +259,43 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) sgemm_kernel(GemmArg
   }
 }
 
-// Two tile shapes: 128x128 (8x8 per thread) for large problems, 64x64 (4x4 per
-// thread) when a large tile would leave most of it, or most SMs, idle.
-enum class Tile { k128, k64 };
+// Three tile shapes: 128x128 (8x8 per thread) for large problems; 64x128 (4x8)
+// when M is small but N is long (e.g. 64 filters over many output positions);
+// 64x64 (4x4) when a larger tile would leave most of itself, or most SMs, idle.
+enum class Tile { k128x128, k64x128, k64x64 };
+
+// Enough tiles for a few waves over the SMs of a large GPU.
+constexpr long long kMinTiles = 64;
 
 Tile pick_tile(int M, int N, long long problems) {
-  const long long big_tiles = 1LL * CEIL_DIV(M, 128) * CEIL_DIV(N, 128) * problems;
-  return (M >= 96 && N >= 96 && big_tiles >= 64) ? Tile::k128 : Tile::k64;
+  const long long tiles_128 = 1LL * CEIL_DIV(M, 128) * CEIL_DIV(N, 128) * problems;
+  if (M >= 96 && N >= 96 && tiles_128 >= kMinTiles) return Tile::k128x128;
+  const long long tiles_64x128 = 1LL * CEIL_DIV(M, 64) * CEIL_DIV(N, 128) * problems;
+  if (N >= 96 && tiles_64x128 >= kMinTiles) return Tile::k64x128;
+  return Tile::k64x64;
+}
+
+template <int BM, int BN, int TM, int TN, bool TA, bool TB, bool KSPLIT, bool IMPLICIT_B>
+void launch_tile(const GemmArgs &args, int problems, cudaStream_t stream, const char *name) {
+  const dim3 grid(CEIL_DIV(args.N, BN), CEIL_DIV(args.M, BM), problems);
+  require(grid.y <= 65535, "sgemm: M too large");
+  sgemm_kernel<BM, BN, TM, TN, TA, TB, KSPLIT, IMPLICIT_B><<<grid, (BM / TM) * (BN / TN), 0, stream>>>(args);
+  CUDA_CHECK_LAUNCH(name);
 }
 
 template <bool TA, bool TB, bool KSPLIT, bool IMPLICIT_B = false>
 void launch_gemm(const GemmArgs &args, int problems, cudaStream_t stream) {
   require(problems >= 1 && problems <= 65535, "sgemm: batch of problems out of range");
-  if (pick_tile(args.M, args.N, problems) == Tile::k128) {
-    const dim3 grid(CEIL_DIV(args.N, 128), CEIL_DIV(args.M, 128), problems);
-    require(grid.y <= 65535, "sgemm: M too large");
-    sgemm_kernel<128, 128, 8, 8, TA, TB, KSPLIT, IMPLICIT_B><<<grid, 256, 0, stream>>>(args);
-    CUDA_CHECK_LAUNCH("sgemm_kernel<128x128>");
-  } else {
-    const dim3 grid(CEIL_DIV(args.N, 64), CEIL_DIV(args.M, 64), problems);
-    require(grid.y <= 65535, "sgemm: M too large");
-    sgemm_kernel<64, 64, 4, 4, TA, TB, KSPLIT, IMPLICIT_B><<<grid, 256, 0, stream>>>(args);
-    CUDA_CHECK_LAUNCH("sgemm_kernel<64x64>");
+  switch (pick_tile(args.M, args.N, problems)) {
+    case Tile::k128x128:
+      launch_tile<128, 128, 8, 8, TA, TB, KSPLIT, IMPLICIT_B>(args, problems, stream, "sgemm_kernel<128x128>");
+      break;
+    case Tile::k64x128:
+      launch_tile<64, 128, 4, 8, TA, TB, KSPLIT, IMPLICIT_B>(args, problems, stream, "sgemm_kernel<64x128>");
+      break;
+    case Tile::k64x64:
+      launch_tile<64, 64, 4, 4, TA, TB, KSPLIT, IMPLICIT_B>(args, problems, stream, "sgemm_kernel<64x64>");
+      break;
   }
 }
 

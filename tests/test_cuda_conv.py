@@ -41,6 +41,7 @@ CASES = {
     "pad_beyond_filter_span": (2, 3, 6, 5, 4, (3, 3), 1, 3, 1, 1, True),  # stride 1, yet dx via col2im
     "one_row_conv1d_like": (2, 3, 1, 40, 4, (1, 5), 1, (0, 2), 1, 1, True),
     "wide_layer_128_tile": (8, 16, 24, 24, 160, (3, 3), 1, 1, 1, 1, True),
+    "few_filters_many_positions_64x128_tile": (16, 3, 20, 20, 8, (3, 3), 1, 1, 1, 1, True),
     "split_weight_reduction": (4, 3, 32, 33, 5, (3, 3), 1, 1, 1, 1, True),
     "many_channels_grouped": (2, 40, 6, 5, 24, (3, 3), 1, 1, 1, 4, True),
 }

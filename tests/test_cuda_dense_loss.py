@@ -48,7 +48,7 @@ def test_linear(on_cuda, name):
 
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("trans_b", [False, True])
-@pytest.mark.parametrize("mnk", [(1, 1, 1), (37, 45, 19), (130, 260, 9), (300, 290, 131)])
+@pytest.mark.parametrize("mnk", [(1, 1, 1), (37, 45, 19), (130, 260, 9), (300, 290, 131), (50, 8200, 20)])
 def test_raw_sgemm(on_cuda, mnk, trans_a, trans_b):
     """C = alpha * op(A) op(B) + beta * C for every transpose, sizes off the tile grid."""
     from cudacnn.backends import _cuda_common as common
