@@ -37,8 +37,9 @@ static void bind_conv(py::module_ &m) {
   m.def("conv2d_direct_supported", &conv2d_direct_supported, py::arg("shape"));
   m.def("conv2d_direct_forward", &conv2d_direct_forward, py::arg("y"), py::arg("x"), py::arg("w"), py::arg("bias"),
         py::arg("shape"), py::arg("stream"));
+  m.def("conv2d_direct_backward_data_workspace", &conv2d_direct_backward_data_workspace, py::arg("shape"));
   m.def("conv2d_direct_backward_data", &conv2d_direct_backward_data, py::arg("dx"), py::arg("dy"), py::arg("w"),
-        py::arg("shape"), py::arg("stream"));
+        py::arg("workspace"), py::arg("workspace_size"), py::arg("shape"), py::arg("stream"));
   m.def("conv2d_direct_backward_weight_workspace", &conv2d_direct_backward_weight_workspace, py::arg("shape"));
   m.def("conv2d_direct_backward_weight", &conv2d_direct_backward_weight, py::arg("dw"), py::arg("dy"), py::arg("x"),
         py::arg("workspace"), py::arg("workspace_size"), py::arg("shape"), py::arg("stream"));

@@ -7,13 +7,16 @@
 // patch the tile needs (zero where the window hangs over the padding) and the
 // matching filter slices into shared memory; each thread then accumulates its
 // output position for the TK channels in registers.
-// Backward data: a gather (one thread per dx element walks the (k, r, s) that
-// touch it), so no atomics. Backward weight: one block per (k, c) filter plane
-// (and per split of the n*p*q reduction); splits are summed in a fixed order by
-// a second kernel, so results are deterministic.
+// Backward data: for stride 1 the forward kernel run on dy with flipped,
+// transposed filters (conv_flip.cuh); otherwise a gather (one thread per dx
+// element walks the (k, r, s) that touch it), so no atomics. Backward weight:
+// one block per (k, c) filter plane (and per split of the n*p*q reduction);
+// splits are summed in a fixed order by a second kernel, so results are
+// deterministic.
 #include <algorithm>
 
 #include "common.cuh"
+#include "conv_flip.cuh"
 #include "launchers.h"
 
 namespace cudacnn {
@@ -273,24 +276,19 @@ bool conv2d_direct_supported(const Conv2dShape &s) {
   return forward_tiling(s).CH > 0;
 }
 
-void conv2d_direct_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, const Conv2dShape &s, ptr_t stream) {
-  s.validate();
-  require_ptr(y, "y");
-  require_ptr(x, "x");
-  require_ptr(w, "w");
+namespace {
+
+// y = conv(x, w) + bias for a validated shape the shared-memory tiles fit.
+void direct_forward(float *y, const float *x, const float *w, const float *bias, const Conv2dShape &s,
+                    cudaStream_t st) {
   const ForwardTiling t = forward_tiling(s);
-  require(t.CH > 0, "conv2d direct: the filter/stride is too large for the shared-memory tile; use algo='im2col'");
   const int tiles_q = CEIL_DIV(s.Q, t.TQ), tiles_p = CEIL_DIV(s.P, t.TP);
   const int k_chunks = CEIL_DIV(s.K / s.groups, t.TK);
-  const long long blocks_x = 1LL * s.N * tiles_p * tiles_q;
-  require(blocks_x <= 2147483647LL && 1LL * k_chunks * s.groups <= 65535, "conv2d direct: grid too large");
-  const dim3 grid((unsigned)blocks_x, k_chunks * s.groups), block(t.TQ, t.TP);
-  cudaStream_t st = as_stream(stream);
-  const float *bp = bias != 0 ? as_ptr<const float>(bias) : nullptr;
+  const dim3 grid((unsigned)(1LL * s.N * tiles_p * tiles_q), k_chunks * s.groups), block(t.TQ, t.TP);
 #define CUDACNN_LAUNCH_FWD(TKV)                                                                               \
-  conv2d_direct_forward_kernel<TKV><<<grid, block, t.smem_bytes, st>>>(                                       \
-      as_ptr<float>(y), as_ptr<const float>(x), as_ptr<const float>(w), bp, s, tiles_q, tiles_p * tiles_q,     \
-      k_chunks, t.CH, t.IH, t.IW)
+  conv2d_direct_forward_kernel<TKV><<<grid, block, t.smem_bytes, st>>>(y, x, w, bias, s, tiles_q,            \
+                                                                       tiles_p * tiles_q, k_chunks, t.CH, t.IH, \
+                                                                       t.IW)
   switch (t.TK) {
     case 16: CUDACNN_LAUNCH_FWD(16); break;
     case 8: CUDACNN_LAUNCH_FWD(8); break;
@@ -301,13 +299,59 @@ void conv2d_direct_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, const Conv2dSh
   CUDA_CHECK_LAUNCH("conv2d_direct_forward_kernel");
 }
 
-void conv2d_direct_backward_data(ptr_t dx, ptr_t dy, ptr_t w, const Conv2dShape &s, ptr_t stream) {
+// Refuses, before any launch, a geometry the forward tiles cannot hold.
+void check_direct_forward(const Conv2dShape &s) {
+  const ForwardTiling t = forward_tiling(s);
+  require(t.CH > 0, "conv2d direct: the filter/stride is too large for the shared-memory tile; use algo='im2col'");
+  const long long blocks_x = 1LL * s.N * CEIL_DIV(s.P, t.TP) * CEIL_DIV(s.Q, t.TQ);
+  require(blocks_x <= 2147483647LL && 1LL * CEIL_DIV(s.K / s.groups, t.TK) * s.groups <= 65535,
+          "conv2d direct: grid too large");
+}
+
+// The data gradient runs as a direct forward (conv_flip.cuh) when it can.
+bool direct_data_gradient_is_a_forward(const Conv2dShape &s) {
+  return data_gradient_is_a_forward(s) && forward_tiling(data_gradient_shape(s)).CH > 0;
+}
+
+}  // namespace
+
+void conv2d_direct_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, const Conv2dShape &s, ptr_t stream) {
+  s.validate();
+  require_ptr(y, "y");
+  require_ptr(x, "x");
+  require_ptr(w, "w");
+  check_direct_forward(s);
+  direct_forward(as_ptr<float>(y), as_ptr<const float>(x), as_ptr<const float>(w),
+                 bias != 0 ? as_ptr<const float>(bias) : nullptr, s, as_stream(stream));
+}
+
+long long conv2d_direct_backward_data_workspace(const Conv2dShape &s) {
+  s.validate();
+  return direct_data_gradient_is_a_forward(s) ? s.w_size() : 0;  // the flipped filters
+}
+
+void conv2d_direct_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, long long workspace_size,
+                                 const Conv2dShape &s, ptr_t stream) {
   s.validate();
   require_ptr(dx, "dx");
   require_ptr(dy, "dy");
   require_ptr(w, "w");
+  cudaStream_t st = as_stream(stream);
+  if (direct_data_gradient_is_a_forward(s)) {
+    require_ptr(workspace, "workspace");
+    require(workspace_size >= s.w_size(), "conv2d direct backward data: workspace of " +
+                                              std::to_string(workspace_size) + " floats is smaller than the " +
+                                              std::to_string(s.w_size()) + " needed");
+    const Conv2dShape t = data_gradient_shape(s);
+    t.validate();
+    check_direct_forward(t);
+    float *wt = as_ptr<float>(workspace);
+    flip_transpose_filters(wt, as_ptr<const float>(w), s, st);
+    direct_forward(as_ptr<float>(dx), as_ptr<const float>(dy), wt, nullptr, t, st);
+    return;
+  }
   constexpr int threads = 256;
-  conv2d_direct_backward_data_kernel<<<elementwise_blocks(s.x_size(), threads), threads, 0, as_stream(stream)>>>(
+  conv2d_direct_backward_data_kernel<<<elementwise_blocks(s.x_size(), threads), threads, 0, st>>>(
       as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(w), s, BackwardDivs(s));
   CUDA_CHECK_LAUNCH("conv2d_direct_backward_data_kernel");
 }

@@ -27,6 +27,7 @@
 #include <algorithm>
 
 #include "common.cuh"
+#include "conv_flip.cuh"
 #include "launchers.h"
 
 namespace cudacnn {
@@ -433,41 +434,9 @@ void forward_gemm(float *y, const float *x, const float *w, const float *bias, c
   }
 }
 
-// The data gradient of a stride-1 convolution is itself a stride-1 convolution:
-// of dy with the filters flipped in space and transposed per group ((C, Kg, R, S)),
-// padded by dil*(R-1) - pad. It then runs as the implicit-GEMM forward, with no
-// column matrix and no col2im.
-bool backward_data_as_forward(const Conv2dShape &s) {
-  const int span_h = s.dil_h * (s.R - 1), span_w = s.dil_w * (s.S - 1);
-  return s.stride_h == 1 && s.stride_w == 1 && !is_pointwise(s) && s.pad_top <= span_h &&
-         s.pad_bottom <= span_h && s.pad_left <= span_w && s.pad_right <= span_w;
-}
-
-Conv2dShape backward_data_shape(const Conv2dShape &s) {
-  Conv2dShape t = s;
-  t.C = s.K; t.H = s.P; t.W = s.Q;
-  t.K = s.C; t.P = s.H; t.Q = s.W;
-  t.pad_top = s.dil_h * (s.R - 1) - s.pad_top;
-  t.pad_bottom = s.dil_h * (s.R - 1) - s.pad_bottom;
-  t.pad_left = s.dil_w * (s.S - 1) - s.pad_left;
-  t.pad_right = s.dil_w * (s.S - 1) - s.pad_right;
-  return t;
-}
-
-// wt[g*Cg + c][k][R-1-r][S-1-s] = w[g*Kg + k][c][r][s]
-__global__ void flip_transpose_filters_kernel(float *__restrict__ wt, const float *__restrict__ w, Conv2dShape s) {
-  const int Kg = s.K / s.groups, Cg = s.C / s.groups;
-  const int total = s.K * Cg * s.R * s.S;
-  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
-    const int sx = idx % s.S;
-    int t = idx / s.S;
-    const int r = t % s.R;
-    t /= s.R;
-    const int c = t % Cg, k = t / Cg;
-    const int g = k / Kg, kl = k - g * Kg;
-    wt[(((g * Cg + c) * Kg + kl) * s.R + (s.R - 1 - r)) * s.S + (s.S - 1 - sx)] = w[idx];
-  }
-}
+// Stride-1 data gradients run as forwards (conv_flip.cuh); pointwise ones are
+// a plain GEMM into dx already.
+bool backward_data_as_forward(const Conv2dShape &s) { return !is_pointwise(s) && data_gradient_is_a_forward(s); }
 
 void check_im2col_args(const Conv2dShape &s, ptr_t workspace, long long workspace_size, int chunk, ConvPass pass) {
   const long long need = conv2d_im2col_workspace(s, chunk, pass);  // validates the shape, chunk and pass
@@ -512,12 +481,10 @@ void conv2d_im2col_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, l
   require_ptr(w, "w");
   cudaStream_t st = as_stream(stream);
   if (backward_data_as_forward(s)) {
-    const Conv2dShape t = backward_data_shape(s);
+    const Conv2dShape t = data_gradient_shape(s);
     t.validate();
     float *wt = as_ptr<float>(workspace);
-    flip_transpose_filters_kernel<<<elementwise_blocks(s.w_size(), kThreads), kThreads, 0, st>>>(
-        wt, as_ptr<const float>(w), s);
-    CUDA_CHECK_LAUNCH("flip_transpose_filters_kernel");
+    flip_transpose_filters(wt, as_ptr<const float>(w), s, st);
     forward_gemm(as_ptr<float>(dx), as_ptr<const float>(dy), wt, nullptr, t, st);
     return;
   }

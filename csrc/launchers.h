@@ -27,7 +27,10 @@ struct Conv2dShape {
 
 // ---- conv2d.cu: direct convolution -----------------------------------------
 void conv2d_direct_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, const Conv2dShape &s, ptr_t stream);
-void conv2d_direct_backward_data(ptr_t dx, ptr_t dy, ptr_t w, const Conv2dShape &s, ptr_t stream);
+// Floats of workspace (flipped filters) the data gradient needs: stride-1 ones run as a forward.
+long long conv2d_direct_backward_data_workspace(const Conv2dShape &s);
+void conv2d_direct_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, long long workspace_size,
+                                 const Conv2dShape &s, ptr_t stream);
 // The direct forward stages input and filter tiles in shared memory; very large
 // filters or strides do not fit, and then the im2col path must be used.
 bool conv2d_direct_supported(const Conv2dShape &s);

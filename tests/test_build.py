@@ -9,7 +9,8 @@ import pytest
 
 # Every launcher the cuda backend calls: a missing one means a kernel family was dropped.
 EXPECTED = [
-    "conv2d_direct_forward", "conv2d_direct_backward_data", "conv2d_direct_backward_weight",
+    "conv2d_direct_forward", "conv2d_direct_backward_data", "conv2d_direct_backward_data_workspace",
+    "conv2d_direct_backward_weight",
     "conv2d_direct_backward_weight_workspace", "conv2d_direct_supported",
     "conv2d_im2col_forward", "conv2d_im2col_backward_data", "conv2d_im2col_backward_weight",
     "conv2d_im2col_workspace", "sgemm", "linear_forward", "linear_backward",

@@ -39,8 +39,8 @@ def compile_one(cpp: Path) -> Path:
 def main() -> int:
     src = OUT / "src"
     src.mkdir(parents=True, exist_ok=True)
-    for header in ("common.cuh", "launchers.h"):
-        (src / header).write_text((CSRC / header).read_text())
+    for header in [*CSRC.glob("*.cuh"), *CSRC.glob("*.h")]:
+        (src / header.name).write_text(to_cpp(header.read_text()))
     units = [src / "bindings.cpp"]
     units[0].write_text((CSRC / "bindings.cpp").read_text())
     for cu in sorted(CSRC.glob("*.cu")):

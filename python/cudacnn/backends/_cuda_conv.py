@@ -81,7 +81,9 @@ def _run_forward(conv, algo, y, x, w, b):
 def _run_backward_data(conv, algo, dx, dy, w):
     C = common.ext()
     if algo == "direct":
-        C.conv2d_direct_backward_data(common.ptr(dx), common.ptr(dy), common.ptr(w), conv.shape, common.stream())
+        ws, size = conv.workspace(C.conv2d_direct_backward_data_workspace(conv.shape))
+        C.conv2d_direct_backward_data(common.ptr(dx), common.ptr(dy), common.ptr(w), common.ptr(ws), size, conv.shape,
+                                      common.stream())
         return
     ws, size = conv.workspace(C.conv2d_im2col_workspace(conv.shape, conv.chunk, C.ConvPass.backward_data))
     C.conv2d_im2col_backward_data(common.ptr(dx), common.ptr(dy), common.ptr(w), common.ptr(ws), size, conv.chunk,
