@@ -221,3 +221,19 @@ def test_float64_falls_back_to_cupy_visibly(cp, cuda_backend, cuda_log):
     assert any("conv2d runs on the cupy backend" in m and "float64" in m for m in cuda_log), cuda_log
     ref = ops.conv2d(cp.asnumpy(x), cp.asnumpy(w), None, padding=1)
     np.testing.assert_allclose(cp.asnumpy(y), ref, rtol=1e-10, atol=1e-10)
+
+
+def test_auto_skips_timing_direct_backward_on_large_layers(on_cuda, monkeypatch):
+    from cudacnn.backends import _cuda_conv
+
+    cp = on_cuda
+    monkeypatch.setattr(_cuda_conv, "_chosen", {})
+    monkeypatch.setattr(_cuda_conv, "DIRECT_BACKWARD_MAX_MACS", 0)  # every layer counts as large
+    used = _record_algos(monkeypatch)
+    x, w, b, kw = _data(CASES["stride2"])
+    gx, gw = to_gpu(cp, x, w)
+    y = ops.conv2d(gx, gw, None, **kw)
+    gdy = cp.asarray(np.random.default_rng(1).standard_normal(y.shape).astype(np.float32))
+    used.clear()
+    ops.conv2d_backward(gdy, gx, gw, algo="auto", **kw)
+    assert {a for _, a in used} == {"im2col"}, used

@@ -3,7 +3,8 @@
 ``algo`` chooses per call ("direct" | "im2col" | "auto"); the environment
 variable ``CUDACNN_CONV_ALGO`` overrides it for every call. "auto" times both
 algorithms once per geometry and pass (forward, backward data, backward
-weight) with CUDA events, like ``cudnn.benchmark``, and remembers the faster.
+weight) with CUDA events, like ``cudnn.benchmark``, and remembers the faster
+(on large layers the direct backward kernels are not even timed).
 Every algorithm is deterministic (no atomics), so for a fixed algorithm two
 runs agree bit for bit; pin the algorithm for bitwise reproducibility across
 processes, since "auto" may choose differently when timings are close. While
@@ -24,6 +25,8 @@ ENV_ALGO = "CUDACNN_CONV_ALGO"
 COL_BUDGET = 64 * 2**20
 # Without a timing (e.g. during graph capture) im2col + SGEMM is the safer guess.
 DEFAULT_ALGO = "im2col"
+# "auto" times the direct backward kernels only on layers up to this many multiply-adds.
+DIRECT_BACKWARD_MAX_MACS = 2**30
 
 _chosen: dict[tuple, str] = {}  # (pass, geometry) -> fastest algorithm
 
@@ -39,6 +42,7 @@ class _Conv:
         self.P = (H + pt + pb - dh * (R - 1) - 1) // sh + 1
         self.Q = (W + pl + pr - dw * (S - 1) - 1) // sw + 1
         self.N, self.K, self.groups = N, K, groups
+        self.macs = N * K * (C // groups) * R * S * self.P * self.Q
         self.y_shape = (N, K, self.P, self.Q)
         self.key = (tuple(x_shape), tuple(w_shape), tuple(stride), tuple(padding), tuple(dilation), groups)
         self.shape = common.ext().Conv2dShape(
@@ -137,6 +141,10 @@ def choose_algo(conv, pass_name, requested, run) -> str:
     key = (pass_name,) + conv.key
     if key in _chosen:
         return _chosen[key]
+    if pass_name != "forward" and conv.macs > DIRECT_BACKWARD_MAX_MACS:
+        # The direct backward kernels (a gather, per-filter-plane reductions) lose
+        # to the GEMMs on large layers by far; timing them would cost seconds.
+        candidates = [a for a in candidates if a != "direct"] or candidates
     if len(candidates) == 1:
         return candidates[0]
     if _capturing():
