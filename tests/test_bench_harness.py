@@ -223,3 +223,13 @@ def test_fashion_workshop_script_trains_both_sides_on_a_small_batch():
         assert 0.0 <= side["test_accuracy"] <= 1.0 and side["images_per_s"] > 0
         assert len(side["val_accuracy"]) == len(side["loss"]) == 1
     assert results["train_images"] == 180  # the last 10% held out, as Keras' validation_split
+
+
+def test_model_lists_expand_seed_and_all_inside_comma_lists():
+    from cudacnn import benchmodels, zoo
+
+    seed = benchmodels.seed_model_names()
+    assert bench.model_names("seed") == seed
+    assert bench.model_names("seed,resnet18") == seed + ["resnet18"] * ("resnet18" not in seed)
+    assert bench.model_names("digits_cnn,all") == ["digits_cnn"] + [n for n in zoo.names() if n != "digits_cnn"]
+    assert bench.model_names("none") == []

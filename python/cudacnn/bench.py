@@ -210,20 +210,23 @@ def build_cases(args, batch: int) -> list:
     if args.quick:  # one conv layer per set and one algorithm keep the smoke run short
         cases = [c for c in cases if c.family != "conv2d" or
                  (c.layer in [benchcases.CONV_SETS[s][0] for s in conv_sets] and c.algo == algos[-1])]
-    if args.models == "none":
-        names = []
-    elif args.models == "seed":
-        names = benchmodels.seed_model_names()
-    elif args.models == "all":
-        from . import zoo
-        names = list(zoo.names())
-    else:
-        from . import zoo
-        names = _split(args.models)
-        unknown = [n for n in names if n not in zoo.names()]
-        if unknown:
-            raise SystemExit(f"cudacnn bench: unknown models {unknown}; choose from {', '.join(zoo.names())}")
-    return cases + benchmodels.model_cases(names, batch, _split(args.modes))
+    return cases + benchmodels.model_cases(model_names(args.models), batch, _split(args.modes))
+
+
+def model_names(spec: str) -> list[str]:
+    """Zoo names from a comma list in which 'seed' (the lectures' nets) and 'all' expand; 'none' is empty."""
+    from . import zoo
+
+    names = []
+    for item in [] if spec == "none" else _split(spec):
+        expanded = (benchmodels.seed_model_names() if item == "seed"
+                    else list(zoo.names()) if item == "all" else [item])
+        names += [n for n in expanded if n not in names]
+    unknown = [n for n in names if n not in zoo.names()]
+    if unknown:
+        raise SystemExit(f"cudacnn bench: unknown models {unknown}; choose from 'seed', 'all', "
+                         f"{', '.join(zoo.names())}")
+    return names
 
 
 def main(argv=None) -> int:
