@@ -41,3 +41,17 @@ Functions (outputs are new arrays unless "in place" is said):
       (Keras semantics, weight decay decoupled: p -= lr*wd*p before the step;
        see cudacnn.ops.optim for the formulas)
 """
+
+# The functions every backend module defines (the contract above, by name).
+BACKEND_FUNCTIONS = (
+    "conv2d", "conv2d_backward",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "global_avg_pool2d", "global_avg_pool2d_backward",
+    "batch_norm", "batch_norm_backward",
+    "softmax_cross_entropy", "softmax_cross_entropy_backward",
+    "linear", "linear_backward",
+    "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "elu", "elu_backward",
+    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward",
+    "dropout", "dropout_backward",
+    "sgd_update", "rmsprop_update", "adam_update",
+)

@@ -7,6 +7,7 @@ kernels do not cover (another dtype, a tensor beyond 32-bit indexing, a
 geometry no conv kernel fits) runs on the ``cupy`` backend instead, with a
 debug line on the ``cudacnn.cuda`` logger.
 """
+from . import BACKEND_FUNCTIONS
 from ._cuda_conv import conv2d, conv2d_backward
 from ._cuda_dense import linear, linear_backward
 from ._cuda_elementwise import (adam_update, dropout, dropout_backward, elu, elu_backward, leaky_relu,
@@ -17,15 +18,4 @@ from ._cuda_norm import batch_norm, batch_norm_backward
 from ._cuda_pool import (avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward,
                          max_pool2d, max_pool2d_backward)
 
-__all__ = [
-    "conv2d", "conv2d_backward",
-    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-    "global_avg_pool2d", "global_avg_pool2d_backward",
-    "batch_norm", "batch_norm_backward",
-    "softmax_cross_entropy", "softmax_cross_entropy_backward",
-    "linear", "linear_backward",
-    "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "elu", "elu_backward",
-    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward",
-    "dropout", "dropout_backward",
-    "sgd_update", "rmsprop_update", "adam_update",
-]
+__all__ = list(BACKEND_FUNCTIONS)

@@ -6,6 +6,7 @@ code on GPU arrays. Arguments arrive validated and normalised by
 ``cudacnn.ops`` (see ``cudacnn.backends`` for the contract). The code lives in
 small modules by family; this one re-exports them.
 """
+from . import BACKEND_FUNCTIONS
 from ._numpy_activation import (elu, elu_backward, leaky_relu, leaky_relu_backward, relu,
                                 relu_backward, sigmoid, sigmoid_backward, softmax,
                                 softmax_backward, tanh, tanh_backward)
@@ -18,15 +19,4 @@ from ._numpy_optim import adam_update, rmsprop_update, sgd_update
 from ._numpy_pool import (avg_pool2d, avg_pool2d_backward, global_avg_pool2d,
                           global_avg_pool2d_backward, max_pool2d, max_pool2d_backward)
 
-__all__ = [
-    "conv2d", "conv2d_backward",
-    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-    "global_avg_pool2d", "global_avg_pool2d_backward",
-    "batch_norm", "batch_norm_backward",
-    "softmax_cross_entropy", "softmax_cross_entropy_backward",
-    "linear", "linear_backward",
-    "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "elu", "elu_backward",
-    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward",
-    "dropout", "dropout_backward",
-    "sgd_update", "rmsprop_update", "adam_update",
-]
+__all__ = list(BACKEND_FUNCTIONS)

@@ -72,6 +72,7 @@ Optimizer steps (in place on p and its state; formulas in cudacnn.ops.optim)
     rmsprop_update(p, g, mean_square, lr, rho=0.9, eps=1e-7, weight_decay=0.0)
     adam_update(p, g, m, v, lr, beta1=0.9, beta2=0.999, eps=1e-7, weight_decay=0.0, step=1)
 """
+from ..backends import BACKEND_FUNCTIONS
 from .activation import (elu, elu_backward, leaky_relu, leaky_relu_backward, relu, relu_backward,
                          sigmoid, sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
 from .conv import conv1d, conv1d_backward, conv2d, conv2d_backward
@@ -83,15 +84,4 @@ from .optim import adam_update, rmsprop_update, sgd_update
 from .pool import (avg_pool2d, avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward,
                    max_pool2d, max_pool2d_backward)
 
-__all__ = [
-    "conv2d", "conv2d_backward", "conv1d", "conv1d_backward",
-    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-    "global_avg_pool2d", "global_avg_pool2d_backward",
-    "batch_norm", "batch_norm_backward",
-    "softmax_cross_entropy", "softmax_cross_entropy_backward",
-    "linear", "linear_backward",
-    "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "elu", "elu_backward",
-    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward",
-    "dropout", "dropout_backward",
-    "sgd_update", "rmsprop_update", "adam_update",
-]
+__all__ = ["conv1d", "conv1d_backward", *BACKEND_FUNCTIONS]  # conv1d runs as conv2d with H = 1
