@@ -168,3 +168,22 @@ def numerical_grad(loss, array, eps=1e-6):
         array[idx] = saved
         grad[idx] = (up - down) / (2 * eps)
     return grad
+
+
+def assert_sampled_gradients(objective, targets, rng, entries, atol, rtol=1e-5, eps=1e-6):
+    """Check analytic gradients against central differences of objective() at a few sampled
+    elements of each (name, array, grad) target; returns how many elements were checked."""
+    checked = 0
+    for name, array, grad in targets:
+        flat, gflat = array.reshape(-1), grad.reshape(-1)
+        for i in rng.choice(flat.size, size=min(entries, flat.size), replace=False):
+            old = flat[i]
+            flat[i] = old + eps
+            up = objective()
+            flat[i] = old - eps
+            down = objective()
+            flat[i] = old
+            numeric = (up - down) / (2 * eps)
+            assert abs(numeric - gflat[i]) <= atol + rtol * abs(numeric), (name, i, numeric, gflat[i])
+            checked += 1
+    return checked

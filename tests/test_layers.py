@@ -7,6 +7,7 @@ import pytest
 
 from cudacnn import layers as L, ops
 from cudacnn.layers.base import reset_names
+from naive import assert_sampled_gradients
 
 
 def numeric_check(layer, x, rng, entries=5, atol=1e-6, rtol=1e-5, training=True):
@@ -20,18 +21,8 @@ def numeric_check(layer, x, rng, entries=5, atol=1e-6, rtol=1e-5, training=True)
     def objective():
         return float((layer.forward(x, training=training) * r).sum())
 
-    eps = 1e-6
     targets = [("x", x, dx)] + [(k, layer.params[k], layer.grads[k]) for k in layer.params]
-    for name, array, grad in targets:
-        flat, gflat = array.reshape(-1), grad.reshape(-1)
-        for i in rng.choice(flat.size, size=min(entries, flat.size), replace=False):
-            old = flat[i]
-            flat[i] = old + eps
-            up = objective()
-            flat[i] = old - eps
-            down = objective()
-            flat[i] = old
-            assert abs((up - down) / (2 * eps) - gflat[i]) <= atol + rtol * abs(gflat[i]), (name, i)
+    assert_sampled_gradients(objective, targets, rng, entries, atol, rtol)
 
 
 @pytest.mark.parametrize("make, shape", [

@@ -9,6 +9,7 @@ import cudacnn
 from cudacnn import Model, Sequential
 from cudacnn import layers as L
 from cudacnn.models import model_from_config
+from naive import assert_sampled_gradients
 
 
 def check_model_gradients(model, x, rng, entries=4, tol=1e-6):
@@ -24,21 +25,8 @@ def check_model_gradients(model, x, rng, entries=4, tol=1e-6):
     def objective():
         return float((model.forward(x, training=True) * r).sum())
 
-    eps = 1e-6
-    checked = 0
-    for name, array, grad in [("input", x, dx)] + [(k, weights[k], grads[k]) for k in weights]:
-        flat, gflat = array.reshape(-1), grad.reshape(-1)
-        for i in rng.choice(flat.size, size=min(entries, flat.size), replace=False):
-            old = flat[i]
-            flat[i] = old + eps
-            up = objective()
-            flat[i] = old - eps
-            down = objective()
-            flat[i] = old
-            numeric = (up - down) / (2 * eps)
-            assert abs(numeric - gflat[i]) <= tol + 1e-5 * abs(numeric), (name, i, numeric, gflat[i])
-            checked += 1
-    return checked
+    targets = [("input", x, dx)] + [(k, weights[k], grads[k]) for k in weights]
+    return assert_sampled_gradients(objective, targets, rng, entries, atol=tol)
 
 
 def test_whole_model_gradient_check(rng):
