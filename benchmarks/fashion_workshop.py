@@ -5,7 +5,8 @@
 Both sides train the same net (Conv32-pool-Conv64-pool-Dense64-Dropout0.3-Dense10,
 ``cudacnn.zoo.get("mnist_workshop")``; PyTorch runs a mirror of it that starts
 from the very same weights) the same way: RMSprop (Keras defaults: lr 1e-3,
-rho 0.9, eps 1e-7), sparse categorical cross-entropy, batch 64, the last 10% of
+rho 0.9, eps 1e-7; PyTorch's RMSprop adds eps outside the square root where Keras and
+cudacnn add it inside, the one difference), sparse categorical cross-entropy, batch 64, the last 10% of
 the training set held out for validation (as Keras' ``validation_split``), the
 rest shuffled every epoch. Reported per side: test accuracy, the wall time of
 the whole fit (validation included) and training images/s = epochs x training

@@ -121,7 +121,7 @@ __global__ void rmsprop_kernel(float *__restrict__ p, const float *__restrict__ 
     const float grad = g[i];
     const float ms = rho * mean_square[i] + one_minus_rho * (grad * grad);
     mean_square[i] = ms;
-    p[i] = p[i] * decay_factor - lr * grad / (sqrtf(ms) + eps);
+    p[i] = p[i] * decay_factor - lr * grad / sqrtf(ms + eps);  // Keras: eps inside the root
   }
 }
 

@@ -50,7 +50,7 @@ def test_rmsprop_update(rng, wd):
         for i, gi in enumerate(g.ravel()):
             ref_p[i] -= lr * wd * ref_p[i]
             ref_s[i] = rho * ref_s[i] + (1 - rho) * gi * gi
-            ref_p[i] -= lr * gi / (math.sqrt(ref_s[i]) + eps)
+            ref_p[i] -= lr * gi / math.sqrt(ref_s[i] + eps)
     np.testing.assert_allclose(p.ravel(), ref_p, rtol=1e-12)
     np.testing.assert_allclose(mean_square.ravel(), ref_s, rtol=1e-12)
 

@@ -29,9 +29,7 @@ def rmsprop_update(p, g, mean_square, lr, rho, eps, weight_decay):
     _decay(p, lr, weight_decay)
     mean_square *= rho
     mean_square += (1 - rho) * (g * g)
-    denom = xp.sqrt(mean_square)
-    denom += eps
-    p -= lr * g / denom
+    p -= lr * g / xp.sqrt(mean_square + eps)
 
 
 def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step):

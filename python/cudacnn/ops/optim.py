@@ -8,7 +8,8 @@ SGD (velocity may be None when momentum == 0):
                     p += v                            (nesterov: p += momentum * v - lr * g)
 RMSprop:
     s = rho * s + (1 - rho) * g**2
-    p -= lr * g / (sqrt(s) + eps)
+    p -= lr * g / sqrt(s + eps)                       (eps inside the root, as Keras/TensorFlow;
+                                                       PyTorch adds it outside)
 Adam (step t counts from 1):
     m = beta1 * m + (1 - beta1) * g
     v = beta2 * v + (1 - beta2) * g**2
