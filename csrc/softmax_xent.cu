@@ -120,58 +120,54 @@ unsigned row_blocks(long long rows) { return (unsigned)CEIL_DIV(rows, (long long
 
 }  // namespace
 
-void softmax_xent_forward_index(ptr_t loss, ptr_t probs, ptr_t row_loss, ptr_t logits, ptr_t labels, int N, int K,
-                                ptr_t stream) {
+// The index and probability-row variants differ only in which label pointer the kernel reads.
+template <bool kIndexLabels>
+static void launch_forward(ptr_t loss, ptr_t probs, ptr_t row_loss, ptr_t logits, ptr_t labels, int N, int K,
+                           ptr_t stream) {
+  const char *label_name = kIndexLabels ? "labels" : "targets";
   check_rows(N, K);
   require_ptr(loss, "loss");
   require_ptr(probs, "probs");
   require_ptr(row_loss, "row_loss");
   require_ptr(logits, "logits");
-  require_ptr(labels, "labels");
+  require_ptr(labels, label_name);
   cudaStream_t st = as_stream(stream);
-  softmax_xent_forward_kernel<true><<<row_blocks(N), kThreads, 0, st>>>(
-      as_ptr<float>(probs), as_ptr<float>(row_loss), as_ptr<const float>(logits), as_ptr<const int>(labels), nullptr,
-      N, K);
-  CUDA_CHECK_LAUNCH("softmax_xent_forward_kernel<index>");
+  softmax_xent_forward_kernel<kIndexLabels><<<row_blocks(N), kThreads, 0, st>>>(
+      as_ptr<float>(probs), as_ptr<float>(row_loss), as_ptr<const float>(logits),
+      kIndexLabels ? as_ptr<const int>(labels) : nullptr, kIndexLabels ? nullptr : as_ptr<const float>(labels), N, K);
+  CUDA_CHECK_LAUNCH(kIndexLabels ? "softmax_xent_forward_kernel<index>" : "softmax_xent_forward_kernel<prob>");
   mean_kernel<<<1, kMeanThreads, 0, st>>>(as_ptr<float>(loss), as_ptr<const float>(row_loss), N);
   CUDA_CHECK_LAUNCH("mean_kernel");
+}
+
+template <bool kIndexLabels>
+static void launch_backward(ptr_t dlogits, ptr_t probs, ptr_t labels, int N, int K, ptr_t stream) {
+  check_rows(N, K);
+  require_ptr(dlogits, "dlogits");
+  require_ptr(probs, "probs");
+  require_ptr(labels, kIndexLabels ? "labels" : "targets");
+  softmax_xent_backward_kernel<kIndexLabels><<<row_blocks(N), kThreads, 0, as_stream(stream)>>>(
+      as_ptr<float>(dlogits), as_ptr<const float>(probs), kIndexLabels ? as_ptr<const int>(labels) : nullptr,
+      kIndexLabels ? nullptr : as_ptr<const float>(labels), N, K);
+  CUDA_CHECK_LAUNCH(kIndexLabels ? "softmax_xent_backward_kernel<index>" : "softmax_xent_backward_kernel<prob>");
+}
+
+void softmax_xent_forward_index(ptr_t loss, ptr_t probs, ptr_t row_loss, ptr_t logits, ptr_t labels, int N, int K,
+                                ptr_t stream) {
+  launch_forward<true>(loss, probs, row_loss, logits, labels, N, K, stream);
 }
 
 void softmax_xent_forward_prob(ptr_t loss, ptr_t probs, ptr_t row_loss, ptr_t logits, ptr_t targets, int N, int K,
                                ptr_t stream) {
-  check_rows(N, K);
-  require_ptr(loss, "loss");
-  require_ptr(probs, "probs");
-  require_ptr(row_loss, "row_loss");
-  require_ptr(logits, "logits");
-  require_ptr(targets, "targets");
-  cudaStream_t st = as_stream(stream);
-  softmax_xent_forward_kernel<false><<<row_blocks(N), kThreads, 0, st>>>(
-      as_ptr<float>(probs), as_ptr<float>(row_loss), as_ptr<const float>(logits), nullptr,
-      as_ptr<const float>(targets), N, K);
-  CUDA_CHECK_LAUNCH("softmax_xent_forward_kernel<prob>");
-  mean_kernel<<<1, kMeanThreads, 0, st>>>(as_ptr<float>(loss), as_ptr<const float>(row_loss), N);
-  CUDA_CHECK_LAUNCH("mean_kernel");
+  launch_forward<false>(loss, probs, row_loss, logits, targets, N, K, stream);
 }
 
 void softmax_xent_backward_index(ptr_t dlogits, ptr_t probs, ptr_t labels, int N, int K, ptr_t stream) {
-  check_rows(N, K);
-  require_ptr(dlogits, "dlogits");
-  require_ptr(probs, "probs");
-  require_ptr(labels, "labels");
-  softmax_xent_backward_kernel<true><<<row_blocks(N), kThreads, 0, as_stream(stream)>>>(
-      as_ptr<float>(dlogits), as_ptr<const float>(probs), as_ptr<const int>(labels), nullptr, N, K);
-  CUDA_CHECK_LAUNCH("softmax_xent_backward_kernel<index>");
+  launch_backward<true>(dlogits, probs, labels, N, K, stream);
 }
 
 void softmax_xent_backward_prob(ptr_t dlogits, ptr_t probs, ptr_t targets, int N, int K, ptr_t stream) {
-  check_rows(N, K);
-  require_ptr(dlogits, "dlogits");
-  require_ptr(probs, "probs");
-  require_ptr(targets, "targets");
-  softmax_xent_backward_kernel<false><<<row_blocks(N), kThreads, 0, as_stream(stream)>>>(
-      as_ptr<float>(dlogits), as_ptr<const float>(probs), nullptr, as_ptr<const float>(targets), N, K);
-  CUDA_CHECK_LAUNCH("softmax_xent_backward_kernel<prob>");
+  launch_backward<false>(dlogits, probs, targets, N, K, stream);
 }
 
 void softmax_forward(ptr_t y, ptr_t x, long long rows, int K, ptr_t stream) {
