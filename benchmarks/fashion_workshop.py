@@ -1,6 +1,7 @@
 """The lectures' MNIST workshop net on Fashion-MNIST, cudacnn (NumPy CPU) beside PyTorch CPU.
 
     python benchmarks/fashion_workshop.py          # 5 epochs each, several minutes on 2 cores
+    python benchmarks/fashion_workshop.py --seeds 0-4   # the same for 5 seeds: accuracy's spread
 
 Both sides train the same net (Conv32-pool-Conv64-pool-Dense64-Dropout0.3-Dense10,
 ``cudacnn.zoo.get("mnist_workshop")``; PyTorch runs a mirror of it that starts
@@ -11,6 +12,9 @@ the training set held out for validation (as Keras' ``validation_split``), the
 rest shuffled every epoch. Reported per side: test accuracy, the wall time of
 the whole fit (validation included) and training images/s = epochs x training
 images / fit time. Writes ``benchmarks/results/fashion-workshop-<cpu>-<date>-<commit>.json``.
+With ``--seeds`` every seed gives both sides new initial weights (the same on both
+sides), a new shuffle and new dropout masks; the file records each run and the
+spread of test accuracy per side (``...-seeds.json``).
 
 This is a benchmark, not a timed test: nothing here asserts on time.
 """
@@ -21,6 +25,8 @@ import os
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 import cudacnn
 from cudacnn import benchmodels, optimizers, zoo
@@ -83,19 +89,19 @@ def torch_fit(x, y, x_test, y_test, epochs, batch_size, seed=0) -> dict:
             "val_accuracy": val_acc, "loss": losses}
 
 
-def run(x, y, x_test, y_test, epochs=5, batch_size=64, with_torch=True) -> dict:
-    """Train both sides; returns the results record (no file written)."""
+def run(x, y, x_test, y_test, epochs=5, batch_size=64, with_torch=True, seed=0) -> dict:
+    """Train both sides from one seed; returns the results record (no file written)."""
     train_images = epochs * int(len(x) * 0.9)
     sides = {"cudacnn-numpy": ours_fit}
     if with_torch:
         sides["torch-cpu"] = torch_fit
     results = {"epochs": epochs, "batch_size": batch_size, "train_images": int(len(x) * 0.9),
-               "test_images": len(x_test), "load_before": os.getloadavg()[0], "sides": {}}
+               "test_images": len(x_test), "seed": seed, "load_before": os.getloadavg()[0], "sides": {}}
     for name, fit in sides.items():
-        side = fit(x, y, x_test, y_test, epochs, batch_size)
+        side = fit(x, y, x_test, y_test, epochs, batch_size, seed)
         side["images_per_s"] = train_images / side["fit_s"]
         results["sides"][name] = side
-        print(f"{name:14s} test accuracy {side['test_accuracy']:.4f}  fit {side['fit_s']:.1f} s  "
+        print(f"seed {seed} {name:14s} test accuracy {side['test_accuracy']:.4f}  fit {side['fit_s']:.1f} s  "
               f"{side['images_per_s']:.0f} training images/s", flush=True)
     results["load_after"] = os.getloadavg()[0]
     if with_torch:
@@ -104,11 +110,35 @@ def run(x, y, x_test, y_test, epochs=5, batch_size=64, with_torch=True) -> dict:
     return results
 
 
+def run_seeds(x, y, x_test, y_test, seeds, epochs=5, batch_size=64, with_torch=True) -> dict:
+    """run() once per seed; adds each side's test-accuracy spread over the seeds."""
+    runs = [run(x, y, x_test, y_test, epochs, batch_size, with_torch, seed) for seed in seeds]
+    spread = {}
+    for side in runs[0]["sides"]:
+        acc = np.array([r["sides"][side]["test_accuracy"] for r in runs])
+        spread[side] = {"test_accuracy": acc.tolist(), "mean": float(acc.mean()), "std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+                        "min": float(acc.min()), "max": float(acc.max()), "runs_at_or_above_0.90": int((acc >= 0.90).sum())}
+        print(f"{side:14s} test accuracy over seeds {list(seeds)}: mean {acc.mean():.4f}, "
+              f"min {acc.min():.4f}, max {acc.max():.4f}", flush=True)
+    return {"epochs": epochs, "batch_size": batch_size, "seeds": list(seeds), "runs": runs, "spread": spread}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'3' -> [3]; '0-4' -> [0, 1, 2, 3, 4]; '1,5,9' -> [1, 5, 9]."""
+    seeds = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    return seeds
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--data", default=None, help="Fashion-MNIST directory (default: cudacnn's search path)")
+    p.add_argument("--seeds", type=parse_seeds, default=None,
+                   help="several runs, e.g. 0-4 or 1,5,9: records the spread of test accuracy")
     p.add_argument("--no-torch", action="store_true", help="train only cudacnn's side")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for NumPy's BLAS and PyTorch alike (default: each library's own)")
@@ -121,9 +151,16 @@ def main(argv=None) -> int:
     print(f"fashion_workshop: {len(x)} train / {len(x_test)} test images, {args.epochs} epochs, batch "
           f"{args.batch_size}; {env['cpu']} ({env['cpu_count']} CPUs), torch threads "
           f"{env.get('torch_num_threads')}", flush=True)
+    stem = f"fashion-workshop-{device_slug(env)}-{env['date'][:10]}-{env['commit'][:8]}-b{args.batch_size}"
+    if args.seeds:
+        results = run_seeds(x, y, x_test, y_test, args.seeds, args.epochs, args.batch_size, not args.no_torch)
+        payload = {"schema": "cudacnn-fashion-seeds/1", "env": env, **results}
+        write_json_atomic(Path(args.out) / f"{stem}-seeds.json", payload)
+        print(f"wrote {Path(args.out) / f'{stem}-seeds.json'}")
+        return 0
     results = run(x, y, x_test, y_test, args.epochs, args.batch_size, with_torch=not args.no_torch)
     payload = {"schema": "cudacnn-fashion-workshop/1", "env": env, **results}
-    path = Path(args.out) / f"fashion-workshop-{device_slug(env)}-{env['date'][:10]}-{env['commit'][:8]}.json"
+    path = Path(args.out) / f"{stem}.json"
     write_json_atomic(path, payload)
     if "ours_over_torch_images_per_s" in results:
         print(f"cudacnn / PyTorch training throughput: {results['ours_over_torch_images_per_s']:.2f}x")
