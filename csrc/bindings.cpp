@@ -127,14 +127,16 @@ static void bind_norm_and_loss(py::module_ &m) {
   m.def("batch_norm_backward", &batch_norm_backward, py::arg("dx"), py::arg("dgamma"), py::arg("dbeta"),
         py::arg("dy"), py::arg("x_hat"), py::arg("inv_std"), py::arg("gamma"), py::arg("workspace"),
         py::arg("workspace_size"), py::arg("N"), py::arg("C"), py::arg("HW"), py::arg("training"), py::arg("stream"));
-  m.def("softmax_xent_forward_index", &softmax_xent_forward_index, py::arg("loss"), py::arg("probs"),
-        py::arg("row_loss"), py::arg("logits"), py::arg("labels"), py::arg("N"), py::arg("K"), py::arg("stream"));
-  m.def("softmax_xent_forward_prob", &softmax_xent_forward_prob, py::arg("loss"), py::arg("probs"),
-        py::arg("row_loss"), py::arg("logits"), py::arg("targets"), py::arg("N"), py::arg("K"), py::arg("stream"));
-  m.def("softmax_xent_backward_index", &softmax_xent_backward_index, py::arg("dlogits"), py::arg("probs"),
-        py::arg("labels"), py::arg("N"), py::arg("K"), py::arg("stream"));
-  m.def("softmax_xent_backward_prob", &softmax_xent_backward_prob, py::arg("dlogits"), py::arg("probs"),
-        py::arg("targets"), py::arg("N"), py::arg("K"), py::arg("stream"));
+  m.def("softmax_xent_forward_index", &softmax_xent_forward_index, py::arg("loss"), py::arg("row_max"),
+        py::arg("log_sum"), py::arg("row_loss"), py::arg("logits"), py::arg("labels"), py::arg("N"), py::arg("K"),
+        py::arg("stream"));
+  m.def("softmax_xent_forward_prob", &softmax_xent_forward_prob, py::arg("loss"), py::arg("row_max"),
+        py::arg("log_sum"), py::arg("row_loss"), py::arg("logits"), py::arg("targets"), py::arg("N"), py::arg("K"),
+        py::arg("stream"));
+  m.def("softmax_xent_backward_index", &softmax_xent_backward_index, py::arg("dlogits"), py::arg("logits"),
+        py::arg("row_max"), py::arg("log_sum"), py::arg("labels"), py::arg("N"), py::arg("K"), py::arg("stream"));
+  m.def("softmax_xent_backward_prob", &softmax_xent_backward_prob, py::arg("dlogits"), py::arg("logits"),
+        py::arg("row_max"), py::arg("log_sum"), py::arg("targets"), py::arg("N"), py::arg("K"), py::arg("stream"));
   m.def("softmax_forward", &softmax_forward, py::arg("y"), py::arg("x"), py::arg("rows"), py::arg("K"),
         py::arg("stream"));
   m.def("softmax_backward", &softmax_backward, py::arg("dx"), py::arg("dy"), py::arg("y"), py::arg("rows"),

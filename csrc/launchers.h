@@ -116,13 +116,17 @@ void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x_
                          ptr_t stream);
 
 // ---- softmax_xent.cu --------------------------------------------------------
-// probs (N, K), loss scalar (mean over rows); labels: int32 (N,) or float (N, K).
-void softmax_xent_forward_index(ptr_t loss, ptr_t probs, ptr_t row_loss, ptr_t logits, ptr_t labels, int N, int K,
-                                ptr_t stream);
-void softmax_xent_forward_prob(ptr_t loss, ptr_t probs, ptr_t row_loss, ptr_t logits, ptr_t targets, int N, int K,
-                               ptr_t stream);
-void softmax_xent_backward_index(ptr_t dlogits, ptr_t probs, ptr_t labels, int N, int K, ptr_t stream);
-void softmax_xent_backward_prob(ptr_t dlogits, ptr_t probs, ptr_t targets, int N, int K, ptr_t stream);
+// loss scalar (mean over rows); per row: row_max, log_sum (log sum exp(logits - row_max)),
+// row_loss. labels: int64 (N,) class indices, or float (N, K) probability rows.
+void softmax_xent_forward_index(ptr_t loss, ptr_t row_max, ptr_t log_sum, ptr_t row_loss, ptr_t logits, ptr_t labels,
+                                int N, int K, ptr_t stream);
+void softmax_xent_forward_prob(ptr_t loss, ptr_t row_max, ptr_t log_sum, ptr_t row_loss, ptr_t logits,
+                               ptr_t targets, int N, int K, ptr_t stream);
+// dlogits from the logits and the forward's row statistics.
+void softmax_xent_backward_index(ptr_t dlogits, ptr_t logits, ptr_t row_max, ptr_t log_sum, ptr_t labels, int N,
+                                 int K, ptr_t stream);
+void softmax_xent_backward_prob(ptr_t dlogits, ptr_t logits, ptr_t row_max, ptr_t log_sum, ptr_t targets, int N,
+                                int K, ptr_t stream);
 void softmax_forward(ptr_t y, ptr_t x, long long rows, int K, ptr_t stream);
 void softmax_backward(ptr_t dx, ptr_t dy, ptr_t y, long long rows, int K, ptr_t stream);
 

@@ -1,11 +1,20 @@
 // Softmax (last axis) and fused softmax-cross-entropy, float32, rows of K.
 //
-// One warp per row: a max pass, a sum-of-exponentials pass (log-sum-exp), then
-// the outputs; lanes stride along the row so reads are coalesced, and the warp
-// reductions use a fixed shuffle tree. The loss is the mean of the per-row
-// losses, summed in row order by a single block (deterministic).
+// One warp per row; lanes stride along the row so reads are coalesced (as
+// float4 when the rows are 16-byte aligned), and warp reductions use a fixed
+// shuffle tree. The cross-entropy forward reads the logits once: each lane
+// keeps an online (running max m, sum of exp(x - m)) pair, the lanes' pairs
+// are merged, and the row's loss needs only x[label]. It writes no
+// probabilities: the backward recomputes them from the logits and the two
+// per-row statistics, so a training step moves N*K floats fewer twice over.
+//   log_softmax(z)_k = (z_k - row_max) - log_sum,  log_sum = log sum_j exp(z_j - row_max)
 //   loss_row = -sum_k t_k * log_softmax(z)_k      (t: one-hot of the label, or a probability row)
 //   dlogits  = (softmax(z) * sum_k t_k - t) / N   (= (p - onehot) / N for labels)
+// The loss is the mean of the per-row losses, summed in row order by a single
+// block (deterministic).
+#include <cfloat>
+#include <initializer_list>
+
 #include "common.cuh"
 #include "launchers.h"
 
@@ -27,30 +36,77 @@ __device__ __forceinline__ float row_sum_exp(const float *__restrict__ x, int K,
   return warp_reduce_sum(s);
 }
 
-// INDEX: labels are int32 class indices; else targets are (N, K) rows.
-template <bool INDEX>
-__global__ void softmax_xent_forward_kernel(float *__restrict__ probs, float *__restrict__ row_loss,
-                                            const float *__restrict__ logits, const int *__restrict__ labels,
+// Calls visit(k, x[k]) for this lane's elements of a row: k = lane, lane + 32, ...
+// or, with VEC4 (K % 4 == 0, row 16-byte aligned), float4 number lane, lane + 32, ...
+template <bool VEC4, typename Visit>
+__device__ __forceinline__ void for_lane_elements(const float *__restrict__ x, int K, int lane, Visit visit) {
+  if (VEC4) {
+    const float4 *x4 = reinterpret_cast<const float4 *>(x);
+    for (int k4 = lane; k4 < K / 4; k4 += 32) {
+      const float4 v = x4[k4];
+      visit(4 * k4, v.x); visit(4 * k4 + 1, v.y); visit(4 * k4 + 2, v.z); visit(4 * k4 + 3, v.w);
+    }
+  } else {
+    for (int k = lane; k < K; k += 32) visit(k, x[k]);
+  }
+}
+
+// Running log-sum-exp: s = sum exp(v - m) over the values seen, m their max.
+// m starts at -FLT_MAX rather than -inf so that -inf logits add exp(-inf) = 0
+// instead of exp(-inf - -inf) = NaN.
+struct OnlineLse {
+  float m = -FLT_MAX, s = 0.0f;
+  __device__ __forceinline__ void add(float v) {
+    if (v > m) {
+      s = fmaf(s, expf(m - v), 1.0f);
+      m = v;
+    } else {
+      s += expf(v - m);
+    }
+  }
+  __device__ __forceinline__ void merge_warp() {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) {
+      const float m_other = __shfl_xor_sync(0xffffffffu, m, offset);
+      const float s_other = __shfl_xor_sync(0xffffffffu, s, offset);
+      const float m_new = fmaxf(m, m_other);
+      s = s * expf(m - m_new) + s_other * expf(m_other - m_new);
+      m = m_new;
+    }
+  }
+};
+
+// Per row: row_max, log_sum and the row's loss. INDEX: labels are int64 class
+// indices; else targets are (N, K) probability rows.
+template <bool INDEX, bool VEC4>
+__global__ void softmax_xent_forward_kernel(float *__restrict__ row_max_out, float *__restrict__ log_sum_out,
+                                            float *__restrict__ row_loss, const float *__restrict__ logits,
+                                            const long long *__restrict__ labels,
                                             const float *__restrict__ targets, int N, int K) {
   const int row = blockIdx.x * kRowsPerBlock + (threadIdx.x >> 5), lane = threadIdx.x & 31;
   if (row >= N) return;  // whole warps leave together
   const float *x = logits + (long long)row * K;
-  const float m = row_max(x, K, lane);
-  const float log_norm = logf(row_sum_exp(x, K, lane, m));
-  float *p = probs + (long long)row * K;
-  for (int k = lane; k < K; k += 32) p[k] = expf(x[k] - m - log_norm);
+  OnlineLse lse;
+  for_lane_elements<VEC4>(x, K, lane, [&](int, float v) { lse.add(v); });
+  lse.merge_warp();
+  const float m = lse.m, log_sum = logf(lse.s);
   float loss;
   if (INDEX) {
-    const int label = labels[row];
+    const long long label = labels[row];
     // Out-of-range labels are refused in Python; never read outside the row.
-    loss = (label >= 0 && label < K) ? -(x[label] - m - log_norm) : NAN;
+    loss = (label >= 0 && label < K) ? -((x[label] - m) - log_sum) : NAN;
   } else {
+    // A second pass (from cache): sum t * (x - m) - log_sum * sum t would cancel badly.
     const float *t = targets + (long long)row * K;
     float dot = 0.0f;
-    for (int k = lane; k < K; k += 32) dot = fmaf(t[k], x[k] - m - log_norm, dot);
+    for_lane_elements<VEC4>(x, K, lane, [&](int k, float v) { dot = fmaf(t[k], (v - m) - log_sum, dot); });
     loss = -warp_reduce_sum(dot);
   }
-  if (lane == 0) row_loss[row] = loss;
+  if (lane == 0) {
+    row_max_out[row] = m;
+    log_sum_out[row] = log_sum;
+    row_loss[row] = loss;
+  }
 }
 
 // loss = sum(row_loss) / N, one block, fixed order.
@@ -64,24 +120,41 @@ __global__ void __launch_bounds__(kMeanThreads) mean_kernel(float *__restrict__ 
   if (threadIdx.x == 0) *out = acc / (float)n;
 }
 
-template <bool INDEX>
-__global__ void softmax_xent_backward_kernel(float *__restrict__ dlogits, const float *__restrict__ probs,
-                                             const int *__restrict__ labels, const float *__restrict__ targets,
-                                             int N, int K) {
+// dlogits = (exp((x - row_max) - log_sum) * sum t - t) / N, written as float4 with VEC4.
+template <bool INDEX, bool VEC4>
+__global__ void softmax_xent_backward_kernel(float *__restrict__ dlogits, const float *__restrict__ logits,
+                                             const float *__restrict__ row_max, const float *__restrict__ log_sum,
+                                             const long long *__restrict__ labels,
+                                             const float *__restrict__ targets, int N, int K) {
   const int row = blockIdx.x * kRowsPerBlock + (threadIdx.x >> 5), lane = threadIdx.x & 31;
   if (row >= N) return;
-  const float *p = probs + (long long)row * K;
+  const float *x = logits + (long long)row * K;
   float *d = dlogits + (long long)row * K;
-  const float n = (float)N;
+  const float m = row_max[row], ls = log_sum[row], inv_n = 1.0f / (float)N;
+  const float *t = INDEX ? nullptr : targets + (long long)row * K;
+  float t_sum = 1.0f;
+  long long label = -1;
   if (INDEX) {
-    const int label = labels[row];
-    for (int k = lane; k < K; k += 32) d[k] = (p[k] - (k == label ? 1.0f : 0.0f)) / n;
+    label = labels[row];
   } else {
-    const float *t = targets + (long long)row * K;
     float total = 0.0f;
-    for (int k = lane; k < K; k += 32) total += t[k];
-    total = warp_reduce_sum(total);
-    for (int k = lane; k < K; k += 32) d[k] = (p[k] * total - t[k]) / n;
+    for_lane_elements<VEC4>(t, K, lane, [&](int, float v) { total += v; });
+    t_sum = warp_reduce_sum(total);
+  }
+  auto grad = [&](int k, float v) {
+    const float target = INDEX ? (k == label ? 1.0f : 0.0f) : t[k];
+    return (expf((v - m) - ls) * t_sum - target) * inv_n;
+  };
+  if (VEC4) {
+    const float4 *x4 = reinterpret_cast<const float4 *>(x);
+    float4 *d4 = reinterpret_cast<float4 *>(d);
+    for (int k4 = lane; k4 < K / 4; k4 += 32) {
+      const float4 v = x4[k4];
+      const int k = 4 * k4;
+      d4[k4] = make_float4(grad(k, v.x), grad(k + 1, v.y), grad(k + 2, v.z), grad(k + 3, v.w));
+    }
+  } else {
+    for (int k = lane; k < K; k += 32) d[k] = grad(k, x[k]);
   }
 }
 
@@ -120,54 +193,80 @@ unsigned row_blocks(long long rows) { return (unsigned)CEIL_DIV(rows, (long long
 
 }  // namespace
 
+bool aligned16(ptr_t p) { return p % 16 == 0; }
+
+// float4 rows: K a multiple of 4 and every (N, K) operand 16-byte aligned.
+bool rows_vectorizable(int K, std::initializer_list<ptr_t> row_arrays) {
+  if (K % 4 != 0) return false;
+  for (ptr_t p : row_arrays)
+    if (!aligned16(p)) return false;
+  return true;
+}
+
 // The index and probability-row variants differ only in which label pointer the kernel reads.
 template <bool kIndexLabels>
-static void launch_forward(ptr_t loss, ptr_t probs, ptr_t row_loss, ptr_t logits, ptr_t labels, int N, int K,
-                           ptr_t stream) {
-  const char *label_name = kIndexLabels ? "labels" : "targets";
+static void launch_forward(ptr_t loss, ptr_t row_max, ptr_t log_sum, ptr_t row_loss, ptr_t logits, ptr_t labels,
+                           int N, int K, ptr_t stream) {
   check_rows(N, K);
   require_ptr(loss, "loss");
-  require_ptr(probs, "probs");
+  require_ptr(row_max, "row_max");
+  require_ptr(log_sum, "log_sum");
   require_ptr(row_loss, "row_loss");
   require_ptr(logits, "logits");
-  require_ptr(labels, label_name);
+  require_ptr(labels, kIndexLabels ? "labels" : "targets");
   cudaStream_t st = as_stream(stream);
-  softmax_xent_forward_kernel<kIndexLabels><<<row_blocks(N), kThreads, 0, st>>>(
-      as_ptr<float>(probs), as_ptr<float>(row_loss), as_ptr<const float>(logits),
-      kIndexLabels ? as_ptr<const int>(labels) : nullptr, kIndexLabels ? nullptr : as_ptr<const float>(labels), N, K);
+  const long long *index = kIndexLabels ? as_ptr<const long long>(labels) : nullptr;
+  const float *targets = kIndexLabels ? nullptr : as_ptr<const float>(labels);
+  const bool vec4 = rows_vectorizable(K, kIndexLabels ? std::initializer_list<ptr_t>{logits}
+                                                       : std::initializer_list<ptr_t>{logits, labels});
+  auto kernel = vec4 ? softmax_xent_forward_kernel<kIndexLabels, true> : softmax_xent_forward_kernel<kIndexLabels, false>;
+  kernel<<<row_blocks(N), kThreads, 0, st>>>(as_ptr<float>(row_max), as_ptr<float>(log_sum),
+                                             as_ptr<float>(row_loss), as_ptr<const float>(logits), index, targets,
+                                             N, K);
   CUDA_CHECK_LAUNCH(kIndexLabels ? "softmax_xent_forward_kernel<index>" : "softmax_xent_forward_kernel<prob>");
   mean_kernel<<<1, kMeanThreads, 0, st>>>(as_ptr<float>(loss), as_ptr<const float>(row_loss), N);
   CUDA_CHECK_LAUNCH("mean_kernel");
 }
 
 template <bool kIndexLabels>
-static void launch_backward(ptr_t dlogits, ptr_t probs, ptr_t labels, int N, int K, ptr_t stream) {
+static void launch_backward(ptr_t dlogits, ptr_t logits, ptr_t row_max, ptr_t log_sum, ptr_t labels, int N, int K,
+                            ptr_t stream) {
   check_rows(N, K);
   require_ptr(dlogits, "dlogits");
-  require_ptr(probs, "probs");
+  require_ptr(logits, "logits");
+  require_ptr(row_max, "row_max");
+  require_ptr(log_sum, "log_sum");
   require_ptr(labels, kIndexLabels ? "labels" : "targets");
-  softmax_xent_backward_kernel<kIndexLabels><<<row_blocks(N), kThreads, 0, as_stream(stream)>>>(
-      as_ptr<float>(dlogits), as_ptr<const float>(probs), kIndexLabels ? as_ptr<const int>(labels) : nullptr,
-      kIndexLabels ? nullptr : as_ptr<const float>(labels), N, K);
+  const long long *index = kIndexLabels ? as_ptr<const long long>(labels) : nullptr;
+  const float *targets = kIndexLabels ? nullptr : as_ptr<const float>(labels);
+  const bool vec4 = rows_vectorizable(K, kIndexLabels ? std::initializer_list<ptr_t>{dlogits, logits}
+                                                       : std::initializer_list<ptr_t>{dlogits, logits, labels});
+  auto kernel =
+      vec4 ? softmax_xent_backward_kernel<kIndexLabels, true> : softmax_xent_backward_kernel<kIndexLabels, false>;
+  kernel<<<row_blocks(N), kThreads, 0, as_stream(stream)>>>(as_ptr<float>(dlogits), as_ptr<const float>(logits),
+                                                            as_ptr<const float>(row_max),
+                                                            as_ptr<const float>(log_sum), index, targets, N, K);
   CUDA_CHECK_LAUNCH(kIndexLabels ? "softmax_xent_backward_kernel<index>" : "softmax_xent_backward_kernel<prob>");
 }
 
-void softmax_xent_forward_index(ptr_t loss, ptr_t probs, ptr_t row_loss, ptr_t logits, ptr_t labels, int N, int K,
-                                ptr_t stream) {
-  launch_forward<true>(loss, probs, row_loss, logits, labels, N, K, stream);
+void softmax_xent_forward_index(ptr_t loss, ptr_t row_max, ptr_t log_sum, ptr_t row_loss, ptr_t logits, ptr_t labels,
+                                int N, int K, ptr_t stream) {
+  launch_forward<true>(loss, row_max, log_sum, row_loss, logits, labels, N, K, stream);
 }
 
-void softmax_xent_forward_prob(ptr_t loss, ptr_t probs, ptr_t row_loss, ptr_t logits, ptr_t targets, int N, int K,
-                               ptr_t stream) {
-  launch_forward<false>(loss, probs, row_loss, logits, targets, N, K, stream);
+void softmax_xent_forward_prob(ptr_t loss, ptr_t row_max, ptr_t log_sum, ptr_t row_loss, ptr_t logits,
+                               ptr_t targets, int N, int K, ptr_t stream) {
+  launch_forward<false>(loss, row_max, log_sum, row_loss, logits, targets, N, K, stream);
 }
 
-void softmax_xent_backward_index(ptr_t dlogits, ptr_t probs, ptr_t labels, int N, int K, ptr_t stream) {
-  launch_backward<true>(dlogits, probs, labels, N, K, stream);
+void softmax_xent_backward_index(ptr_t dlogits, ptr_t logits, ptr_t row_max, ptr_t log_sum, ptr_t labels, int N,
+                                 int K, ptr_t stream) {
+  launch_backward<true>(dlogits, logits, row_max, log_sum, labels, N, K, stream);
 }
 
-void softmax_xent_backward_prob(ptr_t dlogits, ptr_t probs, ptr_t targets, int N, int K, ptr_t stream) {
-  launch_backward<false>(dlogits, probs, targets, N, K, stream);
+void softmax_xent_backward_prob(ptr_t dlogits, ptr_t logits, ptr_t row_max, ptr_t log_sum, ptr_t targets, int N,
+                                int K, ptr_t stream) {
+  launch_backward<false>(dlogits, logits, row_max, log_sum, targets, N, K, stream);
 }
 
 void softmax_forward(ptr_t y, ptr_t x, long long rows, int K, ptr_t stream) {

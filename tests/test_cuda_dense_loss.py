@@ -70,23 +70,34 @@ def test_raw_sgemm(on_cuda, mnk, trans_a, trans_b):
     assert_close(cp.asnumpy(gc), op_a.astype(np.float64) @ op_b.astype(np.float64), 1e-4, "sgemm beta=0")
 
 
-@pytest.mark.parametrize("N,K", [(5, 7), (1, 3), (33, 1000), (64, 10), (3, 1)])
+def _unaligned(cp, a):
+    """A contiguous device copy of `a` that starts 4 bytes past a 16-byte boundary (no float4 loads)."""
+    flat = cp.empty(a.size + 1, dtype=a.dtype)
+    view = flat[1:].reshape(a.shape)
+    view[...] = cp.asarray(a)
+    assert view.data.ptr % 16 == 4
+    return view
+
+
+# K = 1000, 8, 300: rows of float4 (K % 4 == 0); the others are read a float at a time.
+@pytest.mark.parametrize("N,K", [(5, 7), (1, 3), (33, 1000), (64, 10), (3, 1), (9, 8)])
 def test_softmax_cross_entropy_with_class_indices(on_cuda, N, K):
     cp = on_cuda
     rng = np.random.default_rng(0)
     logits = (rng.standard_normal((N, K)) * 4).astype(np.float32)
-    labels = rng.integers(0, K, N)  # int64, converted to int32 on the device
+    labels = rng.integers(0, K, N)  # int64, read as is by the kernels
     loss_ref, cache_ref = ops.softmax_cross_entropy(logits.astype(np.float64), labels)
     dl_ref = ops.softmax_cross_entropy_backward(cache_ref)
     glogits, = to_gpu(cp, logits)
     loss, cache = ops.softmax_cross_entropy(glogits, cp.asarray(labels))
     assert loss.shape == () and loss.dtype == np.float32
     assert_close(cp.asnumpy(loss), loss_ref, 1e-5, "loss")
-    assert_close(cp.asnumpy(cache["probs"]), cache_ref["probs"], 1e-5, "probs")
+    assert_close(cp.asnumpy(cache["row_max"]), cache_ref["row_max"], 0, "row_max")
+    assert_close(cp.asnumpy(cache["log_sum"]), cache_ref["log_sum"], 1e-5, "log_sum")
     assert_close(cp.asnumpy(ops.softmax_cross_entropy_backward(cache)), dl_ref, 1e-5, "dlogits")
 
 
-@pytest.mark.parametrize("N,K", [(5, 7), (2, 300)])
+@pytest.mark.parametrize("N,K", [(5, 7), (2, 300), (3, 12)])
 def test_softmax_cross_entropy_with_probability_rows(on_cuda, N, K):
     cp = on_cuda
     rng = np.random.default_rng(1)
@@ -98,6 +109,38 @@ def test_softmax_cross_entropy_with_probability_rows(on_cuda, N, K):
     loss, cache = ops.softmax_cross_entropy(glogits, gtargets)
     assert_close(cp.asnumpy(loss), loss_ref, 1e-5, "loss")
     assert_close(cp.asnumpy(ops.softmax_cross_entropy_backward(cache)), dl_ref, 1e-5, "dlogits")
+
+
+@pytest.mark.parametrize("soft", [False, True], ids=["indices", "probability_rows"])
+def test_softmax_cross_entropy_on_rows_not_16_byte_aligned(on_cuda, soft):
+    """K % 4 == 0 but the rows start off a float4 boundary: the float-at-a-time path, same results."""
+    cp = on_cuda
+    rng = np.random.default_rng(2)
+    N, K = 6, 8
+    logits = (rng.standard_normal((N, K)) * 3).astype(np.float32)
+    labels = rng.uniform(0, 1, (N, K)).astype(np.float32) if soft else rng.integers(0, K, N)
+    loss_ref, cache_ref = ops.softmax_cross_entropy(logits.astype(np.float64), labels.astype(
+        np.float64) if soft else labels)
+    dl_ref = ops.softmax_cross_entropy_backward(cache_ref)
+    glabels = _unaligned(cp, labels) if soft else cp.asarray(labels)
+    loss, cache = ops.softmax_cross_entropy(_unaligned(cp, logits), glabels)
+    assert_close(cp.asnumpy(loss), loss_ref, 1e-5, "loss")
+    assert_close(cp.asnumpy(ops.softmax_cross_entropy_backward(cache)), dl_ref, 1e-5, "dlogits")
+
+
+@pytest.mark.parametrize("K", [3, 4], ids=["floats", "float4"])
+def test_softmax_cross_entropy_with_minus_infinity_logits(on_cuda, K):
+    """A -inf logit (a masked class) has probability 0: finite loss, zero gradient there."""
+    cp = on_cuda
+    logits = np.full((2, K), -np.inf, dtype=np.float32)
+    logits[0, 1], logits[1, 0], logits[1, K - 1] = 2.0, -1.0, 3.0
+    labels = np.array([1, K - 1])
+    loss_ref, cache_ref = ops.softmax_cross_entropy(logits.astype(np.float64), labels)
+    loss, cache = ops.softmax_cross_entropy(cp.asarray(logits), cp.asarray(labels))
+    dlogits = cp.asnumpy(ops.softmax_cross_entropy_backward(cache))
+    assert np.isfinite(float(loss)) and np.isfinite(dlogits).all()
+    assert_close(cp.asnumpy(loss), loss_ref, 1e-5, "loss")
+    assert_close(dlogits, ops.softmax_cross_entropy_backward(cache_ref), 1e-5, "dlogits")
 
 
 def test_softmax_cross_entropy_large_logits_are_stable(on_cuda):

@@ -353,7 +353,7 @@ class SoftmaxCECase(_MemoryBound):
     family = "softmax_ce"
 
     def work(self):
-        # fwd: read logits and labels.  bwd: read logits-sized probabilities and labels, write dlogits.
+        # fwd: read logits and labels.  bwd: read logits and labels, write dlogits.
         n = self.shape[0]
         label_bytes = 8 * n
         if self.direction == "fwd":

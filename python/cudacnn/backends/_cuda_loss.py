@@ -1,7 +1,7 @@
 """Softmax and fused softmax-cross-entropy on our kernels (csrc/softmax_xent.cu).
 
-The cache has the reference's keys (probs, labels); class-index labels also
-keep an int32 copy for the kernels.
+The cache has the reference's keys (logits, row_max, log_sum, labels), so a
+cache from either GPU backend feeds the other's backward.
 """
 from __future__ import annotations
 
@@ -18,43 +18,40 @@ def softmax_cross_entropy(logits, labels):
     C = common.ext()
     logits = common.f32(logits)
     N, K = logits.shape
-    loss, probs, row_loss = common.empty(()), common.empty((N, K)), common.empty((N,))
-    cache = {"probs": probs, "labels": labels}
+    loss, row_max, log_sum, row_loss = common.empty(()), common.empty((N,)), common.empty((N,)), common.empty((N,))
     if index_labels:
-        # ops checked the range, so the int32 conversion is exact.
-        labels32 = cp.ascontiguousarray(labels, dtype=cp.int32)
-        cache["labels_int32"] = labels32
-        C.softmax_xent_forward_index(common.ptr(loss), common.ptr(probs), common.ptr(row_loss), common.ptr(logits),
-                                     common.ptr(labels32), N, K, common.stream())
+        labels = _int64(labels)
+        forward = C.softmax_xent_forward_index
     else:
-        targets = common.f32(labels)
-        cache["labels"] = targets
-        C.softmax_xent_forward_prob(common.ptr(loss), common.ptr(probs), common.ptr(row_loss), common.ptr(logits),
-                                    common.ptr(targets), N, K, common.stream())
-    return loss, cache
+        labels = common.f32(labels)
+        forward = C.softmax_xent_forward_prob
+    forward(common.ptr(loss), common.ptr(row_max), common.ptr(log_sum), common.ptr(row_loss), common.ptr(logits),
+            common.ptr(labels), N, K, common.stream())
+    return loss, {"logits": logits, "row_max": row_max, "log_sum": log_sum, "labels": labels}
 
 
 def softmax_cross_entropy_backward(cache):
-    probs, labels = cache["probs"], cache["labels"]
+    logits, row_max, log_sum, labels = cache["logits"], cache["row_max"], cache["log_sum"], cache["labels"]
     index_labels = labels.ndim == 1
-    reason = common.unsupported(probs) or (None if index_labels else common.unsupported(labels))
+    reason = common.unsupported(logits, row_max, log_sum) or (None if index_labels else common.unsupported(labels))
     if reason:
         return common.fallback("softmax_cross_entropy_backward", reason).softmax_cross_entropy_backward(cache)
     C = common.ext()
-    probs = common.f32(probs)
-    N, K = probs.shape
+    logits, row_max, log_sum = common.f32(logits), common.f32(row_max), common.f32(log_sum)
+    N, K = logits.shape
     dlogits = common.empty((N, K))
     if index_labels:
-        labels32 = cache.get("labels_int32")
-        if labels32 is None:  # a cache from the cupy backend
-            labels32 = cp.ascontiguousarray(labels, dtype=cp.int32)
-        C.softmax_xent_backward_index(common.ptr(dlogits), common.ptr(probs), common.ptr(labels32), N, K,
-                                      common.stream())
+        labels, backward = _int64(labels), C.softmax_xent_backward_index
     else:
-        targets = common.f32(labels)
-        C.softmax_xent_backward_prob(common.ptr(dlogits), common.ptr(probs), common.ptr(targets), N, K,
-                                     common.stream())
+        labels, backward = common.f32(labels), C.softmax_xent_backward_prob
+    backward(common.ptr(dlogits), common.ptr(logits), common.ptr(row_max), common.ptr(log_sum), common.ptr(labels),
+             N, K, common.stream())
     return dlogits
+
+
+def _int64(labels):
+    """The kernels read int64 class indices: no copy for the usual int64 labels (ops checked the range)."""
+    return cp.ascontiguousarray(labels, dtype=cp.int64)
 
 
 def softmax(x):

@@ -1,4 +1,10 @@
-"""Softmax + cross-entropy fused, mean over the batch (xp-generic, log-sum-exp stable)."""
+"""Softmax + cross-entropy fused, mean over the batch (xp-generic, log-sum-exp stable).
+
+The cache keeps the logits and two numbers per row (row_max and log_sum =
+log sum exp(logits - row_max)) rather than the probabilities: the backward
+recomputes softmax(logits) = exp((logits - row_max) - log_sum), so the forward
+writes nothing logits-sized (what our GPU kernels exploit).
+"""
 from __future__ import annotations
 
 from ..backend import get_array_module
@@ -8,24 +14,24 @@ def softmax_cross_entropy(logits, labels):
     """labels: int (N,) class indices or float (N, K) probability rows."""
     xp = get_array_module(logits)
     N = logits.shape[0]
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_norm = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-    log_probs = shifted - log_norm
+    row_max = logits.max(axis=1)
+    shifted = logits - row_max[:, None]
+    log_sum = xp.log(xp.exp(shifted).sum(axis=1))
     if labels.ndim == 1:
-        picked = log_probs[xp.arange(N), labels]
-        loss = -picked.sum() / N
+        loss = -(shifted[xp.arange(N), labels] - log_sum).sum() / N
     else:
-        loss = -(labels * log_probs).sum() / N
-    cache = {"probs": xp.exp(log_probs), "labels": labels}
+        loss = -(labels * (shifted - log_sum[:, None])).sum() / N
+    cache = {"logits": logits, "row_max": row_max, "log_sum": log_sum, "labels": labels}
     return xp.asarray(loss, dtype=logits.dtype), cache
 
 
 def softmax_cross_entropy_backward(cache):
-    xp = get_array_module(cache["probs"])
-    probs, labels = cache["probs"], cache["labels"]
-    N = probs.shape[0]
+    logits, labels = cache["logits"], cache["labels"]
+    xp = get_array_module(logits)
+    N = logits.shape[0]
+    probs = xp.exp((logits - cache["row_max"][:, None]) - cache["log_sum"][:, None])
     if labels.ndim == 1:
-        dlogits = probs.copy()
+        dlogits = probs
         dlogits[xp.arange(N), labels] -= 1
     else:
         # d/dz of -sum_k p_k log softmax(z)_k; rows of p need not sum to 1.

@@ -12,7 +12,8 @@ from . import _validate as v
 def softmax_cross_entropy(logits, labels):
     """(loss, cache): loss is a 0-d array of the logits' dtype; the cache feeds the backward.
 
-    The cache is a dict {"probs", "labels"} on every backend (backends may add keys).
+    The cache is a dict {"logits", "row_max", "log_sum", "labels"} on every backend:
+    softmax(logits) = exp((logits - row_max) - log_sum), row by row.
     """
     op = "softmax_cross_entropy"
     xp = v.arrays(op, logits=logits, labels=labels)
@@ -26,7 +27,7 @@ def softmax_cross_entropy(logits, labels):
         if labels.shape[0] != N:
             raise ValueError(f"{op}: labels has shape {tuple(labels.shape)} but logits "
                              f"{tuple(logits.shape)} needs ({N},)")
-        low, high = int(labels.min()), int(labels.max())
+        low, high = xp.stack((labels.min(), labels.max())).tolist()  # one device-to-host copy
         if low < 0 or high >= K:
             bad = low if low < 0 else high
             raise ValueError(f"{op}: label {bad} is outside [0, {K}) for logits "
@@ -44,7 +45,7 @@ def softmax_cross_entropy(logits, labels):
 def softmax_cross_entropy_backward(cache):
     """dlogits = (softmax(logits) - p) / N (for rows p that sum to 1)."""
     op = "softmax_cross_entropy_backward"
-    if not isinstance(cache, dict) or "probs" not in cache:
+    if not isinstance(cache, dict) or not {"logits", "row_max", "log_sum", "labels"} <= cache.keys():
         raise TypeError(f"{op}: cache must be the dict returned by softmax_cross_entropy, got "
                         f"{type(cache).__name__}")
-    return _backend.backend_for(cache["probs"]).softmax_cross_entropy_backward(cache)
+    return _backend.backend_for(cache["logits"]).softmax_cross_entropy_backward(cache)
