@@ -60,10 +60,13 @@ static void bind_gemm(py::module_ &m) {
   m.def("sgemm", &sgemm, "C (M, N) = alpha * op(A) @ op(B) + beta * C, row-major", py::arg("c"), py::arg("a"),
         py::arg("b"), py::arg("M"), py::arg("N"), py::arg("K"), py::arg("trans_a"), py::arg("trans_b"),
         py::arg("alpha"), py::arg("beta"), py::arg("stream"));
+  m.def("linear_workspace", &linear_workspace, py::arg("batch"), py::arg("in_features"), py::arg("out_features"));
   m.def("linear_forward", &linear_forward, py::arg("y"), py::arg("x"), py::arg("w"), py::arg("bias"),
-        py::arg("batch"), py::arg("in_features"), py::arg("out_features"), py::arg("stream"));
+        py::arg("workspace"), py::arg("workspace_size"), py::arg("batch"), py::arg("in_features"),
+        py::arg("out_features"), py::arg("stream"));
   m.def("linear_backward", &linear_backward, py::arg("dx"), py::arg("dw"), py::arg("dy"), py::arg("x"), py::arg("w"),
-        py::arg("batch"), py::arg("in_features"), py::arg("out_features"), py::arg("stream"));
+        py::arg("workspace"), py::arg("workspace_size"), py::arg("batch"), py::arg("in_features"),
+        py::arg("out_features"), py::arg("stream"));
 }
 
 static void bind_elementwise(py::module_ &m) {

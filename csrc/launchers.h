@@ -57,12 +57,14 @@ void conv2d_im2col_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace,
 // C (M, N) = alpha * op(A) * op(B) + beta * C, row-major, op = transpose when trans_*.
 void sgemm(ptr_t c, ptr_t a, ptr_t b, int M, int N, int K, bool trans_a, bool trans_b, float alpha, float beta,
            ptr_t stream);
+// Floats of workspace (split-K partial sums) linear_forward and linear_backward need; often 0.
+long long linear_workspace(int batch, int in_features, int out_features);
 // y (batch, out) = x (batch, in) * w(out, in)^T + bias
-void linear_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, int batch, int in_features, int out_features,
-                    ptr_t stream);
+void linear_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, ptr_t workspace, long long workspace_size, int batch,
+                    int in_features, int out_features, ptr_t stream);
 // dx = dy * w (optional: dx may be 0), dw = dy^T * x
-void linear_backward(ptr_t dx, ptr_t dw, ptr_t dy, ptr_t x, ptr_t w, int batch, int in_features,
-                     int out_features, ptr_t stream);
+void linear_backward(ptr_t dx, ptr_t dw, ptr_t dy, ptr_t x, ptr_t w, ptr_t workspace, long long workspace_size,
+                     int batch, int in_features, int out_features, ptr_t stream);
 
 // ---- elementwise.cu ---------------------------------------------------------
 // out[c] = sum over n and hw of x[n, c, hw]  (bias gradients; deterministic)

@@ -13,7 +13,7 @@ EXPECTED = [
     "conv2d_direct_backward_weight",
     "conv2d_direct_backward_weight_workspace", "conv2d_direct_supported",
     "conv2d_im2col_forward", "conv2d_im2col_backward_data", "conv2d_im2col_backward_weight",
-    "conv2d_im2col_workspace", "sgemm", "linear_forward", "linear_backward",
+    "conv2d_im2col_workspace", "sgemm", "linear_workspace", "linear_forward", "linear_backward",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "global_avg_pool2d_forward", "global_avg_pool2d_backward",
     "batch_norm_workspace", "batch_norm_statistics", "batch_norm_normalize", "batch_norm_backward",

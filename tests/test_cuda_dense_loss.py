@@ -19,8 +19,23 @@ LINEAR_CASES = {
     "leading_axes": ((2, 3, 7), 4, True),
     "no_bias": ((65, 130), 70, False),
     "large_128_tile": ((1100, 70), 1030, True),
+    # Split-K (csrc/im2col_gemm.cu): a reduction much longer than the output is
+    # cut into ranges whose partial sums are added (with the bias) afterwards.
     "long_reduction": ((3, 5000), 2, True),
+    "split_k_ragged_last_range": ((64, 2001), 33, True),
+    "split_k_data_gradient": ((3, 5), 1000, True),
 }
+
+
+def test_split_k_is_chosen_for_short_wide_layers():
+    """The cases above do split (workspace > 0) where the output is a tile or two, and not otherwise."""
+    from cudacnn.backends import _cuda_common as common
+
+    C = common.ext()
+    assert C.linear_workspace(3, 5000, 2) > 0 and C.linear_workspace(64, 2001, 33) > 0
+    assert C.linear_workspace(3, 5, 1000) > 0  # the data gradient's reduction runs over 1000 outputs
+    assert C.linear_workspace(64, 57600, 32) > 0  # the CIFAR-10 lecture net's Dense
+    assert C.linear_workspace(4096, 512, 512) == 0  # 512 output tiles fill the GPU already
 
 
 @pytest.mark.parametrize("name", sorted(LINEAR_CASES))

@@ -13,9 +13,11 @@ def linear(x, w, b):
     batch = x.size // in_features
     if batch * out_features > common.MAX_ELEMENTS:
         return common.fallback("linear", "an output beyond 2**31-1 elements").linear(x, w, b)
+    C = common.ext()
     y = common.empty(x.shape[:-1] + (out_features,))
-    common.ext().linear_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), batch, in_features,
-                                out_features, common.stream())
+    ws, size = _workspace(C, batch, in_features, out_features)
+    C.linear_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), common.ptr(ws), size, batch,
+                     in_features, out_features, common.stream())
     return y
 
 
@@ -29,7 +31,14 @@ def linear_backward(dy, x, w, need_dx=True):
     batch = x.size // in_features
     dx = common.empty(x.shape) if need_dx else None
     dw, db = common.empty(w.shape), common.empty((out_features,))
-    C.linear_backward(common.ptr(dx), common.ptr(dw), common.ptr(dy), common.ptr(x), common.ptr(w), batch,
-                      in_features, out_features, common.stream())
+    ws, size = _workspace(C, batch, in_features, out_features)
+    C.linear_backward(common.ptr(dx), common.ptr(dw), common.ptr(dy), common.ptr(x), common.ptr(w), common.ptr(ws),
+                      size, batch, in_features, out_features, common.stream())
     C.channel_sum(common.ptr(db), common.ptr(dy), batch, out_features, 1, common.stream())
     return dx, dw, db
+
+
+def _workspace(C, batch, in_features, out_features):
+    """(array or None, floats): the split-K partial sums the kernels ask for (none for most shapes)."""
+    size = C.linear_workspace(batch, in_features, out_features)
+    return (common.empty((size,)) if size else None), size
