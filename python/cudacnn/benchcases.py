@@ -422,5 +422,7 @@ def op_cases(families=FAMILIES, conv_sets=("lecture",), batch: int = 64, algos=C
         if "linear" in families:
             cases.append(LinearCase("cifar10_deeper.dense1", batch, 4096, 128, direction))
             if scale == "gpu":
+                # A long reduction into few outputs (split-K's case), and a large layer.
+                cases.append(LinearCase("cifar10_conv.dense1", batch, 57600, 32, direction))
                 cases.append(LinearCase("vgg16.fc1", batch, 25088, 4096, direction))
     return cases
