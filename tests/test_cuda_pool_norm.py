@@ -23,6 +23,7 @@ POOL_CASES = {
     "rect_kernel": ((3, 2, 10, 7), (3, 2), (2, 1), (1, 0)),
     "kernel1": ((2, 3, 5, 4), 1, 1, 0),
     "2x2_tiling_windows": ((2, 3, 8, 6), 2, None, 0),  # backward: one thread per window
+    "2x2_output_pairs": ((2, 3, 6, 12), 2, None, 0),  # W % 4 == 0: float4 rows, two outputs per thread
     "3x2_tiling_windows": ((1, 2, 9, 8), (3, 2), None, 0),
     "global_like": ((2, 4, 6, 5), (6, 5), 1, 0),
 }
@@ -51,6 +52,32 @@ def test_max_pool2d_is_exact(on_cuda, name, ties):
     np.testing.assert_array_equal(cp.asnumpy(idx), idx_ref)
     assert_close(cp.asnumpy(ops.max_pool2d_backward(gdy, gx, k, s, p, indices=idx)), dx_ref, 1e-6, "dx (indices)")
     assert_close(cp.asnumpy(ops.max_pool2d_backward(gdy, gx, k, s, p)), dx_ref, 1e-6, "dx (recomputed)")
+
+
+def test_max_pool2d_2x2_with_nans_is_the_same_on_both_paths(on_cuda):
+    """NaN wins its window (y = NaN, the index points at a NaN), other windows match the reference
+    exactly; an input that starts off a 16-byte boundary takes the one-output-per-thread kernel
+    instead of the float4 one, with bit-identical results."""
+    cp = on_cuda
+    x = _pool_data((2, 2, 4, 8), seed=3)
+    x[0, 0, 0, 1] = x[0, 1, 3, 6] = x[1, 0, 2, 4] = x[1, 0, 3, 5] = np.nan
+    y_ref, idx_ref = ops.max_pool2d(x, 2, return_indices=True)
+    dy = cp.asarray(np.random.default_rng(4).standard_normal(y_ref.shape).astype(np.float32))
+    results = []
+    for offset in (0, 1):  # aligned (float4 rows) and unaligned
+        flat = cp.empty(x.size + offset, dtype=cp.float32)
+        gx = flat[offset:].reshape(x.shape)
+        gx[...] = cp.asarray(x)
+        y, idx = ops.max_pool2d(gx, 2, return_indices=True)
+        results.append([cp.asnumpy(a) for a in (y, idx, ops.max_pool2d_backward(dy, gx, 2, indices=idx))])
+    for got, other in zip(*results):
+        np.testing.assert_array_equal(got, other)
+    y, idx, _ = results[0]
+    np.testing.assert_array_equal(y, y_ref)
+    nan_window = np.isnan(y_ref)
+    np.testing.assert_array_equal(idx[~nan_window], idx_ref[~nan_window])
+    planes = x.reshape(4, -1)
+    assert np.isnan(np.take_along_axis(planes, idx.reshape(4, -1), axis=1)[nan_window.reshape(4, -1)]).all()
 
 
 @pytest.mark.parametrize("include", [True, False])
