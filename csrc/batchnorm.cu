@@ -8,9 +8,12 @@
 //   2. finalize: one thread per channel merges its partials in split order
 //      (Chan et al.), writes mean and inv_std = 1/sqrt(var + eps) and updates
 //      the running statistics (unbiased variance);
-//   3. normalize: x_hat = (x - mean) * inv_std and y = x_hat * gamma + beta in
-//      one pass (inference uses the same pass with the running statistics).
-// Backward, two passes over (dy, x_hat): per-channel partial sums of dy and
+//   3. normalize: y = (x - mean) * inv_std * gamma + beta in one pass
+//      (inference uses the same pass with the running statistics).
+// x_hat = (x - mean) * inv_std is never stored: the backward recomputes it
+// from x (which the caller keeps anyway) and the per-channel mean and inv_std,
+// so the forward writes y alone.
+// Backward, two passes over (dy, x): per-channel partial sums of dy and
 // dy * x_hat (finalized in fixed order into dbeta, dgamma), then dx.
 // No atomics anywhere: results are deterministic.
 #include <algorithm>
@@ -124,16 +127,9 @@ struct Affine {  // y = x_hat * g + b with x_hat = (x - m) * s
   float m, s, g, b;
 };
 
-__device__ __forceinline__ float4 normalize4(float4 v, const Affine &a, float4 *h) {
-  h->x = (v.x - a.m) * a.s;
-  h->y = (v.y - a.m) * a.s;
-  h->z = (v.z - a.m) * a.s;
-  h->w = (v.w - a.m) * a.s;
-  return make_float4(h->x * a.g + a.b, h->y * a.g + a.b, h->z * a.g + a.b, h->w * a.g + a.b);
-}
+__device__ __forceinline__ float normalize(float v, const Affine &a) { return (v - a.m) * a.s * a.g + a.b; }
 
-__global__ void batch_norm_normalize_plane_kernel(float *__restrict__ y, float *__restrict__ x_hat,
-                                                  const float *__restrict__ x, const float *__restrict__ mean,
+__global__ void batch_norm_normalize_plane_kernel(float *__restrict__ y, const float *__restrict__ x, const float *__restrict__ mean,
                                                   const float *__restrict__ inv_std, const float *__restrict__ gamma,
                                                   const float *__restrict__ beta, int C, int HW, int segments,
                                                   bool vectorized) {
@@ -143,50 +139,42 @@ __global__ void batch_norm_normalize_plane_kernel(float *__restrict__ y, float *
   const int begin = seg * kSegment, end = min(HW, begin + kSegment);
   if (vectorized) {  // HW % 4 == 0 and 16-byte aligned pointers
     const float4 *x4 = reinterpret_cast<const float4 *>(x + base);
-    float4 *h4 = reinterpret_cast<float4 *>(x_hat + base);
     float4 *y4 = reinterpret_cast<float4 *>(y + base);
     for (int i = begin / 4 + threadIdx.x; i < end / 4; i += blockDim.x) {
-      float4 h;
-      y4[i] = normalize4(x4[i], a, &h);
-      h4[i] = h;
+      const float4 v = x4[i];
+      y4[i] = make_float4(normalize(v.x, a), normalize(v.y, a), normalize(v.z, a), normalize(v.w, a));
     }
   } else {
-    for (int i = begin + threadIdx.x; i < end; i += blockDim.x) {
-      const float h = (x[base + i] - a.m) * a.s;
-      x_hat[base + i] = h;
-      y[base + i] = h * a.g + a.b;
-    }
+    for (int i = begin + threadIdx.x; i < end; i += blockDim.x) y[base + i] = normalize(x[base + i], a);
   }
 }
 
-__global__ void batch_norm_normalize_flat_kernel(float *__restrict__ y, float *__restrict__ x_hat,
-                                                 const float *__restrict__ x, const float *__restrict__ mean,
+__global__ void batch_norm_normalize_flat_kernel(float *__restrict__ y, const float *__restrict__ x, const float *__restrict__ mean,
                                                  const float *__restrict__ inv_std, const float *__restrict__ gamma,
                                                  const float *__restrict__ beta, int total, FastDiv hw_div,
                                                  FastDiv c_div) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
     const int c = c_div.mod(hw_div.div(i));
-    const float h = (x[i] - mean[c]) * inv_std[c];
-    x_hat[i] = h;
-    y[i] = h * gamma[c] + beta[c];
+    y[i] = normalize(x[i], Affine{mean[c], inv_std[c], gamma[c], beta[c]});
   }
 }
 
-// partial: [2][C][splits] = sum dy, sum dy * x_hat.
+// partial: [2][C][splits] = sum dy, sum dy * x_hat, x_hat = (x - mean) * inv_std.
 __global__ void __launch_bounds__(kStatThreads) batch_norm_backward_reduce_kernel(
-    float *__restrict__ partial, const float *__restrict__ dy, const float *__restrict__ x_hat, int N, int C,
-    int HW, FastDiv hw_div) {
+    float *__restrict__ partial, const float *__restrict__ dy, const float *__restrict__ x,
+    const float *__restrict__ mean, const float *__restrict__ inv_std, int N, int C, int HW, FastDiv hw_div) {
   __shared__ float scratch[32];
   const int c = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
   int j0, j1;
   channel_slice(N, HW, splits, split, &j0, &j1);
+  const float m = mean[c], s = inv_std[c];
   float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
   for (int j = j0 + threadIdx.x; j < j1; j += kStatThreads) {
     const int n = hw_div.div(j), hw = j - n * HW;
     const int i = (n * C + c) * HW + hw;
     const float d = dy[i];
     sum_dy += d;
-    sum_dy_xhat = fmaf(d, x_hat[i], sum_dy_xhat);
+    sum_dy_xhat = fmaf(d, (x[i] - m) * s, sum_dy_xhat);
   }
   sum_dy = block_reduce_sum(sum_dy, scratch);
   sum_dy_xhat = block_reduce_sum(sum_dy_xhat, scratch);
@@ -211,35 +199,38 @@ __global__ void batch_norm_backward_finalize_kernel(float *__restrict__ dgamma, 
 }
 
 // dx = scale * (dy - mean_dy - x_hat * mean_dy_xhat) in training, scale * dy in inference,
-// scale = gamma * inv_std.
+// scale = gamma * inv_std, x_hat = (x - mean) * inv_std.
 struct DxCoeffs {
-  float scale, mean_dy, mean_dy_xhat;
+  float scale, mean_dy, mean_dy_xhat, mean, inv_std;
   bool training;
 };
 
-__device__ __forceinline__ DxCoeffs dx_coeffs(int c, const float *inv_std, const float *gamma, const float *dgamma,
-                                              const float *dbeta, bool training, float inv_count) {
-  return {gamma[c] * inv_std[c], training ? dbeta[c] * inv_count : 0.0f,
-          training ? dgamma[c] * inv_count : 0.0f, training};
+__device__ __forceinline__ DxCoeffs dx_coeffs(int c, const float *mean, const float *inv_std, const float *gamma,
+                                              const float *dgamma, const float *dbeta, bool training,
+                                              float inv_count) {
+  return {gamma[c] * inv_std[c], training ? dbeta[c] * inv_count : 0.0f, training ? dgamma[c] * inv_count : 0.0f,
+          mean[c], inv_std[c], training};
 }
 
-__device__ __forceinline__ float dx_value(float dy, float xh, const DxCoeffs &k) {
-  return k.training ? (dy - k.mean_dy - xh * k.mean_dy_xhat) * k.scale : dy * k.scale;
+__device__ __forceinline__ float dx_value(float dy, float x, const DxCoeffs &k) {
+  if (!k.training) return dy * k.scale;
+  const float xh = (x - k.mean) * k.inv_std;
+  return (dy - k.mean_dy - xh * k.mean_dy_xhat) * k.scale;
 }
 
 __global__ void batch_norm_backward_dx_plane_kernel(float *__restrict__ dx, const float *__restrict__ dy,
-                                                    const float *__restrict__ x_hat,
+                                                    const float *__restrict__ x, const float *__restrict__ mean,
                                                     const float *__restrict__ inv_std,
                                                     const float *__restrict__ gamma, const float *__restrict__ dgamma,
                                                     const float *__restrict__ dbeta, int C, int HW, int segments,
                                                     bool vectorized, bool training, float inv_count) {
   const int plane = blockIdx.x / segments, seg = blockIdx.x - plane * segments;
-  const DxCoeffs k = dx_coeffs(plane % C, inv_std, gamma, dgamma, dbeta, training, inv_count);
+  const DxCoeffs k = dx_coeffs(plane % C, mean, inv_std, gamma, dgamma, dbeta, training, inv_count);
   const long long base = (long long)plane * HW;
   const int begin = seg * kSegment, end = min(HW, begin + kSegment);
   if (vectorized) {
     const float4 *d4 = reinterpret_cast<const float4 *>(dy + base);
-    const float4 *h4 = reinterpret_cast<const float4 *>(x_hat + base);
+    const float4 *h4 = reinterpret_cast<const float4 *>(x + base);
     float4 *o4 = reinterpret_cast<float4 *>(dx + base);
     for (int i = begin / 4 + threadIdx.x; i < end / 4; i += blockDim.x) {
       const float4 d = d4[i], h = h4[i];
@@ -247,18 +238,20 @@ __global__ void batch_norm_backward_dx_plane_kernel(float *__restrict__ dx, cons
                           dx_value(d.w, h.w, k));
     }
   } else {
-    for (int i = begin + threadIdx.x; i < end; i += blockDim.x) dx[base + i] = dx_value(dy[base + i], x_hat[base + i], k);
+    for (int i = begin + threadIdx.x; i < end; i += blockDim.x) dx[base + i] = dx_value(dy[base + i], x[base + i], k);
   }
 }
 
 __global__ void batch_norm_backward_dx_flat_kernel(float *__restrict__ dx, const float *__restrict__ dy,
-                                                   const float *__restrict__ x_hat, const float *__restrict__ inv_std,
+                                                   const float *__restrict__ x, const float *__restrict__ mean,
+                                                   const float *__restrict__ inv_std,
                                                    const float *__restrict__ gamma, const float *__restrict__ dgamma,
                                                    const float *__restrict__ dbeta, int total, FastDiv hw_div,
                                                    FastDiv c_div, bool training, float inv_count) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
-    const DxCoeffs k = dx_coeffs(c_div.mod(hw_div.div(i)), inv_std, gamma, dgamma, dbeta, training, inv_count);
-    dx[i] = dx_value(dy[i], x_hat[i], k);
+    const DxCoeffs k =
+        dx_coeffs(c_div.mod(hw_div.div(i)), mean, inv_std, gamma, dgamma, dbeta, training, inv_count);
+    dx[i] = dx_value(dy[i], x[i], k);
   }
 }
 
@@ -313,11 +306,10 @@ void batch_norm_statistics(ptr_t mean, ptr_t inv_std, ptr_t running_mean, ptr_t 
   CUDA_CHECK_LAUNCH("batch_norm_finalize_kernel");
 }
 
-void batch_norm_normalize(ptr_t y, ptr_t x_hat, ptr_t x, ptr_t mean, ptr_t inv_std, ptr_t gamma, ptr_t beta, int N,
-                          int C, int HW, ptr_t stream) {
+void batch_norm_normalize(ptr_t y, ptr_t x, ptr_t mean, ptr_t inv_std, ptr_t gamma, ptr_t beta, int N, int C,
+                          int HW, ptr_t stream) {
   check_sizes(N, C, HW);
   require_ptr(y, "y");
-  require_ptr(x_hat, "x_hat");
   require_ptr(x, "x");
   require_ptr(mean, "mean");
   require_ptr(inv_std, "inv_std");
@@ -327,30 +319,31 @@ void batch_norm_normalize(ptr_t y, ptr_t x_hat, ptr_t x, ptr_t mean, ptr_t inv_s
   const int total = N * C * HW;
   if (HW >= kPlaneMin) {
     const int segments = CEIL_DIV(HW, kSegment);
-    const bool vectorized = HW % 4 == 0 && aligned16({y, x_hat, x});
+    const bool vectorized = HW % 4 == 0 && aligned16({y, x});
     batch_norm_normalize_plane_kernel<<<N * C * segments, kThreads, 0, st>>>(
-        as_ptr<float>(y), as_ptr<float>(x_hat), as_ptr<const float>(x), as_ptr<const float>(mean),
+        as_ptr<float>(y), as_ptr<const float>(x), as_ptr<const float>(mean),
         as_ptr<const float>(inv_std), as_ptr<const float>(gamma), as_ptr<const float>(beta), C, HW, segments,
         vectorized);
     CUDA_CHECK_LAUNCH("batch_norm_normalize_plane_kernel");
   } else {
     batch_norm_normalize_flat_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, st>>>(
-        as_ptr<float>(y), as_ptr<float>(x_hat), as_ptr<const float>(x), as_ptr<const float>(mean),
+        as_ptr<float>(y), as_ptr<const float>(x), as_ptr<const float>(mean),
         as_ptr<const float>(inv_std), as_ptr<const float>(gamma), as_ptr<const float>(beta), total, FastDiv(HW),
         FastDiv(C));
     CUDA_CHECK_LAUNCH("batch_norm_normalize_flat_kernel");
   }
 }
 
-void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x_hat, ptr_t inv_std, ptr_t gamma,
-                         ptr_t workspace, long long workspace_size, int N, int C, int HW, bool training,
+void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x, ptr_t mean, ptr_t inv_std,
+                         ptr_t gamma, ptr_t workspace, long long workspace_size, int N, int C, int HW, bool training,
                          ptr_t stream) {
   check_sizes(N, C, HW);
   require_ptr(dx, "dx");
   require_ptr(dgamma, "dgamma");
   require_ptr(dbeta, "dbeta");
   require_ptr(dy, "dy");
-  require_ptr(x_hat, "x_hat");
+  require_ptr(x, "x");
+  require_ptr(mean, "mean");
   require_ptr(inv_std, "inv_std");
   require_ptr(gamma, "gamma");
   check_workspace(workspace, workspace_size, N, C, HW);
@@ -358,7 +351,8 @@ void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x_
   const int splits = stat_splits(N, C, HW);
   float *partial = as_ptr<float>(workspace);
   batch_norm_backward_reduce_kernel<<<dim3(C, splits), kStatThreads, 0, st>>>(
-      partial, as_ptr<const float>(dy), as_ptr<const float>(x_hat), N, C, HW, FastDiv(HW));
+      partial, as_ptr<const float>(dy), as_ptr<const float>(x), as_ptr<const float>(mean),
+      as_ptr<const float>(inv_std), N, C, HW, FastDiv(HW));
   CUDA_CHECK_LAUNCH("batch_norm_backward_reduce_kernel");
   batch_norm_backward_finalize_kernel<<<CEIL_DIV(C, kThreads), kThreads, 0, st>>>(
       as_ptr<float>(dgamma), as_ptr<float>(dbeta), partial, C, splits);
@@ -367,15 +361,17 @@ void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x_
   const float inv_count = (float)(1.0 / (1.0 * N * HW));
   if (HW >= kPlaneMin) {
     const int segments = CEIL_DIV(HW, kSegment);
-    const bool vectorized = HW % 4 == 0 && aligned16({dx, dy, x_hat});
+    const bool vectorized = HW % 4 == 0 && aligned16({dx, dy, x});
     batch_norm_backward_dx_plane_kernel<<<N * C * segments, kThreads, 0, st>>>(
-        as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(x_hat), as_ptr<const float>(inv_std),
+        as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(x), as_ptr<const float>(mean),
+        as_ptr<const float>(inv_std),
         as_ptr<const float>(gamma), as_ptr<const float>(dgamma), as_ptr<const float>(dbeta), C, HW, segments,
         vectorized, training, inv_count);
     CUDA_CHECK_LAUNCH("batch_norm_backward_dx_plane_kernel");
   } else {
     batch_norm_backward_dx_flat_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, st>>>(
-        as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(x_hat), as_ptr<const float>(inv_std),
+        as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(x), as_ptr<const float>(mean),
+        as_ptr<const float>(inv_std),
         as_ptr<const float>(gamma), as_ptr<const float>(dgamma), as_ptr<const float>(dbeta), total, FastDiv(HW),
         FastDiv(C), training, inv_count);
     CUDA_CHECK_LAUNCH("batch_norm_backward_dx_flat_kernel");

@@ -108,13 +108,14 @@ long long batch_norm_workspace(int N, int C, int HW);
 void batch_norm_statistics(ptr_t mean, ptr_t inv_std, ptr_t running_mean, ptr_t running_var, ptr_t x,
                            ptr_t workspace, long long workspace_size, int N, int C, int HW, float momentum,
                            float eps, ptr_t stream);
-// x_hat = (x - mean) * inv_std; y = x_hat * gamma + beta (training or inference statistics).
-void batch_norm_normalize(ptr_t y, ptr_t x_hat, ptr_t x, ptr_t mean, ptr_t inv_std, ptr_t gamma, ptr_t beta, int N,
-                          int C, int HW, ptr_t stream);
+// y = (x - mean) * inv_std * gamma + beta (training or inference statistics).
+void batch_norm_normalize(ptr_t y, ptr_t x, ptr_t mean, ptr_t inv_std, ptr_t gamma, ptr_t beta, int N, int C,
+                          int HW, ptr_t stream);
+// With x_hat = (x - mean) * inv_std recomputed from the forward's x and statistics:
 // dbeta = sum dy, dgamma = sum dy * x_hat; dx = gamma * inv_std * dy (inference statistics) or,
 // in training, gamma * inv_std * (dy - dbeta / M - x_hat * dgamma / M), M = N * HW.
-void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x_hat, ptr_t inv_std, ptr_t gamma,
-                         ptr_t workspace, long long workspace_size, int N, int C, int HW, bool training,
+void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x, ptr_t mean, ptr_t inv_std,
+                         ptr_t gamma, ptr_t workspace, long long workspace_size, int N, int C, int HW, bool training,
                          ptr_t stream);
 
 // ---- softmax_xent.cu --------------------------------------------------------

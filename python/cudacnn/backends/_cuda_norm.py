@@ -1,6 +1,6 @@
 """Batch normalisation on our kernels (csrc/batchnorm.cu).
 
-The cache has the reference's keys (x_hat, inv_std, gamma, training), so a
+The cache has the reference's keys (x, mean, inv_std, gamma, training), so a
 cache from either GPU backend feeds the other's backward.
 """
 from __future__ import annotations
@@ -33,27 +33,27 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, ep
                                  common.ptr(running_var), common.ptr(x), common.ptr(ws), size, N, C, HW,
                                  float(momentum), float(eps), common.stream())
     else:
-        mean = running_mean
+        mean = running_mean.copy()  # the backward must see these statistics, whatever happens to the layer's
         inv_std = 1 / cp.sqrt(running_var + cp.float32(eps))  # C values: a CuPy elementwise op is enough
-    y, x_hat = common.empty(x.shape), common.empty(x.shape)
-    C_.batch_norm_normalize(common.ptr(y), common.ptr(x_hat), common.ptr(x), common.ptr(mean), common.ptr(inv_std),
-                            common.ptr(gamma), common.ptr(beta), N, C, HW, common.stream())
-    cache = {"x_hat": x_hat, "inv_std": inv_std, "gamma": gamma, "training": bool(training)}
+    y = common.empty(x.shape)
+    C_.batch_norm_normalize(common.ptr(y), common.ptr(x), common.ptr(mean), common.ptr(inv_std), common.ptr(gamma),
+                            common.ptr(beta), N, C, HW, common.stream())
+    cache = {"x": x, "mean": mean, "inv_std": inv_std, "gamma": gamma, "training": bool(training)}
     return y, cache
 
 
 def batch_norm_backward(dy, cache):
-    x_hat, inv_std, gamma = cache["x_hat"], cache["inv_std"], cache["gamma"]
-    reason = common.unsupported(dy, x_hat, inv_std, gamma)
+    x, mean, inv_std, gamma = cache["x"], cache["mean"], cache["inv_std"], cache["gamma"]
+    reason = common.unsupported(dy, x, mean, inv_std, gamma)
     if reason:
         return common.fallback("batch_norm_backward", reason).batch_norm_backward(dy, cache)
     C_ = common.ext()
-    dy, x_hat, inv_std, gamma = (common.f32(a) for a in (dy, x_hat, inv_std, gamma))
+    dy, x, mean, inv_std, gamma = (common.f32(a) for a in (dy, x, mean, inv_std, gamma))
     N, C, HW = _dims(dy)
     dx, dgamma, dbeta = common.empty(dy.shape), common.empty((C,)), common.empty((C,))
     size = C_.batch_norm_workspace(N, C, HW)
     ws = common.empty((size,))
-    C_.batch_norm_backward(common.ptr(dx), common.ptr(dgamma), common.ptr(dbeta), common.ptr(dy), common.ptr(x_hat),
-                           common.ptr(inv_std), common.ptr(gamma), common.ptr(ws), size, N, C, HW,
+    C_.batch_norm_backward(common.ptr(dx), common.ptr(dgamma), common.ptr(dbeta), common.ptr(dy), common.ptr(x),
+                           common.ptr(mean), common.ptr(inv_std), common.ptr(gamma), common.ptr(ws), size, N, C, HW,
                            bool(cache["training"]), common.stream())
     return dx, dgamma, dbeta

@@ -29,18 +29,19 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, ep
         running_var *= 1 - momentum
         running_var += (momentum * count / (count - 1)) * var
     else:
-        centered = x - running_mean.reshape(vec)
+        mean = running_mean.copy()  # the backward must see these statistics, whatever happens to the layer's
+        centered = x - mean.reshape(vec)
         var = running_var
     inv_std = 1 / xp.sqrt(var + eps)
-    x_hat = centered * inv_std.reshape(vec)
-    y = x_hat * gamma.reshape(vec) + beta.reshape(vec)
-    cache = {"x_hat": x_hat, "inv_std": inv_std, "gamma": gamma, "training": bool(training)}
+    y = centered * inv_std.reshape(vec) * gamma.reshape(vec) + beta.reshape(vec)
+    cache = {"x": x, "mean": mean, "inv_std": inv_std, "gamma": gamma, "training": bool(training)}
     return y, cache
 
 
 def batch_norm_backward(dy, cache):
-    x_hat, inv_std, gamma = cache["x_hat"], cache["inv_std"], cache["gamma"]
+    inv_std, gamma = cache["inv_std"], cache["gamma"]
     axes, vec = _axes_and_shape(dy)
+    x_hat = (cache["x"] - cache["mean"].reshape(vec)) * inv_std.reshape(vec)
     dbeta = dy.sum(axis=axes)
     dgamma = (dy * x_hat).sum(axis=axes)
     scale = (gamma * inv_std).reshape(vec)

@@ -15,8 +15,9 @@ from . import _validate as v
 def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
     """(y, cache); the cache feeds batch_norm_backward.
 
-    The cache is a dict {"x_hat", "inv_std", "gamma", "training"} on every
-    backend, so a cache from one backend feeds another's backward.
+    The cache is a dict {"x", "mean", "inv_std", "gamma", "training"} on every
+    backend (x_hat = (x - mean) * inv_std is recomputed by the backward), so a
+    cache from one backend feeds another's backward.
     """
     op = "batch_norm"
     v.arrays(op, x=x, gamma=gamma, beta=beta, running_mean=running_mean, running_var=running_var)
@@ -46,12 +47,12 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
 def batch_norm_backward(dy, cache):
     """(dx, dgamma, dbeta) given dy and the cache from batch_norm."""
     op = "batch_norm_backward"
-    if not isinstance(cache, dict) or "x_hat" not in cache:
+    if not isinstance(cache, dict) or not {"x", "mean", "inv_std", "gamma", "training"} <= cache.keys():
         raise TypeError(f"{op}: cache must be the dict returned by batch_norm, got "
                         f"{type(cache).__name__}")
-    x_hat = cache["x_hat"]
-    v.arrays(op, dy=dy, x_hat=x_hat)
-    v.float_dtype(op, dy=dy, x_hat=x_hat)
-    v.same_shape(op, "dy", dy, "the forward input", x_hat)
+    x = cache["x"]
+    v.arrays(op, dy=dy, x=x)
+    v.float_dtype(op, dy=dy, x=x)
+    v.same_shape(op, "dy", dy, "the forward input", x)
     dy = _backend.get_array_module(dy).ascontiguousarray(dy)
     return _backend.backend_for(dy).batch_norm_backward(dy, cache)
