@@ -54,6 +54,14 @@ static void bind_conv(py::module_ &m) {
         py::arg("workspace"), py::arg("workspace_size"), py::arg("chunk"), py::arg("shape"), py::arg("stream"));
   m.def("conv2d_im2col_backward_weight", &conv2d_im2col_backward_weight, py::arg("dw"), py::arg("dy"), py::arg("x"),
         py::arg("workspace"), py::arg("workspace_size"), py::arg("chunk"), py::arg("shape"), py::arg("stream"));
+  m.def("conv2d_winograd_supported", &conv2d_winograd_supported, py::arg("shape"), py::arg("pass_"));
+  m.def("conv2d_winograd_workspace", &conv2d_winograd_workspace, py::arg("shape"), py::arg("chunk"),
+        py::arg("pass_"));
+  m.def("conv2d_winograd_forward", &conv2d_winograd_forward, py::arg("y"), py::arg("x"), py::arg("w"),
+        py::arg("bias"), py::arg("workspace"), py::arg("workspace_size"), py::arg("chunk"), py::arg("shape"),
+        py::arg("stream"));
+  m.def("conv2d_winograd_backward_data", &conv2d_winograd_backward_data, py::arg("dx"), py::arg("dy"), py::arg("w"),
+        py::arg("workspace"), py::arg("workspace_size"), py::arg("chunk"), py::arg("shape"), py::arg("stream"));
 }
 
 static void bind_gemm(py::module_ &m) {

@@ -34,6 +34,7 @@
 
 #include "common.cuh"
 #include "conv_flip.cuh"
+#include "gemm.cuh"
 #include "launchers.h"
 
 namespace cudacnn {
@@ -603,6 +604,15 @@ void conv2d_im2col_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace,
   add_partials_kernel<<<elementwise_blocks(count, kThreads), kThreads, 0, st>>>(as_ptr<float>(dw), partials, count,
                                                                                 splits, nullptr, 1);
   CUDA_CHECK_LAUNCH("add_partials_kernel");
+}
+
+void sgemm_strided_batched(float *C, const float *A, const float *B, int M, int N, int K, int problems,
+                           long long a_stride, long long b_stride, long long c_stride, cudaStream_t stream) {
+  GemmArgs g = plain_gemm(C, A, B, M, N, K, false, false);
+  g.a_b = a_stride;
+  g.b_b = b_stride;
+  g.c_b = c_stride;
+  launch_gemm<false, false, false>(g, problems, stream);
 }
 
 void sgemm(ptr_t c, ptr_t a, ptr_t b, int M, int N, int K, bool trans_a, bool trans_b, float alpha, float beta,

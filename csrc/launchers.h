@@ -54,6 +54,17 @@ void conv2d_im2col_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, l
                                  const Conv2dShape &s, ptr_t stream);
 void conv2d_im2col_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace, long long workspace_size,
                                    int chunk, const Conv2dShape &s, ptr_t stream);
+
+// ---- winograd.cu: Winograd F(2x2, 3x3) -------------------------------------
+// 3x3 filters, stride 1, dilation 1, groups 1; the data gradient also needs
+// padding <= 2 per side. The caller allocates the workspace this reports
+// (floats): transformed filters and, for `chunk` images, transformed tiles.
+bool conv2d_winograd_supported(const Conv2dShape &s, ConvPass pass);
+long long conv2d_winograd_workspace(const Conv2dShape &s, int chunk, ConvPass pass);
+void conv2d_winograd_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, ptr_t workspace, long long workspace_size,
+                             int chunk, const Conv2dShape &s, ptr_t stream);
+void conv2d_winograd_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, long long workspace_size, int chunk,
+                                   const Conv2dShape &s, ptr_t stream);
 // C (M, N) = alpha * op(A) * op(B) + beta * C, row-major, op = transpose when trans_*.
 void sgemm(ptr_t c, ptr_t a, ptr_t b, int M, int N, int K, bool trans_a, bool trans_b, float alpha, float beta,
            ptr_t stream);

@@ -1,4 +1,4 @@
-"""Our convolution kernels (direct and im2col + SGEMM) against the NumPy float64 reference.
+"""Our convolution kernels (direct, im2col + SGEMM, Winograd) against the NumPy float64 reference.
 
 GPU only. Every case runs through ``cudacnn.ops`` on cupy arrays with each
 algorithm forced, forward and backward, on awkward shapes: batch 1, odd
@@ -8,6 +8,8 @@ pointwise (im2col skips the column matrix), non-square kernels, a layer wide
 enough for the 128x128 GEMM tile, and reductions split across blocks. The
 im2col data gradient runs as a flipped-filter forward for stride 1 (padding
 at most the filter span) and through col2im otherwise; both are covered.
+Winograd F(2x2, 3x3) (3x3, stride 1, one group) has its own cases: odd
+output sizes (partial tiles), padding 0 to 3, several chunks of images.
 Outputs are NaN-poisoned before each kernel runs (``on_cuda``).
 
 Tolerance (relative to the largest reference magnitude): 1e-4 for every conv
@@ -161,6 +163,78 @@ def test_direct_and_im2col_agree(on_cuda):
     y_direct = cp.asnumpy(ops.conv2d(gx, gw, gb, algo="direct", **kw))
     y_im2col = cp.asnumpy(ops.conv2d(gx, gw, gb, algo="im2col", **kw))
     assert_close(y_direct, y_im2col, TOL, "direct vs im2col")
+
+
+# (N, C, H, W, K, (R, S), stride, padding, dilation, groups, bias): all 3x3, stride 1, one group.
+WINOGRAD_CASES = {
+    "batch1_odd_output": (1, 3, 7, 9, 5, (3, 3), 1, 1, 1, 1, True),  # 7x9 output: partial 2x2 tiles
+    "valid_h_ne_w": (2, 4, 11, 8, 6, (3, 3), 1, 0, 1, 1, True),
+    "pad2_no_bias": (2, 3, 6, 5, 4, (3, 3), 1, 2, 1, 1, False),
+    "pad3_data_gradient_elsewhere": (2, 3, 6, 5, 4, (3, 3), 1, 3, 1, 1, True),  # dx: padding beyond 2
+    "wide_layer_128_tile": (8, 16, 12, 10, 160, (3, 3), 1, 1, 1, 1, True),
+    "odd_channels_many_tiles": (3, 17, 21, 19, 9, (3, 3), 1, 1, 1, 1, True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WINOGRAD_CASES))
+def test_winograd_forward_and_data_gradient(on_cuda, monkeypatch, name):
+    from cudacnn.backends import _cuda_conv
+
+    cp = on_cuda
+    used = _record_algos(monkeypatch)
+    x, w, b, kw = _data(WINOGRAD_CASES[name])
+    y_ref = _reference(x, w, b, kw)
+    dy = np.random.default_rng(1).standard_normal(y_ref.shape).astype(np.float32)
+    _, (dx_ref, dw_ref, db_ref) = _reference(x, w, b, kw, dy)
+    gx, gw, gb, gdy = to_gpu(cp, x, w, b, dy)
+    assert_close(cp.asnumpy(ops.conv2d(gx, gw, gb, algo="winograd", **kw)), y_ref, TOL, f"{name} forward")
+    dx, dw, db = to_cpu(cp, *ops.conv2d_backward(gdy, gx, gw, algo="winograd", **kw))
+    assert_close(dx, dx_ref, TOL, f"{name} dx")
+    assert_close(dw, dw_ref, TOL, f"{name} dw")
+    assert_close(db, db_ref, TOL, f"{name} db")
+    data_gradient_fits = kw["padding"] <= 2
+    assert used[0] == ("_run_forward", "winograd")
+    # Where Winograd does not fit (no weight gradient; dx padded beyond 2), im2col runs instead.
+    assert ("_run_backward_data", "winograd" if data_gradient_fits else "im2col") in used
+    assert ("_run_backward_weight", "im2col") in used
+    assert "winograd" in _cuda_conv._Conv(x.shape, w.shape, (1, 1), (kw["padding"],) * 4, (1, 1), 1).candidates(
+        "forward")
+
+
+def test_winograd_is_not_offered_where_it_does_not_apply(on_cuda):
+    from cudacnn.backends import _cuda_conv
+
+    # (x shape, w shape, stride, (top, bottom, left, right) padding, dilation, groups)
+    geometries = {
+        "stride2": ((2, 4, 11, 8), (6, 4, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
+        "dilation2": ((2, 3, 10, 13), (4, 3, 3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1),
+        "groups2": ((2, 4, 9, 9), (6, 2, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2),
+        "5x5": ((2, 3, 9, 9), (4, 3, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1),
+    }
+    for name, geometry in geometries.items():
+        conv = _cuda_conv._Conv(*geometry)
+        for pass_name in ("forward", "backward_data", "backward_weight"):
+            assert "winograd" not in conv.candidates(pass_name), (name, pass_name)
+
+
+@pytest.mark.parametrize("budget,chunk", [(1, 1), (6000, 2)], ids=["one_image_per_chunk", "ragged_last_chunk"])
+def test_winograd_processes_the_batch_in_chunks(on_cuda, monkeypatch, budget, chunk):
+    """16 * (C + K) * tiles = 16 * 9 * 20 = 2880 floats per image: a budget of 6000 gives chunks of 2, then 1."""
+    from cudacnn.backends import _cuda_conv
+
+    cp = on_cuda
+    monkeypatch.setattr(_cuda_conv, "COL_BUDGET", budget)
+    case = (3, 4, 8, 10, 5, (3, 3), 1, 1, 1, 1, True)
+    x, w, b, kw = _data(case)
+    conv = _cuda_conv._Conv(x.shape, w.shape, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    assert conv.winograd_chunk == {"forward": chunk, "backward_data": chunk}
+    y_ref = _reference(x, w, b, kw)
+    dy = np.random.default_rng(1).standard_normal(y_ref.shape).astype(np.float32)
+    _, (dx_ref, _, _) = _reference(x, w, b, kw, dy)
+    gx, gw, gb, gdy = to_gpu(cp, x, w, b, dy)
+    assert_close(cp.asnumpy(ops.conv2d(gx, gw, gb, algo="winograd", **kw)), y_ref, TOL, "forward")
+    dx, _, _ = ops.conv2d_backward(gdy, gx, gw, algo="winograd", **kw)
+    assert_close(cp.asnumpy(dx), dx_ref, TOL, "dx")
 
 
 def _record_algos(monkeypatch):

@@ -65,6 +65,13 @@ CASES = {
                                                                     0), "workspace is a null"),
     "direct_weight_small_workspace": (lambda: C.conv2d_direct_backward_weight(
         FAKE, FAKE, FAKE, FAKE, 0, conv_shape(N=64, H=64, W=64, P=64, Q=64, K=2, C=2, groups=1), 0), "workspace"),
+    "winograd_stride2": (lambda: C.conv2d_winograd_forward(FAKE, FAKE, FAKE, 0, FAKE, 10**6, 1,
+                                                            conv_shape(stride_h=2, stride_w=2, P=5, Q=4, groups=1),
+                                                            0), "3x3 filters, stride 1"),
+    "winograd_small_workspace": (lambda: C.conv2d_winograd_forward(FAKE, FAKE, FAKE, 0, FAKE, 10, 1,
+                                                                   conv_shape(groups=1), 0), "workspace"),
+    "winograd_data_gradient_pad3": (lambda: C.conv2d_winograd_backward_data(
+        FAKE, FAKE, FAKE, FAKE, 10**6, 1, conv_shape(groups=1, pad_top=3, P=11), 0), "padding at most 2"),
     "sgemm_zero_m": (lambda: C.sgemm(FAKE, FAKE, FAKE, 0, 3, 3, False, False, 1.0, 0.0, 0), "M must be positive"),
     "sgemm_null_b": (lambda: C.sgemm(FAKE, FAKE, 0, 2, 3, 3, False, True, 1.0, 0.0, 0), "B is a null"),
     "linear_negative_batch": (lambda: C.linear_forward(FAKE, FAKE, FAKE, 0, 0, 0, -1, 3, 4, 0), "batch"),

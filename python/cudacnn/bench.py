@@ -161,7 +161,8 @@ def parse_args(argv):
                    help=f"op families, comma-separated, 'all' (default) or 'none': {','.join(benchcases.FAMILIES)}")
     p.add_argument("--conv-layers", default="lecture",
                    help=f"conv layer sets (default lecture): {','.join(benchcases.CONV_SETS)}")
-    p.add_argument("--algos", default="direct,im2col,auto", help="conv2d algorithms for our backends (default: all three)")
+    p.add_argument("--algos", default="direct,im2col,winograd,auto",
+                   help="conv2d algorithms for our backends (default: all four)")
     p.add_argument("--directions", default="fwd,bwd", help="op directions (default: fwd,bwd)")
     p.add_argument("--models", default="seed",
                    help="zoo models, comma-separated, 'seed' (default: the lectures' nets), 'all' or 'none'")

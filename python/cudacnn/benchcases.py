@@ -25,7 +25,7 @@ import numpy as np
 
 FAMILIES = ("conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "softmax_ce", "linear")
 DIRECTIONS = ("fwd", "bwd")
-CONV_ALGOS = ("direct", "im2col", "auto")
+CONV_ALGOS = ("direct", "im2col", "winograd", "auto")
 
 
 @dataclass(frozen=True)

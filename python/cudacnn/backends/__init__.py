@@ -6,7 +6,7 @@ assume valid input:
 
 * ``stride``, ``dilation``, ``kernel``: ``(h, w)`` int pairs;
   ``padding``: ``(top, bottom, left, right)`` ints (VALID/SAME already resolved);
-  ``groups``: int; ``algo``: "direct" | "im2col" | "auto" (ignored where meaningless).
+  ``groups``: int; ``algo``: "direct" | "im2col" | "winograd" | "auto" (ignored where meaningless).
 * Arrays are C-contiguous float32 (float64 allowed on numpy), NCHW.
 
 Functions (outputs are new arrays unless "in place" is said):

@@ -1,9 +1,12 @@
-"""conv2d on our kernels: the direct kernel or im2col + our SGEMM (the forward's im2col is implicit).
+"""conv2d on our kernels: the direct kernel, im2col + our SGEMM (the forward's im2col is
+implicit), or Winograd F(2x2, 3x3) on the same SGEMM (3x3, stride 1, one group; forward and
+data gradient).
 
-``algo`` chooses per call ("direct" | "im2col" | "auto"); the environment
-variable ``CUDACNN_CONV_ALGO`` overrides it for every call. "auto" times both
-algorithms once per geometry and pass (forward, backward data, backward
-weight) with CUDA events, like ``cudnn.benchmark``, and remembers the faster
+``algo`` chooses per call ("direct" | "im2col" | "winograd" | "auto"); the environment
+variable ``CUDACNN_CONV_ALGO`` overrides it for every call. An algorithm that does not
+fit a geometry or pass gives way to one that does (a debug log line says so). "auto"
+times the algorithms that fit once per geometry and pass (forward, backward data,
+backward weight) with CUDA events, like ``cudnn.benchmark``, and remembers the fastest
 (on large layers the direct backward kernels are not even timed).
 Every algorithm is deterministic (no atomics), so for a fixed algorithm two
 runs agree bit for bit; pin the algorithm for bitwise reproducibility across
@@ -19,7 +22,7 @@ import cupy as cp
 
 from . import _cuda_common as common
 
-ALGOS = ("direct", "im2col")
+ALGOS = ("direct", "im2col", "winograd")
 ENV_ALGO = "CUDACNN_CONV_ALGO"
 # Column matrices of one chunk of images stay under 64 Mi floats (256 MB).
 COL_BUDGET = 64 * 2**20
@@ -55,23 +58,45 @@ class _Conv:
             self.chunk = None  # one image's column matrix is beyond 32-bit indexing
         else:
             self.chunk = max_chunk if per_image == 0 else max(1, min(max_chunk, COL_BUDGET // per_image))
+        # Winograd: 16 transformed floats per 2x2 output tile and input or output channel.
+        self.winograd_chunk = {
+            pass_name: _winograd_chunk(N, C, K, out_h, out_w)
+            for pass_name, (out_h, out_w) in (("forward", (self.P, self.Q)), ("backward_data", (H, W)))}
 
     def candidates(self, pass_name):
+        C = common.ext()
         algos = []
         forward = pass_name == "forward"
-        if not forward or common.ext().conv2d_direct_supported(self.shape):
+        if not forward or C.conv2d_direct_supported(self.shape):
             algos.append("direct")
         # Only the data gradient of a strided convolution stores column matrices.
         if pass_name != "backward_data" or self.chunk is not None:
             algos.append("im2col")
+        if (self.winograd_chunk.get(pass_name) is not None
+                and C.conv2d_winograd_supported(self.shape, getattr(C.ConvPass, pass_name))):
+            algos.append("winograd")
         return algos
 
     def workspace(self, floats):
         return (common.empty((floats,)) if floats > 0 else None), floats
 
 
+def _winograd_chunk(N, C, K, out_h, out_w):
+    """Images per Winograd chunk within COL_BUDGET, or None if one image's tiles exceed 32-bit indexing."""
+    tiles = ((out_h + 1) // 2) * ((out_w + 1) // 2)
+    if 16 * max(C, K) * tiles > common.MAX_ELEMENTS:
+        return None
+    return max(1, min(N, COL_BUDGET // (16 * (C + K) * tiles)))
+
+
 def _run_forward(conv, algo, y, x, w, b):
     C = common.ext()
+    if algo == "winograd":
+        chunk = conv.winograd_chunk["forward"]
+        ws, size = conv.workspace(C.conv2d_winograd_workspace(conv.shape, chunk, C.ConvPass.forward))
+        C.conv2d_winograd_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), common.ptr(ws), size,
+                                  chunk, conv.shape, common.stream())
+        return
     if algo == "direct":
         C.conv2d_direct_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), conv.shape,
                                 common.stream())
@@ -84,6 +109,12 @@ def _run_forward(conv, algo, y, x, w, b):
 
 def _run_backward_data(conv, algo, dx, dy, w):
     C = common.ext()
+    if algo == "winograd":
+        chunk = conv.winograd_chunk["backward_data"]
+        ws, size = conv.workspace(C.conv2d_winograd_workspace(conv.shape, chunk, C.ConvPass.backward_data))
+        C.conv2d_winograd_backward_data(common.ptr(dx), common.ptr(dy), common.ptr(w), common.ptr(ws), size, chunk,
+                                        conv.shape, common.stream())
+        return
     if algo == "direct":
         ws, size = conv.workspace(C.conv2d_direct_backward_data_workspace(conv.shape))
         C.conv2d_direct_backward_data(common.ptr(dx), common.ptr(dy), common.ptr(w), common.ptr(ws), size, conv.shape,
@@ -128,16 +159,17 @@ def choose_algo(conv, pass_name, requested, run) -> str:
     """The algorithm for this pass; `run(algo)` executes the pass (used to time "auto")."""
     forced = os.environ.get(ENV_ALGO) or requested
     if forced not in ("auto",) + ALGOS:
-        raise ValueError(f"{ENV_ALGO} must be one of 'auto', 'direct', 'im2col', got {forced!r}")
+        raise ValueError(f"{ENV_ALGO} must be one of 'auto', 'direct', 'im2col', 'winograd', got {forced!r}")
     candidates = conv.candidates(pass_name)
     if not candidates:
         return None
     if forced != "auto":
         if forced in candidates:
             return forced
+        fallback = DEFAULT_ALGO if DEFAULT_ALGO in candidates else candidates[0]
         common.log.debug("cuda backend: conv2d %s: algo %r does not fit geometry %s, using %r",
-                         pass_name, forced, conv.key, candidates[0])
-        return candidates[0]
+                         pass_name, forced, conv.key, fallback)
+        return fallback
     key = (pass_name,) + conv.key
     if key in _chosen:
         return _chosen[key]

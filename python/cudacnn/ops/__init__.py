@@ -23,7 +23,7 @@ Convolution (cross-correlation, PyTorch weight layout)
         stride, dilation: int or (h, w). padding: int, (ph, pw), "valid" or
         "same" (Keras/TF: OH = ceil(H / stride); an odd total pad puts the
         extra row/column at the bottom/right). algo picks a GPU kernel
-        ("auto" | "direct" | "im2col"); all give the same result, and the
+        ("auto" | "direct" | "im2col" | "winograd"); all give the same result, and the
         numpy/cupy reference ignores it.
     conv2d_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, algo="auto",
                     need_dx=True) -> (dx, dw, db)     dx is None when need_dx=False

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import backend as _backend
 
-CONV_ALGOS = ("auto", "direct", "im2col")
+CONV_ALGOS = ("auto", "direct", "im2col", "winograd")
 
 
 def _kind(on_gpu: bool) -> str:

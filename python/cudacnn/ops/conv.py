@@ -51,7 +51,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algo="auto")
 
     padding: int, (ph, pw), "valid" or "same" (Keras/TF: OH = ceil(H/stride),
     an odd total pad puts the extra row/column at the bottom/right).
-    algo ("auto" | "direct" | "im2col") picks a GPU kernel; results agree.
+    algo ("auto" | "direct" | "im2col" | "winograd") picks a GPU kernel; results agree.
     """
     return _conv2d("conv2d", x, w, b, stride, padding, dilation, groups, algo)
 
