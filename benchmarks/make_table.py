@@ -5,7 +5,7 @@
 
 Reads the three kinds of results file: ``cudacnn bench`` runs (bench-*.json),
 ``gpu_kernels.py`` runs (kernels-*.json) and ``fashion_workshop.py`` runs
-(fashion-workshop-*.json). Every table says where, when and at which commit its
+(fashion-workshop-*.json, one run or a seed sweep). Every table says where, when and at which commit its
 numbers were taken.
 """
 from __future__ import annotations
@@ -101,8 +101,24 @@ def render_fashion(name: str, payload: dict) -> list[str]:
     return lines + [""]
 
 
+def render_fashion_seeds(name: str, payload: dict) -> list[str]:
+    sides = list(payload["spread"])
+    lines = [f"### Lecture workshop net on Fashion-MNIST, {payload['epochs']} epochs, batch {payload['batch_size']}, "
+             f"seeds {payload['seeds'][0]}-{payload['seeds'][-1]}: {name}", "", _where(payload), "",
+             "Test accuracy per seed (each seed: new initial weights, the same on both sides; new shuffles and "
+             "dropout masks). A seed sweep reports accuracy only; throughput comes from the single runs.", "",
+             "| seed | " + " | ".join(sides) + " |", "|---:|" + "---:|" * len(sides)]
+    for run in payload["runs"]:
+        lines.append(f"| {run['seed']} | " + " | ".join(f"{run['sides'][s]['test_accuracy']:.4f}" for s in sides) + " |")
+    for stat in ("mean", "std", "min", "max"):
+        lines.append(f"| {stat} | " + " | ".join(f"{payload['spread'][s][stat]:.4f}" for s in sides) + " |")
+    lines.append("| runs >= 0.90 | " + " | ".join(
+        f"{payload['spread'][s]['runs_at_or_above_0.90']} of {len(payload['runs'])}" for s in sides) + " |")
+    return lines + [""]
+
+
 RENDERERS = {"cudacnn-bench/1": render_bench, "cudacnn-gpu-kernels/1": render_kernels,
-             "cudacnn-fashion-workshop/1": render_fashion}
+             "cudacnn-fashion-workshop/1": render_fashion, "cudacnn-fashion-seeds/1": render_fashion_seeds}
 
 
 def render(results: Path) -> str:
