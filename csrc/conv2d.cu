@@ -187,20 +187,10 @@ __global__ void conv2d_direct_backward_data_kernel(float *__restrict__ dx, const
     const int n = d.C.div(t2), c = t2 - n * s.C;
     const int g = c / Cg, cg = c - g * Cg;
     float acc = 0.0f;
-    for (int r = 0; r < s.R; ++r) {
-      const int hp = ih + s.pad_top - r * s.dil_h;  // = p * stride_h when output row p uses this input row
-      if (hp < 0) continue;
-      const int p = d.stride_h.div(hp);
-      if (p * s.stride_h != hp || p >= s.P) continue;
-      for (int sx = 0; sx < s.S; ++sx) {
-        const int wq = iw + s.pad_left - sx * s.dil_w;
-        if (wq < 0) continue;
-        const int q = d.stride_w.div(wq);
-        if (q * s.stride_w != wq || q >= s.Q) continue;
-        for (int k = g * Kg; k < (g + 1) * Kg; ++k)
-          acc = fmaf(dy[((n * s.K + k) * s.P + p) * s.Q + q], w[((k * Cg + cg) * s.R + r) * s.S + sx], acc);
-      }
-    }
+    for_each_output_reading(ih, iw, s, d.stride_h, d.stride_w, [&](int r, int sx, int p, int q) {
+      for (int k = g * Kg; k < (g + 1) * Kg; ++k)
+        acc = fmaf(dy[((n * s.K + k) * s.P + p) * s.Q + q], w[((k * Cg + cg) * s.R + r) * s.S + sx], acc);
+    });
     dx[idx] = acc;
   }
 }

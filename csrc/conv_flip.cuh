@@ -2,6 +2,8 @@
 // of dy with the filters flipped in space and transposed per group (shape
 // (C, K/groups, R, S)), padded by dil*(R-1) - pad on each side. Both the direct
 // and the im2col paths use this to run their data gradient as a forward.
+// For other strides both gather: for_each_output_reading visits the output
+// positions whose windows read a given input element.
 #pragma once
 #include "common.cuh"
 #include "launchers.h"
@@ -42,6 +44,29 @@ static __global__ void flip_transpose_filters_kernel(float *__restrict__ wt, con
     wt[(((g * Cg + c) * Kg + kl) * s.R + (s.R - 1 - r)) * s.S + (s.S - 1 - sx)] = w[idx];
   }
 }
+
+#ifdef __CUDACC__
+// visit(r, s, p, q) for each filter tap (r, s) and output position (p, q) with
+// p * stride_h - pad_top + r * dil_h == ih and likewise for the columns.
+template <typename Visit>
+__device__ __forceinline__ void for_each_output_reading(int ih, int iw, const Conv2dShape &s,
+                                                        const FastDiv &stride_h, const FastDiv &stride_w,
+                                                        Visit visit) {
+  for (int r = 0; r < s.R; ++r) {
+    const int hp = ih + s.pad_top - r * s.dil_h;  // = p * stride_h when output row p reads this input row
+    if (hp < 0) continue;
+    const int p = stride_h.div(hp);
+    if (p * s.stride_h != hp || p >= s.P) continue;
+    for (int sx = 0; sx < s.S; ++sx) {
+      const int wq = iw + s.pad_left - sx * s.dil_w;
+      if (wq < 0) continue;
+      const int q = stride_w.div(wq);
+      if (q * s.stride_w != wq || q >= s.Q) continue;
+      visit(r, sx, p, q);
+    }
+  }
+}
+#endif
 
 inline void flip_transpose_filters(float *wt, const float *w, const Conv2dShape &s, cudaStream_t st) {
   constexpr int threads = 256;

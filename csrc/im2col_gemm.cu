@@ -349,19 +349,9 @@ __global__ void col2im_kernel(float *__restrict__ dx, const float *__restrict__ 
     const int t2 = d.H.div(t), ih = t - t2 * s.H;
     const int b = d.C.div(t2), c = t2 - b * s.C;
     float acc = 0.0f;
-    for (int r = 0; r < s.R; ++r) {
-      const int hp = ih + s.pad_top - r * s.dil_h;  // = p * stride_h when output row p reads this input row
-      if (hp < 0) continue;
-      const int p = d.stride_h.div(hp);
-      if (p * s.stride_h != hp || p >= s.P) continue;
-      for (int sx = 0; sx < s.S; ++sx) {
-        const int wq = iw + s.pad_left - sx * s.dil_w;
-        if (wq < 0) continue;
-        const int q = d.stride_w.div(wq);
-        if (q * s.stride_w != wq || q >= s.Q) continue;
-        acc += col[(((long long)b * s.C + c) * s.R + r) * s.S * PQ + (long long)sx * PQ + p * s.Q + q];
-      }
-    }
+    for_each_output_reading(ih, iw, s, d.stride_h, d.stride_w, [&](int r, int sx, int p, int q) {
+      acc += col[(((long long)b * s.C + c) * s.R + r) * s.S * PQ + (long long)sx * PQ + p * s.Q + q];
+    });
     dx[(long long)n0 * s.C * s.H * s.W + idx] = acc;
   }
 }

@@ -105,23 +105,6 @@ __device__ __forceinline__ void input_position(int idx, const PoolDivs &d, int *
   *iw = *hw - *ih * (int)d.W.d;
 }
 
-__global__ void max_pool2d_backward_kernel(float *__restrict__ dx, const float *__restrict__ dy,
-                                           const int *__restrict__ indices, Pool2dShape s, PoolDivs d) {
-  const int total = s.N * s.C * s.H * s.W;
-  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
-    int plane, ih, iw, hw;
-    input_position(idx, d, &plane, &ih, &iw, &hw);
-    int p0, p1, q0, q1;
-    windows_containing(ih, s.pad_top, s.kernel_h, d.stride_h, s.P, &p0, &p1);
-    windows_containing(iw, s.pad_left, s.kernel_w, d.stride_w, s.Q, &q0, &q1);
-    const long long base = (long long)plane * s.P * s.Q;
-    float acc = 0.0f;
-    for (int p = p0; p <= p1; ++p)
-      for (int q = q0; q <= q1; ++q)
-        if (indices[base + p * s.Q + q] == hw) acc += dy[base + p * s.Q + q];
-    dx[idx] = acc;
-  }
-}
 
 // Windows that tile the input exactly (stride == kernel, no padding, H = P*kh,
 // W = Q*kw): each input element is in one window, so one thread per output
@@ -229,6 +212,36 @@ __device__ __forceinline__ float avg_divisor(const Pool2dShape &s, int p, int q,
   return (float)(rows * cols);
 }
 
+// The general backward, a gather: one thread per input element sums what the
+// output windows containing it send back (max: dy where the window's recorded
+// index is this element; average: dy over the window's divisor).
+template <bool MAX>
+__global__ void pool2d_backward_gather_kernel(float *__restrict__ dx, const float *__restrict__ dy,
+                                              const int *__restrict__ indices, Pool2dShape s, PoolDivs d,
+                                              bool count_include_pad) {
+  const int total = s.N * s.C * s.H * s.W;
+  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+    int plane, ih, iw, hw;
+    input_position(idx, d, &plane, &ih, &iw, &hw);
+    int p0, p1, q0, q1;
+    windows_containing(ih, s.pad_top, s.kernel_h, d.stride_h, s.P, &p0, &p1);
+    windows_containing(iw, s.pad_left, s.kernel_w, d.stride_w, s.Q, &q0, &q1);
+    const long long base = (long long)plane * s.P * s.Q;
+    float acc = 0.0f;
+    for (int p = p0; p <= p1; ++p)
+      for (int q = q0; q <= q1; ++q) {
+        const long long o = base + p * s.Q + q;
+        if (MAX) {
+          if (indices[o] == hw) acc += dy[o];
+        } else {
+          acc += dy[o] / avg_divisor(s, p, q, count_include_pad);
+        }
+      }
+    dx[idx] = acc;
+  }
+}
+
+
 __global__ void avg_pool2d_forward_kernel(float *__restrict__ y, const float *__restrict__ x, Pool2dShape s,
                                           PoolDivs d, bool count_include_pad) {
   const int total = s.N * s.C * s.P * s.Q;
@@ -244,22 +257,6 @@ __global__ void avg_pool2d_forward_kernel(float *__restrict__ y, const float *__
   }
 }
 
-__global__ void avg_pool2d_backward_kernel(float *__restrict__ dx, const float *__restrict__ dy, Pool2dShape s,
-                                           PoolDivs d, bool count_include_pad) {
-  const int total = s.N * s.C * s.H * s.W;
-  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
-    int plane, ih, iw, hw;
-    input_position(idx, d, &plane, &ih, &iw, &hw);
-    int p0, p1, q0, q1;
-    windows_containing(ih, s.pad_top, s.kernel_h, d.stride_h, s.P, &p0, &p1);
-    windows_containing(iw, s.pad_left, s.kernel_w, d.stride_w, s.Q, &q0, &q1);
-    const long long base = (long long)plane * s.P * s.Q;
-    float acc = 0.0f;
-    for (int p = p0; p <= p1; ++p)
-      for (int q = q0; q <= q1; ++q) acc += dy[base + p * s.Q + q] / avg_divisor(s, p, q, count_include_pad);
-    dx[idx] = acc;
-  }
-}
 
 // Tiling windows have no padding, so the divisor is kh*kw either way.
 __global__ void avg_pool2d_backward_tiled_kernel(float *__restrict__ dx, const float *__restrict__ dy,
@@ -349,9 +346,10 @@ void max_pool2d_backward(ptr_t dx, ptr_t dy, ptr_t indices, const Pool2dShape &s
                                                             as_ptr<const int>(indices), s, PoolDivs(s));
     CUDA_CHECK_LAUNCH("max_pool2d_backward_tiled_kernel");
   } else {
-    max_pool2d_backward_kernel<<<elementwise_blocks(input_count(s), kThreads), kThreads, 0, as_stream(stream)>>>(
-        as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const int>(indices), s, PoolDivs(s));
-    CUDA_CHECK_LAUNCH("max_pool2d_backward_kernel");
+    pool2d_backward_gather_kernel<true><<<elementwise_blocks(input_count(s), kThreads), kThreads, 0,
+                                          as_stream(stream)>>>(as_ptr<float>(dx), as_ptr<const float>(dy),
+                                                               as_ptr<const int>(indices), s, PoolDivs(s), false);
+    CUDA_CHECK_LAUNCH("pool2d_backward_gather_kernel<max>");
   }
 }
 
@@ -386,9 +384,10 @@ void avg_pool2d_backward(ptr_t dx, ptr_t dy, const Pool2dShape &s, bool count_in
                                                             PoolDivs(s));
     CUDA_CHECK_LAUNCH("avg_pool2d_backward_tiled_kernel");
   } else {
-    avg_pool2d_backward_kernel<<<elementwise_blocks(input_count(s), kThreads), kThreads, 0, as_stream(stream)>>>(
-        as_ptr<float>(dx), as_ptr<const float>(dy), s, PoolDivs(s), count_include_pad);
-    CUDA_CHECK_LAUNCH("avg_pool2d_backward_kernel");
+    pool2d_backward_gather_kernel<false><<<elementwise_blocks(input_count(s), kThreads), kThreads, 0,
+                                           as_stream(stream)>>>(as_ptr<float>(dx), as_ptr<const float>(dy), nullptr,
+                                                                s, PoolDivs(s), count_include_pad);
+    CUDA_CHECK_LAUNCH("pool2d_backward_gather_kernel<avg>");
   }
 }
 
