@@ -2,6 +2,7 @@
 
     python benchmarks/fashion_workshop.py          # 5 epochs each, several minutes on 2 cores
     python benchmarks/fashion_workshop.py --seeds 0-4   # the same for 5 seeds: accuracy's spread
+    KERAS_BACKEND=torch python benchmarks/fashion_workshop.py --sides keras --seeds 0-4   # Keras itself
 
 Both sides train the same net (Conv32-pool-Conv64-pool-Dense64-Dropout0.3-Dense10,
 ``cudacnn.zoo.get("mnist_workshop")``; PyTorch runs a mirror of it that starts
@@ -15,6 +16,9 @@ images / fit time. Writes ``benchmarks/results/fashion-workshop-<cpu>-<date>-<co
 With ``--seeds`` every seed gives both sides new initial weights (the same on both
 sides), a new shuffle and new dropout masks; the file records each run and the
 spread of test accuracy per side (``...-seeds.json``).
+``--sides keras`` runs the lecture's recipe in Keras 3 itself (``pip install keras``;
+any backend, e.g. ``KERAS_BACKEND=torch``), channels-last as the lecture writes it,
+with Keras' own initial weights: the reference for what the recipe reaches.
 
 This is a benchmark, not a timed test: nothing here asserts on time.
 """
@@ -89,30 +93,57 @@ def torch_fit(x, y, x_test, y_test, epochs, batch_size, seed=0) -> dict:
             "val_accuracy": val_acc, "loss": losses}
 
 
-def run(x, y, x_test, y_test, epochs=5, batch_size=64, with_torch=True, seed=0) -> dict:
-    """Train both sides from one seed; returns the results record (no file written)."""
+def keras_fit(x, y, x_test, y_test, epochs, batch_size, seed=0) -> dict:
+    """The lecture's recipe in Keras 3: its Sequential net, RMSprop, validation_split=0.1, NHWC input."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input(x.shape[2:] + x.shape[1:2]),
+        layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
+        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
+        layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dropout(0.3),
+        layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=LR, rho=RHO, epsilon=EPS),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    nhwc = (0, 2, 3, 1)
+    start = time.perf_counter()
+    history = model.fit(x.transpose(nhwc), y, epochs=epochs, batch_size=batch_size, validation_split=0.1, verbose=0)
+    fit_s = time.perf_counter() - start
+    _, test_acc = model.evaluate(x_test.transpose(nhwc), y_test, batch_size=256, verbose=0)
+    return {"fit_s": fit_s, "test_accuracy": float(test_acc),
+            "val_accuracy": [float(a) for a in history.history.get("val_accuracy", [])],
+            "loss": [float(v) for v in history.history.get("loss", [])]}
+
+
+SIDES = {"cudacnn-numpy": ours_fit, "torch-cpu": torch_fit, "keras": keras_fit}
+DEFAULT_SIDES = ("cudacnn-numpy", "torch-cpu")
+
+
+def run(x, y, x_test, y_test, epochs=5, batch_size=64, sides=DEFAULT_SIDES, seed=0) -> dict:
+    """Train each side from one seed; returns the results record (no file written)."""
     train_images = epochs * int(len(x) * 0.9)
-    sides = {"cudacnn-numpy": ours_fit}
-    if with_torch:
-        sides["torch-cpu"] = torch_fit
     results = {"epochs": epochs, "batch_size": batch_size, "train_images": int(len(x) * 0.9),
                "test_images": len(x_test), "seed": seed, "load_before": os.getloadavg()[0], "sides": {}}
-    for name, fit in sides.items():
-        side = fit(x, y, x_test, y_test, epochs, batch_size, seed)
+    for name in sides:
+        side = SIDES[name](x, y, x_test, y_test, epochs, batch_size, seed)
         side["images_per_s"] = train_images / side["fit_s"]
         results["sides"][name] = side
         print(f"seed {seed} {name:14s} test accuracy {side['test_accuracy']:.4f}  fit {side['fit_s']:.1f} s  "
               f"{side['images_per_s']:.0f} training images/s", flush=True)
     results["load_after"] = os.getloadavg()[0]
-    if with_torch:
+    if {"cudacnn-numpy", "torch-cpu"} <= set(sides):
         results["ours_over_torch_images_per_s"] = (results["sides"]["cudacnn-numpy"]["images_per_s"]
                                                    / results["sides"]["torch-cpu"]["images_per_s"])
     return results
 
 
-def run_seeds(x, y, x_test, y_test, seeds, epochs=5, batch_size=64, with_torch=True) -> dict:
+def run_seeds(x, y, x_test, y_test, seeds, epochs=5, batch_size=64, sides=DEFAULT_SIDES) -> dict:
     """run() once per seed; adds each side's test-accuracy spread over the seeds."""
-    runs = [run(x, y, x_test, y_test, epochs, batch_size, with_torch, seed) for seed in seeds]
+    runs = [run(x, y, x_test, y_test, epochs, batch_size, sides, seed) for seed in seeds]
     spread = {}
     for side in runs[0]["sides"]:
         acc = np.array([r["sides"][side]["test_accuracy"] for r in runs])
@@ -139,11 +170,16 @@ def main(argv=None) -> int:
     p.add_argument("--data", default=None, help="Fashion-MNIST directory (default: cudacnn's search path)")
     p.add_argument("--seeds", type=parse_seeds, default=None,
                    help="several runs, e.g. 0-4 or 1,5,9: records the spread of test accuracy")
-    p.add_argument("--no-torch", action="store_true", help="train only cudacnn's side")
+    p.add_argument("--sides", default=",".join(DEFAULT_SIDES),
+                   help=f"comma list of {', '.join(SIDES)} (default: {','.join(DEFAULT_SIDES)})")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for NumPy's BLAS and PyTorch alike (default: each library's own)")
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
+    sides = tuple(args.sides.split(","))
+    unknown = set(sides) - set(SIDES)
+    if unknown:
+        p.error(f"unknown sides {sorted(unknown)}; choose from {', '.join(SIDES)}")
     thread_limit = limit_cpu_threads(args.threads) if args.threads else None  # noqa: F841 (kept alive)
 
     (x, y), (x_test, y_test) = cudacnn.datasets.load_fashion_mnist(args.data)
@@ -152,13 +188,15 @@ def main(argv=None) -> int:
           f"{args.batch_size}; {env['cpu']} ({env['cpu_count']} CPUs), torch threads "
           f"{env.get('torch_num_threads')}", flush=True)
     stem = f"fashion-workshop-{device_slug(env)}-{env['date'][:10]}-{env['commit'][:8]}-b{args.batch_size}"
+    if sides != DEFAULT_SIDES:
+        stem += "-" + "-".join(sides)
     if args.seeds:
-        results = run_seeds(x, y, x_test, y_test, args.seeds, args.epochs, args.batch_size, not args.no_torch)
+        results = run_seeds(x, y, x_test, y_test, args.seeds, args.epochs, args.batch_size, sides)
         payload = {"schema": "cudacnn-fashion-seeds/1", "env": env, **results}
         write_json_atomic(Path(args.out) / f"{stem}-seeds.json", payload)
         print(f"wrote {Path(args.out) / f'{stem}-seeds.json'}")
         return 0
-    results = run(x, y, x_test, y_test, args.epochs, args.batch_size, with_torch=not args.no_torch)
+    results = run(x, y, x_test, y_test, args.epochs, args.batch_size, sides)
     payload = {"schema": "cudacnn-fashion-workshop/1", "env": env, **results}
     path = Path(args.out) / f"{stem}.json"
     write_json_atomic(path, payload)
