@@ -225,6 +225,21 @@ def test_fashion_workshop_script_trains_both_sides_on_a_small_batch():
     assert results["train_images"] == 180  # the last 10% held out, as Keras' validation_split
 
 
+def test_fashion_workshop_seed_sweep_records_each_run_and_the_spread():
+    fashion = _benchmarks_module("fashion_workshop")
+    assert fashion.parse_seeds("0-2,7") == [0, 1, 2, 7]
+    rng = np.random.default_rng(1)
+    x, y = rng.random((120, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 120)
+    sweep = fashion.run_seeds(x, y, x[:40], y[:40], [0, 1], epochs=1, batch_size=32, sides=("cudacnn-numpy",))
+    assert [r["seed"] for r in sweep["runs"]] == [0, 1] and set(sweep["spread"]) == {"cudacnn-numpy"}
+    spread = sweep["spread"]["cudacnn-numpy"]
+    accuracies = [r["sides"]["cudacnn-numpy"]["test_accuracy"] for r in sweep["runs"]]
+    assert spread["test_accuracy"] == accuracies and spread["mean"] == pytest.approx(np.mean(accuracies))
+    assert spread["min"] == min(accuracies) and spread["runs_at_or_above_0.90"] == sum(a >= 0.9 for a in accuracies)
+    # Different seeds train from different initial weights: the losses differ.
+    assert sweep["runs"][0]["sides"]["cudacnn-numpy"]["loss"] != sweep["runs"][1]["sides"]["cudacnn-numpy"]["loss"]
+
+
 def test_model_lists_expand_seed_and_all_inside_comma_lists():
     from cudacnn import benchmodels, zoo
 
