@@ -36,7 +36,7 @@ static void bind_conv(py::module_ &m) {
       .def("validate", &Conv2dShape::validate, "Raise ValueError if the geometry is inconsistent.");
   m.def("conv2d_direct_supported", &conv2d_direct_supported, py::arg("shape"));
   m.def("conv2d_direct_forward", &conv2d_direct_forward, py::arg("y"), py::arg("x"), py::arg("w"), py::arg("bias"),
-        py::arg("shape"), py::arg("stream"));
+        py::arg("relu"), py::arg("shape"), py::arg("stream"));
   m.def("conv2d_direct_backward_data_workspace", &conv2d_direct_backward_data_workspace, py::arg("shape"));
   m.def("conv2d_direct_backward_data", &conv2d_direct_backward_data, py::arg("dx"), py::arg("dy"), py::arg("w"),
         py::arg("workspace"), py::arg("workspace_size"), py::arg("shape"), py::arg("stream"));
@@ -49,7 +49,7 @@ static void bind_conv(py::module_ &m) {
       .value("backward_weight", ConvPass::kBackwardWeight);
   m.def("conv2d_im2col_workspace", &conv2d_im2col_workspace, py::arg("shape"), py::arg("chunk"), py::arg("pass_"));
   m.def("conv2d_im2col_forward", &conv2d_im2col_forward, py::arg("y"), py::arg("x"), py::arg("w"), py::arg("bias"),
-        py::arg("workspace"), py::arg("workspace_size"), py::arg("chunk"), py::arg("shape"), py::arg("stream"));
+        py::arg("relu"), py::arg("workspace"), py::arg("workspace_size"), py::arg("chunk"), py::arg("shape"), py::arg("stream"));
   m.def("conv2d_im2col_backward_data", &conv2d_im2col_backward_data, py::arg("dx"), py::arg("dy"), py::arg("w"),
         py::arg("workspace"), py::arg("workspace_size"), py::arg("chunk"), py::arg("shape"), py::arg("stream"));
   m.def("conv2d_im2col_backward_weight", &conv2d_im2col_backward_weight, py::arg("dw"), py::arg("dy"), py::arg("x"),
@@ -58,8 +58,8 @@ static void bind_conv(py::module_ &m) {
   m.def("conv2d_winograd_workspace", &conv2d_winograd_workspace, py::arg("shape"), py::arg("chunk"),
         py::arg("pass_"));
   m.def("conv2d_winograd_forward", &conv2d_winograd_forward, py::arg("y"), py::arg("x"), py::arg("w"),
-        py::arg("bias"), py::arg("workspace"), py::arg("workspace_size"), py::arg("chunk"), py::arg("shape"),
-        py::arg("stream"));
+        py::arg("bias"), py::arg("relu"), py::arg("workspace"), py::arg("workspace_size"), py::arg("chunk"),
+        py::arg("shape"), py::arg("stream"));
   m.def("conv2d_winograd_backward_data", &conv2d_winograd_backward_data, py::arg("dx"), py::arg("dy"), py::arg("w"),
         py::arg("workspace"), py::arg("workspace_size"), py::arg("chunk"), py::arg("shape"), py::arg("stream"));
 }
@@ -70,7 +70,7 @@ static void bind_gemm(py::module_ &m) {
         py::arg("alpha"), py::arg("beta"), py::arg("stream"));
   m.def("linear_workspace", &linear_workspace, py::arg("batch"), py::arg("in_features"), py::arg("out_features"));
   m.def("linear_forward", &linear_forward, py::arg("y"), py::arg("x"), py::arg("w"), py::arg("bias"),
-        py::arg("workspace"), py::arg("workspace_size"), py::arg("batch"), py::arg("in_features"),
+        py::arg("relu"), py::arg("workspace"), py::arg("workspace_size"), py::arg("batch"), py::arg("in_features"),
         py::arg("out_features"), py::arg("stream"));
   m.def("linear_backward", &linear_backward, py::arg("dx"), py::arg("dw"), py::arg("dy"), py::arg("x"), py::arg("w"),
         py::arg("workspace"), py::arg("workspace_size"), py::arg("batch"), py::arg("in_features"),

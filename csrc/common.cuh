@@ -105,6 +105,10 @@ __device__ __forceinline__ T warp_reduce_max(T v) {
   return v;
 }
 
+// The activation a forward kernel may apply in its epilogue (ops' activation="relu"):
+// v <= 0 -> 0, else v, so NaN propagates as numpy.maximum(v, 0) does.
+__device__ __forceinline__ float epilogue(float v, bool relu) { return relu && v <= 0.0f ? 0.0f : v; }
+
 // Deterministic block-wide sum: fixed shuffle/shared-memory tree, so the same
 // inputs always give the same bits. All threads of the block must call it;
 // the result is valid in every thread. `scratch` holds at least 32 floats.

@@ -89,8 +89,8 @@ ForwardTiling forward_tiling(const Conv2dShape &s) {
 template <int TK>
 __global__ void conv2d_direct_forward_kernel(float *__restrict__ y, const float *__restrict__ x,
                                              const float *__restrict__ w, const float *__restrict__ bias,
-                                             Conv2dShape s, int tiles_q, int tiles_per_image, int k_chunks, int CH,
-                                             int IH, int IW) {
+                                             bool relu, Conv2dShape s, int tiles_q, int tiles_per_image,
+                                             int k_chunks, int CH, int IH, int IW) {
   extern __shared__ float4 smem4[];  // float4: the filter slices at the base are 16-byte aligned
   float *smem = reinterpret_cast<float *>(smem4);
   const int TQ = blockDim.x, TP = blockDim.y;
@@ -162,7 +162,7 @@ __global__ void conv2d_direct_forward_kernel(float *__restrict__ y, const float 
     for (int k = 0; k < TK; ++k) {
       if (k0 + k < k_end) {
         const float b = bias != nullptr ? bias[k0 + k] : 0.0f;
-        y[(((long long)n * s.K + k0 + k) * s.P + p) * s.Q + q] = acc[k] + b;
+        y[(((long long)n * s.K + k0 + k) * s.P + p) * s.Q + q] = epilogue(acc[k] + b, relu);
       }
     }
   }
@@ -268,15 +268,15 @@ bool conv2d_direct_supported(const Conv2dShape &s) {
 
 namespace {
 
-// y = conv(x, w) + bias for a validated shape the shared-memory tiles fit.
-void direct_forward(float *y, const float *x, const float *w, const float *bias, const Conv2dShape &s,
+// y = conv(x, w) + bias (then ReLU if asked) for a validated shape the shared-memory tiles fit.
+void direct_forward(float *y, const float *x, const float *w, const float *bias, bool relu, const Conv2dShape &s,
                     cudaStream_t st) {
   const ForwardTiling t = forward_tiling(s);
   const int tiles_q = CEIL_DIV(s.Q, t.TQ), tiles_p = CEIL_DIV(s.P, t.TP);
   const int k_chunks = CEIL_DIV(s.K / s.groups, t.TK);
   const dim3 grid((unsigned)(1LL * s.N * tiles_p * tiles_q), k_chunks * s.groups), block(t.TQ, t.TP);
 #define CUDACNN_LAUNCH_FWD(TKV)                                                                               \
-  conv2d_direct_forward_kernel<TKV><<<grid, block, t.smem_bytes, st>>>(y, x, w, bias, s, tiles_q,            \
+  conv2d_direct_forward_kernel<TKV><<<grid, block, t.smem_bytes, st>>>(y, x, w, bias, relu, s, tiles_q,      \
                                                                        tiles_p * tiles_q, k_chunks, t.CH, t.IH, \
                                                                        t.IW)
   switch (t.TK) {
@@ -305,14 +305,14 @@ bool direct_data_gradient_is_a_forward(const Conv2dShape &s) {
 
 }  // namespace
 
-void conv2d_direct_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, const Conv2dShape &s, ptr_t stream) {
+void conv2d_direct_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, bool relu, const Conv2dShape &s, ptr_t stream) {
   s.validate();
   require_ptr(y, "y");
   require_ptr(x, "x");
   require_ptr(w, "w");
   check_direct_forward(s);
   direct_forward(as_ptr<float>(y), as_ptr<const float>(x), as_ptr<const float>(w),
-                 bias != 0 ? as_ptr<const float>(bias) : nullptr, s, as_stream(stream));
+                 bias != 0 ? as_ptr<const float>(bias) : nullptr, relu, s, as_stream(stream));
 }
 
 long long conv2d_direct_backward_data_workspace(const Conv2dShape &s) {
@@ -337,7 +337,7 @@ void conv2d_direct_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, l
     check_direct_forward(t);
     float *wt = as_ptr<float>(workspace);
     flip_transpose_filters(wt, as_ptr<const float>(w), s, st);
-    direct_forward(as_ptr<float>(dx), as_ptr<const float>(dy), wt, nullptr, t, st);
+    direct_forward(as_ptr<float>(dx), as_ptr<const float>(dy), wt, nullptr, false, t, st);
     return;
   }
   constexpr int threads = 256;

@@ -53,6 +53,7 @@ struct GemmArgs {
   float alpha, beta;
   const float *bias;          // bias_mode 1: + bias[g*bias_g + m]; 2: + bias[n]
   int bias_mode;
+  bool relu;                  // epilogue ReLU, after bias and beta
   long long bias_g;
   // IMPLICIT_B: B is the column matrix of one image's input x (the group's Cg
   // channels), gathered on the fly: B[(c*R + r)*S + s][p*Q + q] =
@@ -262,7 +263,7 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) sgemm_kernel(GemmArg
       if (args.bias_mode == 2) v += args.bias[n];
       float *out = C + m * args.ldc + n;
       if (args.beta != 0.0f) v = fmaf(args.beta, *out, v);  // never read C when beta == 0 (may be garbage)
-      *out = v;
+      *out = epilogue(v, args.relu);
     }
   }
 }
@@ -356,13 +357,14 @@ __global__ void col2im_kernel(float *__restrict__ dx, const float *__restrict__ 
   }
 }
 
-// out[i] = sum_{sp < splits} partial[sp * count + i], in split order (+ col_bias[i % cols] when given).
+// out[i] = sum_{sp < splits} partial[sp * count + i], in split order (+ col_bias[i % cols] when
+// given, then ReLU if asked).
 __global__ void add_partials_kernel(float *__restrict__ out, const float *__restrict__ partial, int count,
-                                    int splits, const float *__restrict__ col_bias, int cols) {
+                                    int splits, const float *__restrict__ col_bias, int cols, bool relu) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x) {
     float acc = 0.0f;
     for (int sp = 0; sp < splits; ++sp) acc += partial[(long long)sp * count + i];
-    out[i] = col_bias != nullptr ? acc + col_bias[i % cols] : acc;
+    out[i] = epilogue(col_bias != nullptr ? acc + col_bias[i % cols] : acc, relu);
   }
 }
 
@@ -426,6 +428,7 @@ void gemm_maybe_split_k(GemmArgs g, float *partials, cudaStream_t st) {
   const int per = CEIL_DIV(g.K, splits_wanted), splits = CEIL_DIV(g.K, per);  // no empty split
   float *out = g.C;
   const float *bias = g.bias_mode == 2 ? g.bias : nullptr;
+  const bool relu = g.relu;
   g.k_total = g.K;
   g.K = per;
   g.a_b = per;                                  // A (M x K, row-major): next columns
@@ -434,16 +437,17 @@ void gemm_maybe_split_k(GemmArgs g, float *partials, cudaStream_t st) {
   g.c_b = 1LL * g.M * g.N;
   g.bias = nullptr;
   g.bias_mode = 0;
+  g.relu = false;  // applied once the partials are summed
   launch_gemm<false, TB, false>(g, splits, st);
   const int count = g.M * g.N;
   add_partials_kernel<<<elementwise_blocks(count, kThreads), kThreads, 0, st>>>(out, partials, count, splits, bias,
-                                                                                g.N);
+                                                                                g.N, relu);
   CUDA_CHECK_LAUNCH("add_partials_kernel");
 }
 
-// y = conv(x, w) + bias for a validated shape: one GEMM per (image, group),
-// B gathered from x on the fly (or x itself for pointwise convolutions).
-void forward_gemm(float *y, const float *x, const float *w, const float *bias, const Conv2dShape &s,
+// y = conv(x, w) + bias (then ReLU if asked) for a validated shape: one GEMM per
+// (image, group), B gathered from x on the fly (or x itself for pointwise convolutions).
+void forward_gemm(float *y, const float *x, const float *w, const float *bias, bool relu, const Conv2dShape &s,
                   cudaStream_t st) {
   const bool pointwise = is_pointwise(s);
   const int Kg = s.K / s.groups, Cg = s.C / s.groups, PQ = s.P * s.Q;
@@ -463,6 +467,7 @@ void forward_gemm(float *y, const float *x, const float *w, const float *bias, c
     g.bias = bias;
     g.bias_mode = bias != nullptr ? 1 : 0;
     g.bias_g = Kg;
+    g.relu = relu;
     if (pointwise) {
       launch_gemm<false, false, false>(g, images * s.groups, st);
     } else {
@@ -504,14 +509,14 @@ long long conv2d_im2col_workspace(const Conv2dShape &s, int chunk, ConvPass pass
   throw std::invalid_argument("conv2d im2col: unknown pass " + std::to_string(static_cast<int>(pass)));
 }
 
-void conv2d_im2col_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, ptr_t workspace, long long workspace_size,
-                           int chunk, const Conv2dShape &s, ptr_t stream) {
+void conv2d_im2col_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, bool relu, ptr_t workspace,
+                           long long workspace_size, int chunk, const Conv2dShape &s, ptr_t stream) {
   check_im2col_args(s, workspace, workspace_size, chunk, ConvPass::kForward);
   require_ptr(y, "y");
   require_ptr(x, "x");
   require_ptr(w, "w");
   forward_gemm(as_ptr<float>(y), as_ptr<const float>(x), as_ptr<const float>(w),
-               bias != 0 ? as_ptr<const float>(bias) : nullptr, s, as_stream(stream));
+               bias != 0 ? as_ptr<const float>(bias) : nullptr, relu, s, as_stream(stream));
 }
 
 void conv2d_im2col_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, long long workspace_size, int chunk,
@@ -526,7 +531,7 @@ void conv2d_im2col_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, l
     t.validate();
     float *wt = as_ptr<float>(workspace);
     flip_transpose_filters(wt, as_ptr<const float>(w), s, st);
-    forward_gemm(as_ptr<float>(dx), as_ptr<const float>(dy), wt, nullptr, t, st);
+    forward_gemm(as_ptr<float>(dx), as_ptr<const float>(dy), wt, nullptr, false, t, st);
     return;
   }
   const bool pointwise = is_pointwise(s);
@@ -592,7 +597,7 @@ void conv2d_im2col_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace,
     launch_gemm<false, true, true, true>(g, splits * s.groups, st);
   }
   add_partials_kernel<<<elementwise_blocks(count, kThreads), kThreads, 0, st>>>(as_ptr<float>(dw), partials, count,
-                                                                                splits, nullptr, 1);
+                                                                                splits, nullptr, 1, false);
   CUDA_CHECK_LAUNCH("add_partials_kernel");
 }
 
@@ -640,8 +645,8 @@ static void check_linear(int batch, int in_features, int out_features, ptr_t wor
   if (needed > 0) require_ptr(workspace, "workspace");
 }
 
-void linear_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, ptr_t workspace, long long workspace_size, int batch,
-                    int in_features, int out_features, ptr_t stream) {
+void linear_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, bool relu, ptr_t workspace, long long workspace_size,
+                    int batch, int in_features, int out_features, ptr_t stream) {
   check_linear(batch, in_features, out_features, workspace, workspace_size);
   require_ptr(y, "y");
   require_ptr(x, "x");
@@ -651,6 +656,7 @@ void linear_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, ptr_t workspace, long
                           in_features, false, true);
   g.bias = bias != 0 ? as_ptr<const float>(bias) : nullptr;
   g.bias_mode = bias != 0 ? 2 : 0;
+  g.relu = relu;
   gemm_maybe_split_k<true>(g, as_ptr<float>(workspace), as_stream(stream));
 }
 

@@ -26,7 +26,8 @@ struct Conv2dShape {
 };
 
 // ---- conv2d.cu: direct convolution -----------------------------------------
-void conv2d_direct_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, const Conv2dShape &s, ptr_t stream);
+// Every forward adds the bias and, with relu = true, applies ReLU in its epilogue (ops' activation="relu").
+void conv2d_direct_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, bool relu, const Conv2dShape &s, ptr_t stream);
 // Floats of workspace (flipped filters) the data gradient needs: stride-1 ones run as a forward.
 long long conv2d_direct_backward_data_workspace(const Conv2dShape &s);
 void conv2d_direct_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, long long workspace_size,
@@ -48,8 +49,8 @@ void conv2d_direct_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace,
 // weight gradient's partial sums, by pass.
 enum class ConvPass : int { kForward = 0, kBackwardData = 1, kBackwardWeight = 2 };
 long long conv2d_im2col_workspace(const Conv2dShape &s, int chunk, ConvPass pass);
-void conv2d_im2col_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, ptr_t workspace, long long workspace_size,
-                           int chunk, const Conv2dShape &s, ptr_t stream);
+void conv2d_im2col_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, bool relu, ptr_t workspace,
+                           long long workspace_size, int chunk, const Conv2dShape &s, ptr_t stream);
 void conv2d_im2col_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, long long workspace_size, int chunk,
                                  const Conv2dShape &s, ptr_t stream);
 void conv2d_im2col_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace, long long workspace_size,
@@ -61,8 +62,8 @@ void conv2d_im2col_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace,
 // (floats): transformed filters and, for `chunk` images, transformed tiles.
 bool conv2d_winograd_supported(const Conv2dShape &s, ConvPass pass);
 long long conv2d_winograd_workspace(const Conv2dShape &s, int chunk, ConvPass pass);
-void conv2d_winograd_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, ptr_t workspace, long long workspace_size,
-                             int chunk, const Conv2dShape &s, ptr_t stream);
+void conv2d_winograd_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, bool relu, ptr_t workspace,
+                             long long workspace_size, int chunk, const Conv2dShape &s, ptr_t stream);
 void conv2d_winograd_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, long long workspace_size, int chunk,
                                    const Conv2dShape &s, ptr_t stream);
 // C (M, N) = alpha * op(A) * op(B) + beta * C, row-major, op = transpose when trans_*.
@@ -70,9 +71,9 @@ void sgemm(ptr_t c, ptr_t a, ptr_t b, int M, int N, int K, bool trans_a, bool tr
            ptr_t stream);
 // Floats of workspace (split-K partial sums) linear_forward and linear_backward need; often 0.
 long long linear_workspace(int batch, int in_features, int out_features);
-// y (batch, out) = x (batch, in) * w(out, in)^T + bias
-void linear_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, ptr_t workspace, long long workspace_size, int batch,
-                    int in_features, int out_features, ptr_t stream);
+// y (batch, out) = x (batch, in) * w(out, in)^T + bias, then ReLU if relu
+void linear_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, bool relu, ptr_t workspace, long long workspace_size,
+                    int batch, int in_features, int out_features, ptr_t stream);
 // dx = dy * w (optional: dx may be 0), dw = dy^T * x
 void linear_backward(ptr_t dx, ptr_t dw, ptr_t dy, ptr_t x, ptr_t w, ptr_t workspace, long long workspace_size,
                      int batch, int in_features, int out_features, ptr_t stream);

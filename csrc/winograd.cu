@@ -89,9 +89,10 @@ __global__ void winograd_input_transform_kernel(float *__restrict__ V, const flo
   }
 }
 
-// y tile = A^T m A (+ bias), A^T = [[1,1,1,0],[0,1,-1,-1]]; M is 16 x K x T.
+// y tile = A^T m A (+ bias, then ReLU if asked), A^T = [[1,1,1,0],[0,1,-1,-1]]; M is 16 x K x T.
 __global__ void winograd_output_transform_kernel(float *__restrict__ y, const float *__restrict__ M,
-                                                 const float *__restrict__ bias, Conv2dShape s, int T, TileDivs d) {
+                                                 const float *__restrict__ bias, bool relu, Conv2dShape s, int T,
+                                                 TileDivs d) {
   const int total = s.K * T;
   for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
     const int k = idx / T, t = idx - k * T;
@@ -113,7 +114,7 @@ __global__ void winograd_output_transform_kernel(float *__restrict__ y, const fl
       const float row[2] = {am[i][0] + am[i][1] + am[i][2], am[i][1] - am[i][2] - am[i][3]};
       for (int j = 0; j < 2; ++j) {
         const int q = 2 * tw + j;
-        if (q < s.Q) out[p * s.Q + q] = row[j] + b;
+        if (q < s.Q) out[p * s.Q + q] = epilogue(row[j] + b, relu);
       }
     }
   }
@@ -143,8 +144,8 @@ void check_args(const Conv2dShape &s, int chunk, ptr_t workspace, long long work
 }
 
 // The forward for a validated geometry; w is (K, C, 3, 3).
-void winograd_forward(float *y, const float *x, const float *w, const float *bias, float *workspace, int chunk,
-                      const Conv2dShape &s, cudaStream_t st) {
+void winograd_forward(float *y, const float *x, const float *w, const float *bias, bool relu, float *workspace,
+                      int chunk, const Conv2dShape &s, cudaStream_t st) {
   const Tiling tl = tiling(s);
   const TileDivs divs{FastDiv(tl.tiles_w), FastDiv(tl.tiles_h)};
   float *U = workspace;
@@ -162,7 +163,7 @@ void winograd_forward(float *y, const float *x, const float *w, const float *bia
     CUDA_CHECK_LAUNCH("winograd_input_transform_kernel");
     sgemm_strided_batched(M, U, V, s.K, T, s.C, 16, 1LL * s.K * s.C, 1LL * s.C * T, 1LL * s.K * T, st);
     winograd_output_transform_kernel<<<elementwise_blocks(1LL * s.K * T, kThreads), kThreads, 0, st>>>(
-        y + (long long)n0 * s.K * s.P * s.Q, M, bias, part, T, divs);
+        y + (long long)n0 * s.K * s.P * s.Q, M, bias, relu, part, T, divs);
     CUDA_CHECK_LAUNCH("winograd_output_transform_kernel");
   }
 }
@@ -184,14 +185,14 @@ long long conv2d_winograd_workspace(const Conv2dShape &s, int chunk, ConvPass pa
   return s.w_size() + forward_floats(data_gradient_shape(s), chunk);  // flipped filters first
 }
 
-void conv2d_winograd_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, ptr_t workspace, long long workspace_size,
-                             int chunk, const Conv2dShape &s, ptr_t stream) {
+void conv2d_winograd_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, bool relu, ptr_t workspace,
+                             long long workspace_size, int chunk, const Conv2dShape &s, ptr_t stream) {
   check_args(s, chunk, workspace, workspace_size, forward_floats(s, chunk));
   require_ptr(y, "y");
   require_ptr(x, "x");
   require_ptr(w, "w");
   winograd_forward(as_ptr<float>(y), as_ptr<const float>(x), as_ptr<const float>(w),
-                   bias != 0 ? as_ptr<const float>(bias) : nullptr, as_ptr<float>(workspace), chunk, s,
+                   bias != 0 ? as_ptr<const float>(bias) : nullptr, relu, as_ptr<float>(workspace), chunk, s,
                    as_stream(stream));
 }
 
@@ -207,7 +208,8 @@ void conv2d_winograd_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace,
   cudaStream_t st = as_stream(stream);
   float *flipped = as_ptr<float>(workspace);
   flip_transpose_filters(flipped, as_ptr<const float>(w), s, st);
-  winograd_forward(as_ptr<float>(dx), as_ptr<const float>(dy), flipped, nullptr, flipped + s.w_size(), chunk, t, st);
+  winograd_forward(as_ptr<float>(dx), as_ptr<const float>(dy), flipped, nullptr, false, flipped + s.w_size(), chunk,
+                   t, st);
 }
 
 }  // namespace cudacnn

@@ -237,6 +237,21 @@ def test_winograd_processes_the_batch_in_chunks(on_cuda, monkeypatch, budget, ch
     assert_close(cp.asnumpy(dx), dx_ref, TOL, "dx")
 
 
+@pytest.mark.parametrize("algo", ALGOS + ("winograd",))
+def test_fused_relu_epilogue(on_cuda, algo):
+    """activation="relu" is applied in each algorithm's epilogue: relu of the reference, NaN kept."""
+    cp = on_cuda
+    x, w, b, kw = _data(CASES["batch1_odd_channels"])
+    x[0, 1, 2, 3] = np.nan
+    y_ref = np.maximum(_reference(x, w, b, kw), 0)
+    gx, gw, gb = to_gpu(cp, x, w, b)
+    y = cp.asnumpy(ops.conv2d(gx, gw, gb, algo=algo, activation="relu", **kw))
+    nan = np.isnan(y_ref)
+    assert nan.any() and np.array_equal(np.isnan(y), nan)
+    assert (y[~nan] >= 0).all() and (y[~nan] == 0).any()
+    assert_close(np.where(nan, 0, y), np.where(nan, 0, y_ref), TOL, f"{algo} relu")
+
+
 def _record_algos(monkeypatch):
     """Wrap the pass runners so the test sees which algorithm each call used."""
     from cudacnn.backends import _cuda_conv

@@ -27,6 +27,23 @@ LINEAR_CASES = {
 }
 
 
+@pytest.mark.parametrize("name", ["tiny", "large_128_tile", "split_k_ragged_last_range"])
+def test_linear_fused_relu(on_cuda, name):
+    """activation="relu" in the GEMM epilogue, and after the split-K partial sums."""
+    cp = on_cuda
+    x_shape, out, bias = LINEAR_CASES[name]
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal((out, x_shape[-1])).astype(np.float32)
+    b = rng.standard_normal(out).astype(np.float32) if bias else None
+    y_ref = np.maximum(ops.linear(x.astype(np.float64), w.astype(np.float64),
+                                  None if b is None else b.astype(np.float64)), 0)
+    gx, gw, gb = to_gpu(cp, x, w, b)
+    y = cp.asnumpy(ops.linear(gx, gw, gb, activation="relu"))
+    assert (y >= 0).all() and (y == 0).any()
+    assert_close(y, y_ref, 1e-4, f"{name} relu")
+
+
 def test_split_k_is_chosen_for_short_wide_layers():
     """The cases above do split (workspace > 0) where the output is a tile or two, and not otherwise."""
     from cudacnn.backends import _cuda_common as common

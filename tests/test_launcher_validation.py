@@ -34,28 +34,28 @@ def test_the_reference_geometries_are_valid():
 
 CASES = {
     # name: (call, fragment of the message)
-    "conv_wrong_output_size": (lambda: C.conv2d_direct_forward(FAKE, FAKE, FAKE, 0, conv_shape(P=8), 0),
+    "conv_wrong_output_size": (lambda: C.conv2d_direct_forward(FAKE, FAKE, FAKE, 0, False, conv_shape(P=8), 0),
                                "does not match the geometry"),
-    "conv_groups_do_not_divide": (lambda: C.conv2d_direct_forward(FAKE, FAKE, FAKE, 0, conv_shape(groups=3), 0),
-                                  "groups=3"),
+    "conv_groups_do_not_divide": (lambda: C.conv2d_direct_forward(FAKE, FAKE, FAKE, 0, False,
+                                                                  conv_shape(groups=3), 0), "groups=3"),
     "conv_zero_batch": (lambda: C.conv2d_direct_backward_data(FAKE, FAKE, FAKE, FAKE, 10**6, conv_shape(N=0), 0),
                         "positive"),
     "direct_data_small_workspace": (lambda: C.conv2d_direct_backward_data(FAKE, FAKE, FAKE, FAKE, 5, conv_shape(), 0),
                                     "workspace"),
-    "conv_negative_pad": (lambda: C.conv2d_im2col_forward(FAKE, FAKE, FAKE, 0, FAKE, 10**6, 1,
+    "conv_negative_pad": (lambda: C.conv2d_im2col_forward(FAKE, FAKE, FAKE, 0, False, FAKE, 10**6, 1,
                                                           conv_shape(pad_top=-1, P=8), 0), "padding"),
     "conv_zero_stride": (lambda: C.conv2d_direct_backward_weight(FAKE, FAKE, FAKE, FAKE, 10**6,
                                                                  conv_shape(stride_h=0), 0), "strides"),
-    "conv_filter_too_big": (lambda: C.conv2d_direct_forward(FAKE, FAKE, FAKE, 0,
+    "conv_filter_too_big": (lambda: C.conv2d_direct_forward(FAKE, FAKE, FAKE, 0, False,
                                                             conv_shape(R=12, pad_top=0, pad_bottom=0, P=1), 0),
                             "larger than the padded input"),
-    "conv_too_many_elements": (lambda: C.conv2d_direct_forward(FAKE, FAKE, FAKE, 0,
+    "conv_too_many_elements": (lambda: C.conv2d_direct_forward(FAKE, FAKE, FAKE, 0, False,
                                                                conv_shape(N=2**20, C=2**12, groups=1), 0),
                                "2^31-1"),
-    "conv_null_output": (lambda: C.conv2d_direct_forward(0, FAKE, FAKE, 0, conv_shape(), 0), "y is a null"),
+    "conv_null_output": (lambda: C.conv2d_direct_forward(0, FAKE, FAKE, 0, False, conv_shape(), 0), "y is a null"),
     "conv_null_input": (lambda: C.conv2d_im2col_backward_data(FAKE, 0, FAKE, FAKE, 10**6, 1, conv_shape(), 0),
                         "dy is a null"),
-    "im2col_zero_chunk": (lambda: C.conv2d_im2col_forward(FAKE, FAKE, FAKE, 0, FAKE, 10**6, 0, conv_shape(), 0),
+    "im2col_zero_chunk": (lambda: C.conv2d_im2col_forward(FAKE, FAKE, FAKE, 0, False, FAKE, 10**6, 0, conv_shape(), 0),
                           "chunk"),
     "im2col_chunk_above_batch": (lambda: C.conv2d_im2col_workspace(conv_shape(), 3, C.ConvPass.backward_data),
                                  "chunk"),
@@ -65,20 +65,20 @@ CASES = {
                                                                     0), "workspace is a null"),
     "direct_weight_small_workspace": (lambda: C.conv2d_direct_backward_weight(
         FAKE, FAKE, FAKE, FAKE, 0, conv_shape(N=64, H=64, W=64, P=64, Q=64, K=2, C=2, groups=1), 0), "workspace"),
-    "winograd_stride2": (lambda: C.conv2d_winograd_forward(FAKE, FAKE, FAKE, 0, FAKE, 10**6, 1,
+    "winograd_stride2": (lambda: C.conv2d_winograd_forward(FAKE, FAKE, FAKE, 0, False, FAKE, 10**6, 1,
                                                             conv_shape(stride_h=2, stride_w=2, P=5, Q=4, groups=1),
                                                             0), "3x3 filters, stride 1"),
-    "winograd_small_workspace": (lambda: C.conv2d_winograd_forward(FAKE, FAKE, FAKE, 0, FAKE, 10, 1,
+    "winograd_small_workspace": (lambda: C.conv2d_winograd_forward(FAKE, FAKE, FAKE, 0, False, FAKE, 10, 1,
                                                                    conv_shape(groups=1), 0), "workspace"),
     "winograd_data_gradient_pad3": (lambda: C.conv2d_winograd_backward_data(
         FAKE, FAKE, FAKE, FAKE, 10**6, 1, conv_shape(groups=1, pad_top=3, P=11), 0), "padding at most 2"),
     "sgemm_zero_m": (lambda: C.sgemm(FAKE, FAKE, FAKE, 0, 3, 3, False, False, 1.0, 0.0, 0), "M must be positive"),
     "sgemm_null_b": (lambda: C.sgemm(FAKE, FAKE, 0, 2, 3, 3, False, True, 1.0, 0.0, 0), "B is a null"),
-    "linear_negative_batch": (lambda: C.linear_forward(FAKE, FAKE, FAKE, 0, 0, 0, -1, 3, 4, 0), "batch"),
+    "linear_negative_batch": (lambda: C.linear_forward(FAKE, FAKE, FAKE, 0, False, 0, 0, -1, 3, 4, 0), "batch"),
     "linear_backward_null_dw": (lambda: C.linear_backward(FAKE, 0, FAKE, FAKE, FAKE, 0, 0, 2, 3, 4, 0),
                                 "dw is a null"),
     # 57600 -> 32 at batch 64 (the CIFAR-10 lecture net's Dense) splits its reduction: it needs a workspace.
-    "linear_split_k_small_workspace": (lambda: C.linear_forward(FAKE, FAKE, FAKE, 0, FAKE, 10, 64, 57600, 32, 0),
+    "linear_split_k_small_workspace": (lambda: C.linear_forward(FAKE, FAKE, FAKE, 0, False, FAKE, 10, 64, 57600, 32, 0),
                                        "workspace"),
     "linear_split_k_null_workspace": (lambda: C.linear_backward(FAKE, FAKE, FAKE, FAKE, FAKE, 0, 10**7, 64, 57600,
                                                                 32, 0), "workspace is a null"),
@@ -126,4 +126,4 @@ def test_direct_kernel_declines_filters_too_large_for_shared_memory():
     assert C.conv2d_direct_supported(conv_shape()) is True
     assert C.conv2d_direct_supported(huge) is False
     with pytest.raises(ValueError, match="im2col"):
-        C.conv2d_direct_forward(FAKE, FAKE, FAKE, 0, huge, 0)
+        C.conv2d_direct_forward(FAKE, FAKE, FAKE, 0, False, huge, 0)

@@ -32,6 +32,8 @@ def numeric_check(layer, x, rng, entries=5, atol=1e-6, rtol=1e-5, training=True)
     (lambda: L.Dense(4, activation="sigmoid"), (3, 5)),
     (lambda: L.Dense(4, activation="softmax"), (3, 5)),
     (lambda: L.Dense(4, use_bias=False, activation="leaky_relu"), (3, 5)),
+    (lambda: L.Dense(4, activation="relu"), (3, 5)),
+    (lambda: L.Conv1D(3, 3, activation="relu"), (2, 2, 7)),
     (lambda: L.BatchNormalization(), (4, 3, 3, 3)),
     (lambda: L.BatchNormalization(momentum=0.9, epsilon=1e-5), (5, 3)),
     (lambda: L.BatchNormalization(), (3, 2, 5)),
@@ -65,6 +67,21 @@ def test_merge_layers_backward(rng):
     da, dc = cat.backward(y)
     np.testing.assert_array_equal(da, a)
     np.testing.assert_array_equal(dc, c)
+
+
+def test_relu_layers_fuse_the_activation_into_their_op(rng, monkeypatch):
+    """Conv2D/Conv1D/Dense(activation="relu") pass activation="relu" to their op instead of a separate relu."""
+    def no_separate_relu(*args, **kwargs):
+        raise AssertionError("a separate relu pass ran")
+
+    monkeypatch.setattr(ops, "relu", no_separate_relu)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)  # the layers' weights are float32
+    for layer, inputs in ((L.Conv2D(4, 3, activation="relu"), x), (L.Conv1D(4, 3, activation="relu"), x[:, :, 0]),
+                          (L.Dense(5, activation="relu"), x.reshape(2, -1))):
+        y = layer(inputs)
+        assert (y >= 0).all() and (y == 0).any()
+        dx = layer.backward(rng.standard_normal(y.shape).astype(np.float32))
+        assert dx.shape == inputs.shape  # the mask comes from the fused output (finite differences: above)
 
 
 def test_forward_is_the_op_it_wraps(rng):

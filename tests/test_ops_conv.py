@@ -159,3 +159,16 @@ def test_batch_chunking_gives_the_same_results(rng, monkeypatch):
     np.testing.assert_allclose(ops.conv2d(x, w, b, *args), y, rtol=1e-12)
     for chunked, whole in zip(ops.conv2d_backward(dy, x, w, *args), grads):
         np.testing.assert_allclose(chunked, whole, rtol=1e-12)
+
+
+def test_fused_relu_is_relu_of_the_plain_op(rng):
+    """activation="relu" on conv2d, conv1d and linear equals relu applied afterwards (NaN propagates)."""
+    x, w, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    x[0, 0, 0, 0] = np.nan
+    np.testing.assert_array_equal(ops.conv2d(x, w, b, padding=1, activation="relu"),
+                                  ops.relu(ops.conv2d(x, w, b, padding=1)))
+    np.testing.assert_array_equal(ops.conv1d(x[:, :, 0], w[:, :, 0], b, activation="relu"),
+                                  ops.relu(ops.conv1d(x[:, :, 0], w[:, :, 0], b)))
+    a, m = rng.standard_normal((5, 6)), rng.standard_normal((3, 6))
+    np.testing.assert_array_equal(ops.linear(a, m, b[:3], activation="relu"), ops.relu(ops.linear(a, m, b[:3])))
+    assert np.isnan(ops.conv2d(x, w, b, padding=1, activation="relu")).any()

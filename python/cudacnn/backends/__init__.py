@@ -11,7 +11,8 @@ assume valid input:
 
 Functions (outputs are new arrays unless "in place" is said):
 
-  conv2d(x, w, b, stride, padding, dilation, groups, algo) -> y
+  conv2d(x, w, b, stride, padding, dilation, groups, algo, activation=None) -> y
+      activation None or "relu": relu(y), fused into the kernels' epilogue
   conv2d_backward(dy, x, w, stride, padding, dilation, groups, algo, need_dx=True) -> (dx|None, dw, db)
   max_pool2d(x, kernel, stride, padding) -> (y, indices)
       indices: int32, flat h*W+w of the max inside each input plane
@@ -26,7 +27,8 @@ Functions (outputs are new arrays unless "in place" is said):
   softmax_cross_entropy(logits, labels) -> (loss 0-d array, cache)
       labels: int (N,) class indices, or float (N, K) probability rows
   softmax_cross_entropy_backward(cache) -> dlogits
-  linear(x, w, b) -> y;   linear_backward(dy, x, w, need_dx=True) -> (dx|None, dw, db)
+  linear(x, w, b, activation=None) -> y (activation as conv2d's)
+  linear_backward(dy, x, w, need_dx=True) -> (dx|None, dw, db)
   relu(x), relu_backward(dy, x); leaky_relu(x, negative_slope), leaky_relu_backward(dy, x, negative_slope)
   elu(x, alpha), elu_backward(dy, x, alpha); sigmoid(x), sigmoid_backward(dy, y)
   tanh(x), tanh_backward(dy, y); softmax(x), softmax_backward(dy, y)   (softmax over the last axis)

@@ -89,21 +89,21 @@ def _winograd_chunk(N, C, K, out_h, out_w):
     return max(1, min(N, COL_BUDGET // (16 * (C + K) * tiles)))
 
 
-def _run_forward(conv, algo, y, x, w, b):
+def _run_forward(conv, algo, y, x, w, b, relu):
     C = common.ext()
     if algo == "winograd":
         chunk = conv.winograd_chunk["forward"]
         ws, size = conv.workspace(C.conv2d_winograd_workspace(conv.shape, chunk, C.ConvPass.forward))
-        C.conv2d_winograd_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), common.ptr(ws), size,
-                                  chunk, conv.shape, common.stream())
+        C.conv2d_winograd_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), relu, common.ptr(ws),
+                                  size, chunk, conv.shape, common.stream())
         return
     if algo == "direct":
-        C.conv2d_direct_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), conv.shape,
+        C.conv2d_direct_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), relu, conv.shape,
                                 common.stream())
         return
     chunk = conv.chunk or 1  # unused by the forward, which stores no column matrix
     ws, size = conv.workspace(C.conv2d_im2col_workspace(conv.shape, chunk, C.ConvPass.forward))
-    C.conv2d_im2col_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), common.ptr(ws), size,
+    C.conv2d_im2col_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), relu, common.ptr(ws), size,
                             chunk, conv.shape, common.stream())
 
 
@@ -189,20 +189,21 @@ def choose_algo(conv, pass_name, requested, run) -> str:
     return best
 
 
-def conv2d(x, w, b, stride, padding, dilation, groups, algo="auto"):
+def conv2d(x, w, b, stride, padding, dilation, groups, algo="auto", activation=None):
     reason = common.unsupported(x, w, b)
     conv = None if reason else _Conv(x.shape, w.shape, stride, padding, dilation, groups)
     if conv is not None and conv.N * conv.K * conv.P * conv.Q > common.MAX_ELEMENTS:
         reason = "an output beyond 2**31-1 elements"
     if reason:
-        return common.fallback("conv2d", reason).conv2d(x, w, b, stride, padding, dilation, groups, algo)
+        return common.fallback("conv2d", reason).conv2d(x, w, b, stride, padding, dilation, groups, algo, activation)
     x, w, b = common.f32(x), common.f32(w), common.f32(b)
     y = common.empty(conv.y_shape)
-    chosen = choose_algo(conv, "forward", algo, lambda a: _run_forward(conv, a, y, x, w, b))
+    relu = activation == "relu"
+    chosen = choose_algo(conv, "forward", algo, lambda a: _run_forward(conv, a, y, x, w, b, relu))
     if chosen is None:
         return common.fallback("conv2d", f"no kernel fits geometry {conv.key}").conv2d(
-            x, w, b, stride, padding, dilation, groups, algo)
-    _run_forward(conv, chosen, y, x, w, b)
+            x, w, b, stride, padding, dilation, groups, algo, activation)
+    _run_forward(conv, chosen, y, x, w, b, relu)
     return y
 
 

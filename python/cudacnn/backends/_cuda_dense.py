@@ -4,20 +4,20 @@ from __future__ import annotations
 from . import _cuda_common as common
 
 
-def linear(x, w, b):
+def linear(x, w, b, activation=None):
     reason = common.unsupported(x, w, b)
     if reason:
-        return common.fallback("linear", reason).linear(x, w, b)
+        return common.fallback("linear", reason).linear(x, w, b, activation)
     x, w, b = common.f32(x), common.f32(w), common.f32(b)
     out_features, in_features = w.shape
     batch = x.size // in_features
     if batch * out_features > common.MAX_ELEMENTS:
-        return common.fallback("linear", "an output beyond 2**31-1 elements").linear(x, w, b)
+        return common.fallback("linear", "an output beyond 2**31-1 elements").linear(x, w, b, activation)
     C = common.ext()
     y = common.empty(x.shape[:-1] + (out_features,))
     ws, size = _workspace(C, batch, in_features, out_features)
-    C.linear_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), common.ptr(ws), size, batch,
-                     in_features, out_features, common.stream())
+    C.linear_forward(common.ptr(y), common.ptr(x), common.ptr(w), common.ptr(b), activation == "relu",
+                     common.ptr(ws), size, batch, in_features, out_features, common.stream())
     return y
 
 

@@ -12,6 +12,7 @@ The batch is processed in chunks so the columns stay under COLUMNS_BUDGET bytes.
 from __future__ import annotations
 
 from ..backend import get_array_module
+from ._numpy_activation import apply_fused_activation
 from ._numpy_window import offset_view, out_size, pad
 
 COLUMNS_BUDGET = 256 * 2**20
@@ -38,7 +39,7 @@ def _columns(x, kernel, stride, padding, dilation, groups, out_hw):
     return cols.reshape(groups, (C // groups) * R * S, -1)
 
 
-def conv2d(x, w, b, stride, padding, dilation, groups, algo="auto"):
+def conv2d(x, w, b, stride, padding, dilation, groups, algo="auto", activation=None):
     xp = get_array_module(x)
     N = x.shape[0]
     K, Cg, R, S = w.shape
@@ -53,7 +54,7 @@ def conv2d(x, w, b, stride, padding, dilation, groups, algo="auto"):
             y[chunk] = y_t
         else:
             xp.add(y_t, b.reshape(1, K, 1, 1), out=y[chunk])
-    return y
+    return apply_fused_activation(y, activation)
 
 
 def conv2d_backward(dy, x, w, stride, padding, dilation, groups, algo="auto", need_dx=True):

@@ -1,12 +1,14 @@
 """Fully connected layer: y = x @ w.T + b, with w shaped (out, in) as in PyTorch (xp-generic)."""
 from __future__ import annotations
 
+from ._numpy_activation import apply_fused_activation
 
-def linear(x, w, b):
+
+def linear(x, w, b, activation=None):
     y = x @ w.T
     if b is not None:
         y += b
-    return y
+    return apply_fused_activation(y, activation)
 
 
 def linear_backward(dy, x, w, need_dx=True):

@@ -32,6 +32,16 @@ class ActivationFn:
         self.alpha = alpha
         self._saved = None
 
+    @property
+    def fusable(self):
+        """True when conv2d/linear can apply this activation in their own epilogue (ops' activation=)."""
+        return self.name == "relu"
+
+    def fused(self, y):
+        """The layer's op already applied this activation: keep its output for the backward."""
+        self._saved = y  # relu's backward needs y > 0, which is z > 0
+        return y
+
     def forward(self, z, emit_logits=False):
         name = self.name
         if name is None or (emit_logits and name in ("softmax", "sigmoid")):

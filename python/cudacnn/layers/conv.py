@@ -110,6 +110,9 @@ class Conv2D(_Conv):
 
     def forward(self, x, training=False):
         self._x = x
+        if self.activation.fusable:  # one pass fewer: the conv's epilogue applies it
+            return self.activation.fused(ops.conv2d(x, self.params["kernel"], self.params.get("bias"),
+                                                    activation=self.activation.name, **self._args()))
         z = ops.conv2d(x, self.params["kernel"], self.params.get("bias"), **self._args())
         return self.activation.forward(z, self._emit_logits)
 
@@ -128,6 +131,9 @@ class Conv1D(_Conv):
 
     def forward(self, x, training=False):
         self._x = x
+        if self.activation.fusable:
+            return self.activation.fused(ops.conv1d(x, self.params["kernel"], self.params.get("bias"),
+                                                    activation=self.activation.name, **self._args()))
         z = ops.conv1d(x, self.params["kernel"], self.params.get("bias"), **self._args())
         return self.activation.forward(z, self._emit_logits)
 

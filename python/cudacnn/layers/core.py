@@ -34,6 +34,9 @@ class Dense(Layer):
 
     def forward(self, x, training=False):
         self._x = x
+        if self.activation.fusable:  # one pass fewer: the GEMM's epilogue applies it
+            return self.activation.fused(ops.linear(x, self.params["kernel"], self.params.get("bias"),
+                                                    activation=self.activation.name))
         z = ops.linear(x, self.params["kernel"], self.params.get("bias"))
         return self.activation.forward(z, self._emit_logits)
 

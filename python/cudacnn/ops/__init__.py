@@ -18,16 +18,18 @@ Validation
     on every backend.
 
 Convolution (cross-correlation, PyTorch weight layout)
-    conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algo="auto") -> y
+    conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algo="auto", activation=None) -> y
         x (N, C, H, W), w (K, C/groups, R, S), b (K,) or None -> y (N, K, OH, OW).
         stride, dilation: int or (h, w). padding: int, (ph, pw), "valid" or
         "same" (Keras/TF: OH = ceil(H / stride); an odd total pad puts the
         extra row/column at the bottom/right). algo picks a GPU kernel
         ("auto" | "direct" | "im2col" | "winograd"); all give the same result, and the
-        numpy/cupy reference ignores it.
+        numpy/cupy reference ignores it. activation="relu" returns relu(y), fused
+        into the kernels' epilogue (conv1d and linear take it too).
     conv2d_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, algo="auto",
                     need_dx=True) -> (dx, dw, db)     dx is None when need_dx=False
-    conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1) -> y      x (N, C, L), w (K, C/groups, S)
+    conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, activation=None) -> y
+        x (N, C, L), w (K, C/groups, S)
     conv1d_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, need_dx=True) -> (dx, dw, db)
 
 Pooling (kernel_size, stride: int or (h, w); stride None = kernel_size;
@@ -56,7 +58,7 @@ Loss
     softmax_cross_entropy_backward(cache) -> dlogits
 
 Dense and activations
-    linear(x, w, b=None) -> y             x (..., in), w (out, in), b (out,)
+    linear(x, w, b=None, activation=None) -> y     x (..., in), w (out, in), b (out,)
     linear_backward(dy, x, w, need_dx=True) -> (dx, dw, db)
     relu(x), leaky_relu(x, negative_slope=0.01), elu(x, alpha=1.0), sigmoid(x),
     tanh(x), softmax(x) (last axis)

@@ -176,6 +176,17 @@ def pool_padding(op: str, pads, kernel) -> None:
                          f"half the kernel {tuple(kernel)}, i.e. at most ({kernel[0] // 2}, {kernel[1] // 2})")
 
 
+# What a conv2d/linear may apply in its own epilogue (the kernels fuse it).
+FUSED_ACTIVATIONS = (None, "relu")
+
+
+def fused_activation(op: str, value):
+    if value not in FUSED_ACTIVATIONS:
+        raise ValueError(f"{op}: activation must be None or 'relu' (the activation the kernels fuse), "
+                         f"got {value!r}")
+    return value
+
+
 def flag(op: str, name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{op}: {name} must be a bool, got {value!r}")

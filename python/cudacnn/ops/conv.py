@@ -46,21 +46,23 @@ def _contiguous(*arrays):
     return [None if a is None else xp.ascontiguousarray(a) for a in arrays]
 
 
-def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algo="auto"):
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, algo="auto", activation=None):
     """y (N, K, OH, OW) = cross-correlation of x (N, C, H, W) with w (K, C/groups, R, S), plus b (K,).
 
     padding: int, (ph, pw), "valid" or "same" (Keras/TF: OH = ceil(H/stride),
     an odd total pad puts the extra row/column at the bottom/right).
     algo ("auto" | "direct" | "im2col" | "winograd") picks a GPU kernel; results agree.
+    activation="relu" returns relu(y), applied in the kernels' epilogue (one pass fewer).
     """
-    return _conv2d("conv2d", x, w, b, stride, padding, dilation, groups, algo)
+    return _conv2d("conv2d", x, w, b, stride, padding, dilation, groups, algo, activation)
 
 
-def _conv2d(op, x, w, b, stride, padding, dilation, groups, algo):
+def _conv2d(op, x, w, b, stride, padding, dilation, groups, algo, activation=None):
     stride, pads, dilation, groups, _ = _conv2d_args(op, x, w, b, stride, padding,
                                                      dilation, groups, algo)
+    activation = v.fused_activation(op, activation)
     x, w, b = _contiguous(x, w, b)
-    return _backend.backend_for(x, w, b).conv2d(x, w, b, stride, pads, dilation, groups, algo)
+    return _backend.backend_for(x, w, b).conv2d(x, w, b, stride, pads, dilation, groups, algo, activation)
 
 
 def conv2d_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, algo="auto",
@@ -101,11 +103,13 @@ def _conv1d_as_2d(op, x, w, b, stride, padding, dilation, groups):
     return x[:, :, None, :], w[:, :, None, :], (1, stride), padding, (1, dilation)
 
 
-def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
-    """y (N, K, OL) for x (N, C, L), w (K, C/groups, S); padding int, "valid" or "same"."""
+def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, activation=None):
+    """y (N, K, OL) for x (N, C, L), w (K, C/groups, S); padding int, "valid" or "same".
+
+    activation="relu" returns relu(y), as conv2d does."""
     x4, w4, stride, padding, dilation = _conv1d_as_2d("conv1d", x, w, b, stride, padding,
                                                       dilation, groups)
-    return _conv2d("conv1d", x4, w4, b, stride, padding, dilation, groups, "auto")[:, :, 0, :]
+    return _conv2d("conv1d", x4, w4, b, stride, padding, dilation, groups, "auto", activation)[:, :, 0, :]
 
 
 def conv1d_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1, need_dx=True):

@@ -27,11 +27,12 @@ def _contiguous(*arrays):
     return [None if a is None else xp.ascontiguousarray(a) for a in arrays]
 
 
-def linear(x, w, b=None):
-    """y (..., out)."""
+def linear(x, w, b=None, activation=None):
+    """y (..., out); activation="relu" returns relu(y), applied in the GEMM's epilogue."""
     _check("linear", x, w, b)
+    activation = v.fused_activation("linear", activation)
     x, w, b = _contiguous(x, w, b)
-    return _backend.backend_for(x, w, b).linear(x, w, b)
+    return _backend.backend_for(x, w, b).linear(x, w, b, activation)
 
 
 def linear_backward(dy, x, w, need_dx=True):
