@@ -173,6 +173,7 @@ WINOGRAD_CASES = {
     "pad3_data_gradient_elsewhere": (2, 3, 6, 5, 4, (3, 3), 1, 3, 1, 1, True),  # dx: padding beyond 2
     "wide_layer_128_tile": (8, 16, 12, 10, 160, (3, 3), 1, 1, 1, 1, True),
     "odd_channels_many_tiles": (3, 17, 21, 19, 9, (3, 3), 1, 1, 1, 1, True),
+    "deep_channels": (2, 256, 6, 6, 24, (3, 3), 1, 1, 1, 1, True),  # transformed products summed over 256
 }
 
 
