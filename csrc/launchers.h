@@ -40,7 +40,7 @@ long long conv2d_direct_backward_weight_workspace(const Conv2dShape &s);
 void conv2d_direct_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace, long long workspace_size,
                                    const Conv2dShape &s, ptr_t stream);
 
-// ---- im2col_gemm.cu: im2col/col2im + tiled SGEMM ---------------------------
+// ---- im2col_gemm.cu: im2col/col2im + our SGEMM (gemm.cuh) -----------------
 // im2col + SGEMM. The forward and the weight gradient gather their column
 // matrices on the fly, as does the data gradient of stride-1 convolutions (a
 // forward with flipped filters); only the data gradient of strided ones stores
@@ -66,6 +66,8 @@ void conv2d_winograd_forward(ptr_t y, ptr_t x, ptr_t w, ptr_t bias, bool relu, p
                              long long workspace_size, int chunk, const Conv2dShape &s, ptr_t stream);
 void conv2d_winograd_backward_data(ptr_t dx, ptr_t dy, ptr_t w, ptr_t workspace, long long workspace_size, int chunk,
                                    const Conv2dShape &s, ptr_t stream);
+
+// ---- linear.cu: linear layers and the raw SGEMM ----------------------------
 // C (M, N) = alpha * op(A) * op(B) + beta * C, row-major, op = transpose when trans_*.
 void sgemm(ptr_t c, ptr_t a, ptr_t b, int M, int N, int K, bool trans_a, bool trans_b, float alpha, float beta,
            ptr_t stream);
