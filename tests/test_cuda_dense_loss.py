@@ -27,17 +27,27 @@ LINEAR_CASES = {
 }
 
 
+def _linear_data(name, seed):
+    """x, w, b (or None) and dy of a LINEAR_CASES case, float32."""
+    x_shape, out, bias = LINEAR_CASES[name]
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal((out, x_shape[-1])).astype(np.float32)
+    b = rng.standard_normal(out).astype(np.float32) if bias else None
+    dy = rng.standard_normal(x_shape[:-1] + (out,)).astype(np.float32)
+    return x, w, b, dy
+
+
+def _f64(a):
+    return None if a is None else a.astype(np.float64)
+
+
 @pytest.mark.parametrize("name", ["tiny", "large_128_tile", "split_k_ragged_last_range"])
 def test_linear_fused_relu(on_cuda, name):
     """activation="relu" in the GEMM epilogue, and after the split-K partial sums."""
     cp = on_cuda
-    x_shape, out, bias = LINEAR_CASES[name]
-    rng = np.random.default_rng(2)
-    x = rng.standard_normal(x_shape).astype(np.float32)
-    w = rng.standard_normal((out, x_shape[-1])).astype(np.float32)
-    b = rng.standard_normal(out).astype(np.float32) if bias else None
-    y_ref = np.maximum(ops.linear(x.astype(np.float64), w.astype(np.float64),
-                                  None if b is None else b.astype(np.float64)), 0)
+    x, w, b, _ = _linear_data(name, seed=2)
+    y_ref = np.maximum(ops.linear(_f64(x), _f64(w), _f64(b)), 0)
     gx, gw, gb = to_gpu(cp, x, w, b)
     y = cp.asnumpy(ops.linear(gx, gw, gb, activation="relu"))
     assert (y >= 0).all() and (y == 0).any()
@@ -58,14 +68,9 @@ def test_split_k_is_chosen_for_short_wide_layers():
 @pytest.mark.parametrize("name", sorted(LINEAR_CASES))
 def test_linear(on_cuda, name):
     cp = on_cuda
-    x_shape, out, bias = LINEAR_CASES[name]
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(x_shape).astype(np.float32)
-    w = rng.standard_normal((out, x_shape[-1])).astype(np.float32)
-    b = rng.standard_normal(out).astype(np.float32) if bias else None
-    dy = rng.standard_normal(x_shape[:-1] + (out,)).astype(np.float32)
-    x64, w64, dy64 = x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64)
-    y_ref = ops.linear(x64, w64, None if b is None else b.astype(np.float64))
+    x, w, b, dy = _linear_data(name, seed=0)
+    x64, w64, dy64 = _f64(x), _f64(w), _f64(dy)
+    y_ref = ops.linear(x64, w64, _f64(b))
     dx_ref, dw_ref, db_ref = ops.linear_backward(dy64, x64, w64)
     gx, gw, gb, gdy = to_gpu(cp, x, w, b, dy)
     assert_close(cp.asnumpy(ops.linear(gx, gw, gb)), y_ref, 1e-4, "y")
