@@ -50,6 +50,16 @@ __global__ void col2im_kernel(float *__restrict__ dx, const float *__restrict__ 
   }
 }
 
+// The GEMM's B operand is gathered from x on the fly (IMPLICIT_B): the geometry
+// and the divisors of its index arithmetic.
+void gather_columns_from(GemmArgs *g, const Conv2dShape &s) {
+  g->conv = s;
+  g->rs_div = FastDiv(1LL * s.R * s.S);
+  g->s_div = FastDiv(s.S);
+  g->q_div = FastDiv(s.Q);
+  g->pq_div = FastDiv(1LL * s.P * s.Q);
+}
+
 bool is_pointwise(const Conv2dShape &s) {
   return s.R == 1 && s.S == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_top == 0 && s.pad_bottom == 0 &&
          s.pad_left == 0 && s.pad_right == 0;
@@ -107,10 +117,7 @@ void forward_gemm(float *y, const float *x, const float *w, const float *bias, b
     if (pointwise) {
       launch_gemm<false, false, false>(g, images * s.groups, st);
     } else {
-      g.conv = s;
-      g.rs_div = FastDiv(1LL * s.R * s.S);
-      g.s_div = FastDiv(s.S);
-      g.q_div = FastDiv(s.Q);
+      gather_columns_from(&g, s);
       launch_gemm<false, false, false, true>(g, images * s.groups, st);
     }
   }
@@ -225,11 +232,7 @@ void conv2d_im2col_backward_weight(ptr_t dw, ptr_t dy, ptr_t x, ptr_t workspace,
   if (is_pointwise(s)) {
     launch_gemm<false, true, true>(g, splits * s.groups, st);
   } else {
-    g.conv = s;
-    g.rs_div = FastDiv(1LL * s.R * s.S);
-    g.s_div = FastDiv(s.S);
-    g.q_div = FastDiv(s.Q);
-    g.pq_div = FastDiv(PQ);
+    gather_columns_from(&g, s);
     launch_gemm<false, true, true, true>(g, splits * s.groups, st);
   }
   add_partials(as_ptr<float>(dw), partials, count, splits, nullptr, 1, false, st);
