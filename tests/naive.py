@@ -158,16 +158,23 @@ def dropout_keep(seed, count, rate):
 
 def numerical_grad(loss, array, eps=1e-6):
     """Central finite differences of the scalar loss() with respect to each element of array."""
+    assert array.flags.c_contiguous, "numerical_grad nudges array through a flat view: pass a contiguous array"
     grad = np.zeros_like(array)
-    for idx in np.ndindex(array.shape):
-        saved = array[idx]
-        array[idx] = saved + eps
-        up = loss()
-        array[idx] = saved - eps
-        down = loss()
-        array[idx] = saved
-        grad[idx] = (up - down) / (2 * eps)
+    flat, gflat = array.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        gflat[i] = _central_difference(loss, flat, i, eps)
     return grad
+
+
+def _central_difference(loss, flat, i, eps):
+    """(loss(x + eps e_i) - loss(x - eps e_i)) / (2 eps), nudging flat[i] in place and restoring it."""
+    old = flat[i]
+    flat[i] = old + eps
+    up = loss()
+    flat[i] = old - eps
+    down = loss()
+    flat[i] = old
+    return (up - down) / (2 * eps)
 
 
 def assert_sampled_gradients(objective, targets, rng, entries, atol, rtol=1e-5, eps=1e-6):
@@ -177,13 +184,7 @@ def assert_sampled_gradients(objective, targets, rng, entries, atol, rtol=1e-5, 
     for name, array, grad in targets:
         flat, gflat = array.reshape(-1), grad.reshape(-1)
         for i in rng.choice(flat.size, size=min(entries, flat.size), replace=False):
-            old = flat[i]
-            flat[i] = old + eps
-            up = objective()
-            flat[i] = old - eps
-            down = objective()
-            flat[i] = old
-            numeric = (up - down) / (2 * eps)
+            numeric = _central_difference(objective, flat, i, eps)
             assert abs(numeric - gflat[i]) <= atol + rtol * abs(numeric), (name, i, numeric, gflat[i])
             checked += 1
     return checked
