@@ -17,7 +17,6 @@
 // dy * x_hat (finalized in fixed order into dbeta, dgamma), then dx.
 // No atomics anywhere: results are deterministic.
 #include <algorithm>
-#include <initializer_list>
 
 #include "common.cuh"
 #include "launchers.h"
@@ -255,12 +254,6 @@ __global__ void batch_norm_backward_dx_flat_kernel(float *__restrict__ dx, const
   }
 }
 
-bool aligned16(std::initializer_list<ptr_t> ptrs) {
-  for (ptr_t p : ptrs)
-    if (p % 16 != 0) return false;
-  return true;
-}
-
 void check_sizes(int N, int C, int HW) {
   require_positive(N, "N");
   require_positive(C, "C");
@@ -319,7 +312,7 @@ void batch_norm_normalize(ptr_t y, ptr_t x, ptr_t mean, ptr_t inv_std, ptr_t gam
   const int total = N * C * HW;
   if (HW >= kPlaneMin) {
     const int segments = CEIL_DIV(HW, kSegment);
-    const bool vectorized = HW % 4 == 0 && aligned16({y, x});
+    const bool vectorized = HW % 4 == 0 && all_aligned16({y, x});
     batch_norm_normalize_plane_kernel<<<N * C * segments, kThreads, 0, st>>>(
         as_ptr<float>(y), as_ptr<const float>(x), as_ptr<const float>(mean),
         as_ptr<const float>(inv_std), as_ptr<const float>(gamma), as_ptr<const float>(beta), C, HW, segments,
@@ -361,7 +354,7 @@ void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x,
   const float inv_count = (float)(1.0 / (1.0 * N * HW));
   if (HW >= kPlaneMin) {
     const int segments = CEIL_DIV(HW, kSegment);
-    const bool vectorized = HW % 4 == 0 && aligned16({dx, dy, x});
+    const bool vectorized = HW % 4 == 0 && all_aligned16({dx, dy, x});
     batch_norm_backward_dx_plane_kernel<<<N * C * segments, kThreads, 0, st>>>(
         as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(x), as_ptr<const float>(mean),
         as_ptr<const float>(inv_std),

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 
@@ -43,6 +44,13 @@ namespace cudacnn {
 template <typename T>
 inline T *as_ptr(std::uintptr_t p) { return reinterpret_cast<T *>(p); }
 inline cudaStream_t as_stream(std::uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
+
+// float4 paths need every pointer they touch on a 16-byte boundary.
+inline bool all_aligned16(std::initializer_list<std::uintptr_t> ptrs) {
+  for (std::uintptr_t p : ptrs)
+    if (p % 16 != 0) return false;
+  return true;
+}
 
 inline void require_ptr(std::uintptr_t p, const char *name) {
   require(p != 0, std::string(name) + " is a null device pointer");

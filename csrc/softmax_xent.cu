@@ -193,14 +193,9 @@ unsigned row_blocks(long long rows) { return (unsigned)CEIL_DIV(rows, (long long
 
 }  // namespace
 
-bool aligned16(ptr_t p) { return p % 16 == 0; }
-
 // float4 rows: K a multiple of 4 and every (N, K) operand 16-byte aligned.
 bool rows_vectorizable(int K, std::initializer_list<ptr_t> row_arrays) {
-  if (K % 4 != 0) return false;
-  for (ptr_t p : row_arrays)
-    if (!aligned16(p)) return false;
-  return true;
+  return K % 4 == 0 && all_aligned16(row_arrays);
 }
 
 // The index and probability-row variants differ only in which label pointer the kernel reads.

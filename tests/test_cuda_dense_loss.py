@@ -19,7 +19,7 @@ LINEAR_CASES = {
     "leading_axes": ((2, 3, 7), 4, True),
     "no_bias": ((65, 130), 70, False),
     "large_128_tile": ((1100, 70), 1030, True),
-    # Split-K (csrc/im2col_gemm.cu): a reduction much longer than the output is
+    # Split-K (csrc/linear.cu): a reduction much longer than the output is
     # cut into ranges whose partial sums are added (with the bias) afterwards.
     "long_reduction": ((3, 5000), 2, True),
     "split_k_ragged_last_range": ((64, 2001), 33, True),

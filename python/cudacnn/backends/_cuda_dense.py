@@ -1,4 +1,4 @@
-"""linear (y = x @ w.T + b) on our SGEMM (csrc/im2col_gemm.cu); x may be (..., in)."""
+"""linear (y = x @ w.T + b) on our SGEMM, split-K where the output is small (csrc/linear.cu); x may be (..., in)."""
 from __future__ import annotations
 
 from . import _cuda_common as common
