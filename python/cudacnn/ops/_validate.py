@@ -42,6 +42,11 @@ def arrays(op: str, **named):
     return _backend.get_array_module(first)
 
 
+# dtype objects, not names: dtype.name is computed in Python on every access.
+_GPU_FLOATS = (np.dtype(np.float32),)
+_CPU_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def float_dtype(op: str, **named):
     """All named arrays share one float dtype: float32, or float64 on numpy only."""
     first_name = first = None
@@ -51,10 +56,10 @@ def float_dtype(op: str, **named):
         if first is None:
             first_name, first = name, a
             on_gpu = _backend.is_gpu_array(a)
-            allowed = ("float32",) if on_gpu else ("float32", "float64")
-            if a.dtype.name not in allowed:
-                raise TypeError(f"{op}: {name} has dtype {a.dtype.name}; expected "
-                                + " or ".join(allowed) + f" for {_kind(on_gpu)} arrays")
+            allowed = _GPU_FLOATS if on_gpu else _CPU_FLOATS
+            if a.dtype not in allowed:
+                raise TypeError(f"{op}: {name} has dtype {a.dtype}; expected "
+                                + " or ".join(d.name for d in allowed) + f" for {_kind(on_gpu)} arrays")
         elif a.dtype != first.dtype:
             raise TypeError(f"{op}: {name} has dtype {a.dtype.name} but {first_name} has "
                             f"{first.dtype.name}; all arrays must share one dtype")
