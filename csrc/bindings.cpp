@@ -4,6 +4,7 @@
 // validate their arguments before any CUDA call: std::invalid_argument
 // becomes ValueError, a CUDA failure becomes cudacnn._C.CudaError.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 #include <cuda_runtime.h>
 
 #include "common.cuh"
@@ -92,6 +93,7 @@ static void bind_elementwise(py::module_ &m) {
         py::arg("kind"), py::arg("param"), py::arg("stream"));
   m.def("dropout_apply", &dropout_apply, py::arg("y"), py::arg("x"), py::arg("n"), py::arg("rate"), py::arg("seed"),
         py::arg("stream"));
+  // Optimizer updates take lists (one entry per tensor) and launch once per 24 tensors.
   m.def("sgd_update", &sgd_update, py::arg("p"), py::arg("g"), py::arg("velocity"), py::arg("n"), py::arg("lr"),
         py::arg("momentum"), py::arg("nesterov"), py::arg("weight_decay"), py::arg("stream"));
   m.def("rmsprop_update", &rmsprop_update, py::arg("p"), py::arg("g"), py::arg("mean_square"), py::arg("n"),

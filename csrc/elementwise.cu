@@ -1,7 +1,6 @@
 // Elementwise kernels: activations forward/backward, dropout with a
-// counter-based RNG, per-channel sums (bias gradients) and the optimizer
-// updates (SGD with momentum/Nesterov, RMSprop, Adam; Keras semantics with
-// decoupled weight decay). Flat float32 arrays, grid-stride loops with 64-bit
+// counter-based RNG and per-channel sums (bias gradients); the optimizer
+// updates are in optimizers.cu. Flat float32 arrays, grid-stride loops with 64-bit
 // indices. Every result element is written by exactly one thread (no atomics),
 // so results are deterministic.
 #include "common.cuh"
@@ -98,47 +97,6 @@ __global__ void column_sum_kernel(float *__restrict__ out, const float *__restri
   out[c] = acc;
 }
 
-// decay_factor = 1 - lr * weight_decay (exactly 1 without decay).
-__global__ void sgd_kernel(float *__restrict__ p, const float *__restrict__ g, float *__restrict__ velocity,
-                           long long n, float lr, float momentum, bool nesterov, float decay_factor) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-    float w = p[i] * decay_factor;
-    const float step = lr * g[i];
-    if (velocity != nullptr) {
-      const float v = momentum * velocity[i] - step;
-      velocity[i] = v;
-      w += nesterov ? momentum * v - step : v;
-    } else {
-      w -= step;
-    }
-    p[i] = w;
-  }
-}
-
-__global__ void rmsprop_kernel(float *__restrict__ p, const float *__restrict__ g, float *__restrict__ mean_square,
-                               long long n, float lr, float rho, float one_minus_rho, float eps, float decay_factor) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-    const float grad = g[i];
-    const float ms = rho * mean_square[i] + one_minus_rho * (grad * grad);
-    mean_square[i] = ms;
-    p[i] = p[i] * decay_factor - lr * grad / sqrtf(ms + eps);  // Keras: eps inside the root
-  }
-}
-
-// lr_t: the bias-corrected step size lr * sqrt(1 - beta2^t) / (1 - beta1^t).
-__global__ void adam_kernel(float *__restrict__ p, const float *__restrict__ g, float *__restrict__ m,
-                            float *__restrict__ v, long long n, float lr_t, float beta1, float one_minus_beta1,
-                            float beta2, float one_minus_beta2, float eps, float decay_factor) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
-    const float grad = g[i];
-    const float mi = beta1 * m[i] + one_minus_beta1 * grad;
-    const float vi = beta2 * v[i] + one_minus_beta2 * (grad * grad);
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = p[i] * decay_factor - lr_t * mi / (sqrtf(vi) + eps);
-  }
-}
-
 void require_count(long long n) {
   require_positive(n, "element count");
 }
@@ -208,45 +166,6 @@ void dropout_apply(ptr_t y, ptr_t x, long long n, double rate, std::uint32_t see
   dropout_kernel<<<elementwise_blocks(n, kThreads), kThreads, 0, as_stream(stream)>>>(
       as_ptr<float>(y), as_ptr<const float>(x), n, (float)rate, (float)(1.0 / (1.0 - rate)), seed);
   CUDA_CHECK_LAUNCH("dropout_kernel");
-}
-
-void sgd_update(ptr_t p, ptr_t g, ptr_t velocity, long long n, double lr, double momentum, bool nesterov,
-                double weight_decay, ptr_t stream) {
-  require_ptr(p, "param");
-  require_ptr(g, "grad");
-  require_count(n);
-  require(momentum == 0.0 || velocity != 0, "sgd_update with momentum needs a velocity buffer");
-  sgd_kernel<<<elementwise_blocks(n, kThreads), kThreads, 0, as_stream(stream)>>>(
-      as_ptr<float>(p), as_ptr<const float>(g), momentum == 0.0 ? nullptr : as_ptr<float>(velocity), n, (float)lr,
-      (float)momentum, nesterov, (float)(1.0 - lr * weight_decay));
-  CUDA_CHECK_LAUNCH("sgd_kernel");
-}
-
-void rmsprop_update(ptr_t p, ptr_t g, ptr_t mean_square, long long n, double lr, double rho, double eps,
-                    double weight_decay, ptr_t stream) {
-  require_ptr(p, "param");
-  require_ptr(g, "grad");
-  require_ptr(mean_square, "mean_square");
-  require_count(n);
-  rmsprop_kernel<<<elementwise_blocks(n, kThreads), kThreads, 0, as_stream(stream)>>>(
-      as_ptr<float>(p), as_ptr<const float>(g), as_ptr<float>(mean_square), n, (float)lr, (float)rho,
-      (float)(1.0 - rho), (float)eps, (float)(1.0 - lr * weight_decay));
-  CUDA_CHECK_LAUNCH("rmsprop_kernel");
-}
-
-void adam_update(ptr_t p, ptr_t g, ptr_t m, ptr_t v, long long n, double lr, double beta1, double beta2, double eps,
-                 double weight_decay, long long step, ptr_t stream) {
-  require_ptr(p, "param");
-  require_ptr(g, "grad");
-  require_ptr(m, "m");
-  require_ptr(v, "v");
-  require_count(n);
-  require(step >= 1, "adam step must be >= 1, got " + std::to_string(step));
-  const double lr_t = lr * std::sqrt(1.0 - std::pow(beta2, (double)step)) / (1.0 - std::pow(beta1, (double)step));
-  adam_kernel<<<elementwise_blocks(n, kThreads), kThreads, 0, as_stream(stream)>>>(
-      as_ptr<float>(p), as_ptr<const float>(g), as_ptr<float>(m), as_ptr<float>(v), n, (float)lr_t, (float)beta1,
-      (float)(1.0 - beta1), (float)beta2, (float)(1.0 - beta2), (float)eps, (float)(1.0 - lr * weight_decay));
-  CUDA_CHECK_LAUNCH("adam_kernel");
 }
 
 }  // namespace cudacnn

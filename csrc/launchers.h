@@ -5,6 +5,7 @@
 // (Python ValueError) before touching the device.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace cudacnn {
 
@@ -89,14 +90,19 @@ void activation_forward(ptr_t y, ptr_t x, long long n, int kind, float param, pt
 void activation_backward(ptr_t dx, ptr_t dy, ptr_t xy, long long n, int kind, float param, ptr_t stream);
 // keep i iff uniform(seed, i) >= rate; kept elements times float(1 / (1 - rate)) (rounded from double).
 void dropout_apply(ptr_t y, ptr_t x, long long n, double rate, std::uint32_t seed, ptr_t stream);
+// ---- optimizers.cu: in-place updates of whole weight lists ------------------
+// Tensor i has n[i] elements at p[i] (gradient g[i], state in the other lists).
 // Hyper-parameters arrive in double; constants such as 1 - rho are formed in
 // double and rounded once to float, as the NumPy reference does.
-void sgd_update(ptr_t p, ptr_t g, ptr_t velocity, long long n, double lr, double momentum, bool nesterov,
-                double weight_decay, ptr_t stream);
-void rmsprop_update(ptr_t p, ptr_t g, ptr_t mean_square, long long n, double lr, double rho, double eps,
-                    double weight_decay, ptr_t stream);
-void adam_update(ptr_t p, ptr_t g, ptr_t m, ptr_t v, long long n, double lr, double beta1, double beta2, double eps,
-                 double weight_decay, long long step, ptr_t stream);
+void sgd_update(const std::vector<ptr_t> &p, const std::vector<ptr_t> &g, const std::vector<ptr_t> &velocity,
+                const std::vector<long long> &n, double lr, double momentum, bool nesterov, double weight_decay,
+                ptr_t stream);
+void rmsprop_update(const std::vector<ptr_t> &p, const std::vector<ptr_t> &g, const std::vector<ptr_t> &mean_square,
+                    const std::vector<long long> &n, double lr, double rho, double eps, double weight_decay,
+                    ptr_t stream);
+void adam_update(const std::vector<ptr_t> &p, const std::vector<ptr_t> &g, const std::vector<ptr_t> &m,
+                 const std::vector<ptr_t> &v, const std::vector<long long> &n, double lr, double beta1, double beta2,
+                 double eps, double weight_decay, long long step, ptr_t stream);
 
 // ---- pooling.cu -------------------------------------------------------------
 struct Pool2dShape {

@@ -58,6 +58,31 @@ def test_optimizer_updates(on_cuda, name):
         assert_close(cp.asnumpy(got), ref, 1e-6, f"{name} {what}")
 
 
+# 30 tensors: two launches (24 per launch); sizes around the 1024-element block
+# slice, a single element, and one tensor of many slices.
+LIST_SIZES = [1, 7, 1023, 1024, 1025, 3, 2048, 5000] * 3 + [1, 1, 2, 99999, 17, 4096]
+
+
+@pytest.mark.parametrize("name", sorted(UPDATES))
+def test_optimizer_updates_of_a_weight_list(on_cuda, name):
+    """One call on a list of tensors (the multi-tensor kernel) equals the reference tensor by tensor."""
+    cp = on_cuda
+    update, n_state, hyper = UPDATES[name]
+    rng = np.random.default_rng(4)
+    params = [rng.standard_normal(n).astype(np.float32) for n in LIST_SIZES]
+    cpu = [[p.copy() for p in params]] + [[np.zeros_like(p) for p in params] for _ in range(n_state)]
+    gpu = [[cp.asarray(a) for a in arrays] for arrays in cpu]
+    for step in (1, 2):
+        grads = [rng.standard_normal(p.shape).astype(np.float32) for p in params]
+        extra = {"step": step} if update is ops.adam_update else {}
+        for i, g in enumerate(grads):
+            update(cpu[0][i], g, *(arrays[i] for arrays in cpu[1:]), **hyper, **extra)
+        update(gpu[0], [cp.asarray(g) for g in grads], *gpu[1:], **hyper, **extra)
+    for what, got_list, ref_list in zip(["param", "state 1", "state 2"], gpu, cpu):
+        for i, (got, ref) in enumerate(zip(got_list, ref_list)):
+            assert_close(cp.asnumpy(got), ref, 1e-6, f"{name} {what} of tensor {i} ({ref.size} elements)")
+
+
 def test_sgd_without_momentum_accepts_no_velocity(on_cuda):
     cp = on_cuda
     p = cp.asarray(np.arange(6, dtype=np.float32))

@@ -105,10 +105,20 @@ CASES = {
     "activation_empty": (lambda: C.activation_backward(FAKE, FAKE, FAKE, 0, 0, 0.0, 0), "element count"),
     "dropout_rate_one": (lambda: C.dropout_apply(FAKE, FAKE, 10, 1.0, 0, 0), "rate"),
     "dropout_null_output": (lambda: C.dropout_apply(0, FAKE, 10, 0.5, 0, 0), "y is a null"),
-    "sgd_momentum_without_velocity": (lambda: C.sgd_update(FAKE, FAKE, 0, 10, 0.1, 0.9, False, 0.0, 0),
+    "sgd_momentum_without_velocity": (lambda: C.sgd_update([FAKE], [FAKE], [0], [10], 0.1, 0.9, False, 0.0, 0),
                                       "velocity"),
-    "rmsprop_null_state": (lambda: C.rmsprop_update(FAKE, FAKE, 0, 10, 0.1, 0.9, 1e-7, 0.0, 0), "mean_square"),
-    "adam_step_zero": (lambda: C.adam_update(FAKE, FAKE, FAKE, FAKE, 10, 0.1, 0.9, 0.999, 1e-7, 0.0, 0, 0), "step"),
+    "rmsprop_null_state": (lambda: C.rmsprop_update([FAKE], [FAKE], [0], [10], 0.1, 0.9, 1e-7, 0.0, 0),
+                           "mean_square"),
+    "adam_step_zero": (lambda: C.adam_update([FAKE], [FAKE], [FAKE], [FAKE], [10], 0.1, 0.9, 0.999, 1e-7, 0.0, 0, 0),
+                       "step"),
+    "update_no_tensors": (lambda: C.sgd_update([], [], [], [], 0.1, 0.0, False, 0.0, 0), "no tensors"),
+    "update_lists_differ": (lambda: C.rmsprop_update([FAKE, FAKE], [FAKE], [FAKE, FAKE], [10, 10], 0.1, 0.9, 1e-7,
+                                                     0.0, 0), "differ in length"),
+    # a null pointer or an empty tensor late in a list (beyond the first launch's 24) is still refused
+    "update_null_grad_in_list": (lambda: C.sgd_update([FAKE] * 30, [FAKE] * 29 + [0], [0] * 30, [10] * 30, 0.1, 0.0,
+                                                      False, 0.0, 0), "grad is a null"),
+    "update_empty_tensor_in_list": (lambda: C.adam_update([FAKE] * 3, [FAKE] * 3, [FAKE] * 3, [FAKE] * 3, [4, 0, 4],
+                                                          0.1, 0.9, 0.999, 1e-7, 0.0, 1, 0), "element count"),
 }
 
 

@@ -86,3 +86,38 @@ def test_updates_keep_float32_and_write_in_place(rng):
     assert buffer is p and p.dtype == np.float32
     assert all(s.dtype == np.float32 and np.abs(s).sum() > 0 for s in state)
     assert not np.allclose(p, p_before)
+
+
+@pytest.mark.parametrize("update,n_state,hyper", [
+    (ops.sgd_update, 1, dict(momentum=0.9, nesterov=True, weight_decay=0.01)),
+    (ops.rmsprop_update, 1, dict(rho=0.8, weight_decay=0.02)),
+    (ops.adam_update, 2, dict(beta1=0.8, weight_decay=0.02, step=3)),
+])
+def test_a_list_of_weights_updates_each_as_alone(rng, update, n_state, hyper):
+    shapes = [(3, 4), (7,), (2, 3, 5)]
+    alone = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    state_alone = [[rng.random(s).astype(np.float32) for s in shapes] for _ in range(n_state)]
+    together = [p.copy() for p in alone]
+    state_together = [[a.copy() for a in states] for states in state_alone]
+    for i, g in enumerate(grads):
+        update(alone[i], g, *(states[i] for states in state_alone), 0.01, **hyper)
+    update(together, grads, *state_together, 0.01, **hyper)
+    for got, ref in zip(together + sum(state_together, []), alone + sum(state_alone, [])):
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_weight_lists_are_checked_tensor_by_tensor():
+    a, b = np.zeros((2, 3), np.float32), np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match="empty list"):
+        ops.sgd_update([], [], None, 0.1)
+    with pytest.raises(TypeError, match="p is a list of 2 arrays, so g must be a list of 2 too, got a list of 1"):
+        ops.sgd_update([a, b], [a], None, 0.1)
+    with pytest.raises(TypeError, match="so mean_square must be a list of 2 too, got ndarray"):
+        ops.rmsprop_update([a, b], [a, b], a, 0.1)
+    with pytest.raises(ValueError, match=r"g\[1\] has shape \(3,\) but p\[1\] has shape \(4,\)"):
+        ops.sgd_update([a, b], [a, np.zeros(3, np.float32)], None, 0.1)
+    with pytest.raises(TypeError, match=r"p\[0\] has dtype float32 but p\[1\] has float64"):
+        ops.sgd_update([a, b.astype(np.float64)], [a, b.astype(np.float64)], None, 0.1)
+    with pytest.raises(ValueError, match="momentum=0.9 needs a velocity array"):
+        ops.sgd_update([a, b], [a, b], [np.zeros_like(a), None], 0.1, momentum=0.9)

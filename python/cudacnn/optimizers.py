@@ -36,8 +36,13 @@ class Optimizer:
         self.learning_rate = float(value)
 
     def apply(self, layers):
-        """One step on every trainable weight of ``layers`` that has a gradient."""
+        """One step on every trainable weight of ``layers`` that has a gradient.
+
+        Weights sharing a device and dtype (normally all of them) go to one update op,
+        so the cuda backend updates the whole model in one or a few launches.
+        """
         self.iterations += 1
+        groups = {}
         for layer in layers:
             for key, param in layer.params.items():
                 grad = layer.grads.get(key)
@@ -46,7 +51,14 @@ class Optimizer:
                 if grad.shape != param.shape:
                     raise ValueError(f"gradient for {layer.name}/{key} has shape {grad.shape}, "
                                      f"weight has {param.shape}")
-                self._update(param, grad, self._slots_for(layer, key, param))
+                params, grads, slot_lists = groups.setdefault(
+                    (is_gpu_array(param), param.dtype), ([], [], tuple([] for _ in self.slot_names)))
+                params.append(param)
+                grads.append(grad)
+                for slot_list, slot in zip(slot_lists, self._slots_for(layer, key, param)):
+                    slot_list.append(slot)
+        for params, grads, slot_lists in groups.values():
+            self._update(params, grads, slot_lists)
 
     def _slots_for(self, layer, key, param):
         slot_key = (layer.name, key)
@@ -61,7 +73,8 @@ class Optimizer:
     def to(self, device):
         self._slots = {k: tuple(to_device(s, device) for s in v) for k, v in self._slots.items()}
 
-    def _update(self, param, grad, slots):
+    def _update(self, params, grads, slot_lists):
+        """One step on lists of weights, gradients and, per slot name, the slot arrays."""
         raise NotImplementedError
 
     def get_config(self):
@@ -79,8 +92,8 @@ class SGD(Optimizer):
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
 
-    def _update(self, param, grad, slots):
-        ops.sgd_update(param, grad, slots[0], self.learning_rate, momentum=self.momentum,
+    def _update(self, params, grads, slot_lists):
+        ops.sgd_update(params, grads, slot_lists[0], self.learning_rate, momentum=self.momentum,
                        nesterov=self.nesterov, weight_decay=self.weight_decay)
 
     def get_config(self):
@@ -95,8 +108,8 @@ class RMSprop(Optimizer):
         self.rho = float(rho)
         self.epsilon = float(epsilon)
 
-    def _update(self, param, grad, slots):
-        ops.rmsprop_update(param, grad, slots[0], self.learning_rate, rho=self.rho, eps=self.epsilon,
+    def _update(self, params, grads, slot_lists):
+        ops.rmsprop_update(params, grads, slot_lists[0], self.learning_rate, rho=self.rho, eps=self.epsilon,
                            weight_decay=self.weight_decay)
 
     def get_config(self):
@@ -113,8 +126,8 @@ class Adam(Optimizer):
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
 
-    def _update(self, param, grad, slots):
-        ops.adam_update(param, grad, slots[0], slots[1], self.learning_rate, beta1=self.beta_1,
+    def _update(self, params, grads, slot_lists):
+        ops.adam_update(params, grads, slot_lists[0], slot_lists[1], self.learning_rate, beta1=self.beta_1,
                         beta2=self.beta_2, eps=self.epsilon, weight_decay=self.weight_decay,
                         step=self.iterations)
 

@@ -37,11 +37,13 @@ Functions (outputs are new arrays unless "in place" is said):
       uniform(seed, i) = (lowbias32(uint32(i) + uint32(seed) * 0x9E3779B9) >> 8) * 2**-24
       and lowbias32(h): h ^= h>>16; h *= 0x7feb352d; h ^= h>>15; h *= 0x846ca68b; h ^= h>>16
       (all uint32 arithmetic): a counter-based RNG, identical on every backend.
-  sgd_update(p, g, velocity, lr, momentum, nesterov, weight_decay)          in place
-  rmsprop_update(p, g, mean_square, lr, rho, eps, weight_decay)             in place
-  adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step)       in place
-      (Keras semantics, weight decay decoupled: p -= lr*wd*p before the step;
-       see cudacnn.ops.optim for the formulas)
+  sgd_update(ps, gs, velocities, lr, momentum, nesterov, weight_decay)      in place
+  rmsprop_update(ps, gs, mean_squares, lr, rho, eps, weight_decay)          in place
+  adam_update(ps, gs, ms, vs, lr, beta1, beta2, eps, weight_decay, step)   in place
+      (lists with one entry per tensor, all on one device in one dtype, so a
+       backend may update a model's weights in one launch; velocities entries
+       may be None when momentum == 0. Keras semantics, weight decay decoupled:
+       p -= lr*wd*p before the step; see cudacnn.ops.optim for the formulas)
 """
 
 # The functions every backend module defines (the contract above, by name).

@@ -1,4 +1,4 @@
-"""Activations, dropout and optimizer steps on our kernels (csrc/elementwise.cu)."""
+"""Activations and dropout (csrc/elementwise.cu) and optimizer steps (csrc/optimizers.cu) on our kernels."""
 from __future__ import annotations
 
 from . import _cuda_common as common
@@ -90,35 +90,43 @@ def dropout_backward(dy, rate, seed):
     return _dropout("dropout_backward", dy, rate, seed)
 
 
-def _in_place_reason(p, g, *state):
+def _in_place_reason(*tensor_lists):
     """Why the in-place update cannot run on our kernels (None when it can)."""
-    reason = common.unsupported(p, g, *state)
-    if reason is None and not all(a.flags.c_contiguous for a in (p, g, *state) if a is not None):
+    arrays = [a for tensors in tensor_lists for a in tensors if a is not None]
+    reason = common.unsupported(*arrays)
+    if reason is None and not all(a.flags.c_contiguous for a in arrays):
         reason = "non-contiguous parameter or state (updated in place)"
     return reason
 
 
-def sgd_update(p, g, velocity, lr, momentum, nesterov, weight_decay):
-    reason = _in_place_reason(p, g, velocity if momentum else None)
-    if reason:
-        return common.fallback("sgd_update", reason).sgd_update(p, g, velocity, lr, momentum, nesterov, weight_decay)
-    common.ext().sgd_update(common.ptr(p), common.ptr(g), common.ptr(velocity if momentum else None), p.size,
-                            float(lr), float(momentum), bool(nesterov), float(weight_decay), common.stream())
+def _pointers(arrays):
+    return [common.ptr(a) for a in arrays]
 
 
-def rmsprop_update(p, g, mean_square, lr, rho, eps, weight_decay):
-    reason = _in_place_reason(p, g, mean_square)
+def sgd_update(ps, gs, velocities, lr, momentum, nesterov, weight_decay):
+    used = velocities if momentum else [None] * len(ps)
+    reason = _in_place_reason(ps, gs, used)
     if reason:
-        return common.fallback("rmsprop_update", reason).rmsprop_update(p, g, mean_square, lr, rho, eps,
+        return common.fallback("sgd_update", reason).sgd_update(ps, gs, velocities, lr, momentum, nesterov,
+                                                                weight_decay)
+    common.ext().sgd_update(_pointers(ps), _pointers(gs), _pointers(used), [p.size for p in ps], float(lr),
+                            float(momentum), bool(nesterov), float(weight_decay), common.stream())
+
+
+def rmsprop_update(ps, gs, mean_squares, lr, rho, eps, weight_decay):
+    reason = _in_place_reason(ps, gs, mean_squares)
+    if reason:
+        return common.fallback("rmsprop_update", reason).rmsprop_update(ps, gs, mean_squares, lr, rho, eps,
                                                                         weight_decay)
-    common.ext().rmsprop_update(common.ptr(p), common.ptr(g), common.ptr(mean_square), p.size, float(lr), float(rho),
-                                float(eps), float(weight_decay), common.stream())
+    common.ext().rmsprop_update(_pointers(ps), _pointers(gs), _pointers(mean_squares), [p.size for p in ps],
+                                float(lr), float(rho), float(eps), float(weight_decay), common.stream())
 
 
-def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step):
-    reason = _in_place_reason(p, g, m, v)
+def adam_update(ps, gs, ms, vs, lr, beta1, beta2, eps, weight_decay, step):
+    reason = _in_place_reason(ps, gs, ms, vs)
     if reason:
-        return common.fallback("adam_update", reason).adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay,
-                                                                  step)
-    common.ext().adam_update(common.ptr(p), common.ptr(g), common.ptr(m), common.ptr(v), p.size, float(lr),
-                             float(beta1), float(beta2), float(eps), float(weight_decay), int(step), common.stream())
+        return common.fallback("adam_update", reason).adam_update(ps, gs, ms, vs, lr, beta1, beta2, eps,
+                                                                  weight_decay, step)
+    common.ext().adam_update(_pointers(ps), _pointers(gs), _pointers(ms), _pointers(vs), [p.size for p in ps],
+                             float(lr), float(beta1), float(beta2), float(eps), float(weight_decay), int(step),
+                             common.stream())

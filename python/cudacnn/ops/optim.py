@@ -1,4 +1,7 @@
-"""Optimizer steps, in place on the parameter and its state arrays, Keras semantics.
+"""Optimizer steps, in place on the parameters and their state arrays, Keras semantics.
+
+Each op takes one array or a list of them (a model's weights: one launch on the cuda
+backend instead of one per weight), with g and the state arrays matching.
 
 Weight decay is decoupled (AdamW-style), applied before the step:
     p -= lr * weight_decay * p
@@ -22,16 +25,45 @@ from .. import backend as _backend
 from . import _validate as check
 
 
-def _check(op, p, g, **state):
-    check.arrays(op, p=p, g=g, **state)
-    check.float_dtype(op, p=p, g=g, **state)
-    check.same_shape(op, "g", g, "p", p)
-    check.contiguous(op, "p", p)
-    for name, a in state.items():
-        if a is not None:
-            check.same_shape(op, name, a, "p", p)
-            check.contiguous(op, name, a)
-    return _backend.get_array_module(g).ascontiguousarray(g)
+def _tensors(op, p, g, **state):
+    """(params, grads, {state name: list}): one entry per tensor, each checked.
+
+    p is one array or a list of them; g and every state then match it (a state may
+    be None for every tensor). All tensors share one device and one dtype, so a
+    backend can update them together. Gradients come back C-contiguous.
+    """
+    is_list = isinstance(p, (list, tuple))
+    if is_list:
+        count = len(p)
+        if count == 0:
+            raise ValueError(f"{op}: p is an empty list; there is nothing to update")
+        for name, value in {"g": g, **state}.items():
+            if value is not None and (not isinstance(value, (list, tuple)) or len(value) != count):
+                got = f"a list of {len(value)}" if isinstance(value, (list, tuple)) else type(value).__name__
+                raise TypeError(f"{op}: p is a list of {count} arrays, so {name} must be a list of "
+                                f"{count} too, got {got}")
+        if g is None:
+            raise TypeError(f"{op}: g must be a list of {count} arrays, got None")
+        params, grads = list(p), list(g)
+        states = {k: list(v) if v is not None else [None] * count for k, v in state.items()}
+    else:
+        params, grads = [p], [g]
+        states = {k: [v] for k, v in state.items()}
+    for i, (pi, gi) in enumerate(zip(params, grads)):
+        at = f"[{i}]" if is_list else ""  # names in messages: p[3] in a list, p alone
+        named = {f"p{at}": pi, f"g{at}": gi, **{f"{k}{at}": v[i] for k, v in states.items()}}
+        if i:
+            named["p[0]"] = params[0]  # one device and one dtype across the list
+        check.arrays(op, **named)
+        check.float_dtype(op, **named)
+        check.same_shape(op, f"g{at}", gi, f"p{at}", pi)
+        check.contiguous(op, f"p{at}", pi)
+        for name, values in states.items():
+            if values[i] is not None:
+                check.same_shape(op, f"{name}{at}", values[i], f"p{at}", pi)
+                check.contiguous(op, f"{name}{at}", values[i])
+        grads[i] = _backend.get_array_module(gi).ascontiguousarray(gi)
+    return params, grads, states
 
 
 def _hyper(op, lr, weight_decay):
@@ -41,38 +73,38 @@ def _hyper(op, lr, weight_decay):
 
 def sgd_update(p, g, velocity, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
     op = "sgd_update"
-    g = _check(op, p, g, velocity=velocity)
+    params, grads, states = _tensors(op, p, g, velocity=velocity)
     lr, weight_decay = _hyper(op, lr, weight_decay)
     momentum = check.real(op, "momentum", momentum, 0.0, 1.0)
     nesterov = check.flag(op, "nesterov", nesterov)
-    if momentum and velocity is None:
+    if momentum and any(v is None for v in states["velocity"]):
         raise ValueError(f"{op}: momentum={momentum} needs a velocity array, got None")
-    _backend.backend_for(p, g, velocity).sgd_update(p, g, velocity, lr, momentum, nesterov,
-                                                    weight_decay)
+    _backend.backend_for(params[0]).sgd_update(params, grads, states["velocity"], lr, momentum, nesterov,
+                                               weight_decay)
 
 
 def rmsprop_update(p, g, mean_square, lr, rho=0.9, eps=1e-7, weight_decay=0.0):
     op = "rmsprop_update"
-    if mean_square is None:
+    params, grads, states = _tensors(op, p, g, mean_square=mean_square)
+    if any(s is None for s in states["mean_square"]):
         raise TypeError(f"{op}: mean_square must be an array, got None")
-    g = _check(op, p, g, mean_square=mean_square)
     lr, weight_decay = _hyper(op, lr, weight_decay)
     rho = check.real(op, "rho", rho, 0.0, 1.0)
     eps = check.real(op, "eps", eps, 0.0)
-    _backend.backend_for(p, g, mean_square).rmsprop_update(p, g, mean_square, lr, rho, eps,
-                                                           weight_decay)
+    _backend.backend_for(params[0]).rmsprop_update(params, grads, states["mean_square"], lr, rho, eps,
+                                                   weight_decay)
 
 
 def adam_update(p, g, m, v, lr, beta1=0.9, beta2=0.999, eps=1e-7, weight_decay=0.0, step=1):
     op = "adam_update"
-    if m is None or v is None:
+    params, grads, states = _tensors(op, p, g, m=m, v=v)
+    if any(a is None for a in states["m"] + states["v"]):
         raise TypeError(f"{op}: m and v must be arrays, got {type(m).__name__} and "
                         f"{type(v).__name__}")
-    g = _check(op, p, g, m=m, v=v)
     lr, weight_decay = _hyper(op, lr, weight_decay)
     beta1 = check.real(op, "beta1", beta1, 0.0, 1.0, high_open=True)
     beta2 = check.real(op, "beta2", beta2, 0.0, 1.0, high_open=True)
     eps = check.real(op, "eps", eps, 0.0)
     step = check.integer(op, "step", step, minimum=1)
-    _backend.backend_for(p, g, m, v).adam_update(p, g, m, v, lr, beta1, beta2, eps,
-                                                 weight_decay, step)
+    _backend.backend_for(params[0]).adam_update(params, grads, states["m"], states["v"], lr, beta1, beta2,
+                                                eps, weight_decay, step)
