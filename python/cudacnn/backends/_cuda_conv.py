@@ -17,6 +17,7 @@ choice, else im2col, is used.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 import cupy as cp
 
@@ -35,7 +36,10 @@ _chosen: dict[tuple, str] = {}  # (pass, geometry) -> fastest algorithm
 
 
 class _Conv:
-    """Geometry of one call: the _C shape, the cache key and the im2col chunk."""
+    """Geometry of one call: the _C shape, the cache key and the im2col chunk.
+
+    Built once per geometry (``_geometry``): a training step reuses its layers' shapes.
+    """
 
     def __init__(self, x_shape, w_shape, stride, padding, dilation, groups):
         N, C, H, W = x_shape
@@ -62,8 +66,14 @@ class _Conv:
         self.winograd_chunk = {
             pass_name: _winograd_chunk(N, C, K, out_h, out_w)
             for pass_name, (out_h, out_w) in (("forward", (self.P, self.Q)), ("backward_data", (H, W)))}
+        self._candidates = {}
 
     def candidates(self, pass_name):
+        if pass_name not in self._candidates:
+            self._candidates[pass_name] = self._fitting_algos(pass_name)
+        return self._candidates[pass_name]
+
+    def _fitting_algos(self, pass_name):
         C = common.ext()
         algos = []
         forward = pass_name == "forward"
@@ -79,6 +89,11 @@ class _Conv:
 
     def workspace(self, floats):
         return (common.empty((floats,)) if floats > 0 else None), floats
+
+
+@lru_cache(maxsize=512)
+def _geometry(x_shape, w_shape, stride, padding, dilation, groups) -> _Conv:
+    return _Conv(x_shape, w_shape, stride, padding, dilation, groups)
 
 
 def _winograd_chunk(N, C, K, out_h, out_w):
@@ -160,6 +175,9 @@ def choose_algo(conv, pass_name, requested, run) -> str:
     forced = os.environ.get(ENV_ALGO) or requested
     if forced not in ("auto",) + ALGOS:
         raise ValueError(f"{ENV_ALGO} must be one of 'auto', 'direct', 'im2col', 'winograd', got {forced!r}")
+    key = (pass_name,) + conv.key
+    if forced == "auto" and key in _chosen:
+        return _chosen[key]
     candidates = conv.candidates(pass_name)
     if not candidates:
         return None
@@ -170,9 +188,6 @@ def choose_algo(conv, pass_name, requested, run) -> str:
         common.log.debug("cuda backend: conv2d %s: algo %r does not fit geometry %s, using %r",
                          pass_name, forced, conv.key, fallback)
         return fallback
-    key = (pass_name,) + conv.key
-    if key in _chosen:
-        return _chosen[key]
     if pass_name != "forward" and conv.macs > DIRECT_BACKWARD_MAX_MACS:
         # The direct backward kernels (a gather, per-filter-plane reductions) lose
         # to the GEMMs on large layers by far; timing them would cost seconds.
@@ -191,7 +206,7 @@ def choose_algo(conv, pass_name, requested, run) -> str:
 
 def conv2d(x, w, b, stride, padding, dilation, groups, algo="auto", activation=None):
     reason = common.unsupported(x, w, b)
-    conv = None if reason else _Conv(x.shape, w.shape, stride, padding, dilation, groups)
+    conv = None if reason else _geometry(tuple(x.shape), tuple(w.shape), stride, padding, dilation, groups)
     if conv is not None and conv.N * conv.K * conv.P * conv.Q > common.MAX_ELEMENTS:
         reason = "an output beyond 2**31-1 elements"
     if reason:
@@ -213,7 +228,7 @@ def conv2d_backward(dy, x, w, stride, padding, dilation, groups, algo="auto", ne
         return common.fallback("conv2d_backward", reason).conv2d_backward(
             dy, x, w, stride, padding, dilation, groups, algo, need_dx=need_dx)
     dy, x, w = common.f32(dy), common.f32(x), common.f32(w)
-    conv = _Conv(x.shape, w.shape, stride, padding, dilation, groups)
+    conv = _geometry(tuple(x.shape), tuple(w.shape), stride, padding, dilation, groups)
     C = common.ext()
     db = common.empty((conv.K,))
     C.channel_sum(common.ptr(db), common.ptr(dy), conv.N, conv.K, conv.P * conv.Q, common.stream())
