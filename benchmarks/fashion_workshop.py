@@ -2,6 +2,7 @@
 
     python benchmarks/fashion_workshop.py          # 5 epochs each, several minutes on 2 cores
     python benchmarks/fashion_workshop.py --seeds 0-4   # the same for 5 seeds: accuracy's spread
+    python benchmarks/fashion_workshop.py --sides cudacnn-numpy --batch-size 32 --lr 5e-4 --seeds 0   # other settings
     KERAS_BACKEND=torch python benchmarks/fashion_workshop.py --sides keras --seeds 0-4   # Keras itself
 
 Both sides train the same net (Conv32-pool-Conv64-pool-Dense64-Dropout0.3-Dense10,
@@ -41,10 +42,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 LR, RHO, EPS = 1e-3, 0.9, 1e-7
 
 
-def ours_fit(x, y, x_test, y_test, epochs, batch_size, seed=0) -> dict:
+def ours_fit(x, y, x_test, y_test, epochs, batch_size, seed=0, lr=LR) -> dict:
     cudacnn.set_seed(seed)
     model = zoo.get("mnist_workshop", input_shape=x.shape[1:])
-    model.compile(optimizer=optimizers.RMSprop(learning_rate=LR, rho=RHO, epsilon=EPS),
+    model.compile(optimizer=optimizers.RMSprop(learning_rate=lr, rho=RHO, epsilon=EPS),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
     history = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_split=0.1, verbose=0)
@@ -55,7 +56,7 @@ def ours_fit(x, y, x_test, y_test, epochs, batch_size, seed=0) -> dict:
             "loss": [float(v) for v in history.history.get("loss", [])]}
 
 
-def torch_fit(x, y, x_test, y_test, epochs, batch_size, seed=0) -> dict:
+def torch_fit(x, y, x_test, y_test, epochs, batch_size, seed=0, lr=LR) -> dict:
     """The same net, weights, optimizer, split and batch size in PyTorch (eager, CPU)."""
     import torch
     import torch.nn.functional as F
@@ -63,7 +64,7 @@ def torch_fit(x, y, x_test, y_test, epochs, batch_size, seed=0) -> dict:
     cudacnn.set_seed(seed)
     body, ends_in_softmax = benchmodels.torch_mirror(zoo.get("mnist_workshop", input_shape=x.shape[1:]))
     assert ends_in_softmax, "the workshop net ends in softmax; training fuses it into the loss"
-    optimizer = torch.optim.RMSprop(body.parameters(), lr=LR, alpha=RHO, eps=EPS)
+    optimizer = torch.optim.RMSprop(body.parameters(), lr=lr, alpha=RHO, eps=EPS)
     split = int(len(x) * 0.9)
     xt, yt = torch.from_numpy(x[:split]), torch.from_numpy(y[:split])
     xv, yv = torch.from_numpy(x[split:]), torch.from_numpy(y[split:])
@@ -93,7 +94,7 @@ def torch_fit(x, y, x_test, y_test, epochs, batch_size, seed=0) -> dict:
             "val_accuracy": val_acc, "loss": losses}
 
 
-def keras_fit(x, y, x_test, y_test, epochs, batch_size, seed=0) -> dict:
+def keras_fit(x, y, x_test, y_test, epochs, batch_size, seed=0, lr=LR) -> dict:
     """The lecture's recipe in Keras 3: its Sequential net, RMSprop, validation_split=0.1, NHWC input."""
     os.environ.setdefault("KERAS_BACKEND", "torch")
     import keras
@@ -107,7 +108,7 @@ def keras_fit(x, y, x_test, y_test, epochs, batch_size, seed=0) -> dict:
         layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dropout(0.3),
         layers.Dense(10, activation="softmax"),
     ])
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=LR, rho=RHO, epsilon=EPS),
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=lr, rho=RHO, epsilon=EPS),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     nhwc = (0, 2, 3, 1)
     start = time.perf_counter()
@@ -123,13 +124,13 @@ SIDES = {"cudacnn-numpy": ours_fit, "torch-cpu": torch_fit, "keras": keras_fit}
 DEFAULT_SIDES = ("cudacnn-numpy", "torch-cpu")
 
 
-def run(x, y, x_test, y_test, epochs=5, batch_size=64, sides=DEFAULT_SIDES, seed=0) -> dict:
+def run(x, y, x_test, y_test, epochs=5, batch_size=64, sides=DEFAULT_SIDES, seed=0, lr=LR) -> dict:
     """Train each side from one seed; returns the results record (no file written)."""
     train_images = epochs * int(len(x) * 0.9)
-    results = {"epochs": epochs, "batch_size": batch_size, "train_images": int(len(x) * 0.9),
+    results = {"epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "train_images": int(len(x) * 0.9),
                "test_images": len(x_test), "seed": seed, "load_before": os.getloadavg()[0], "sides": {}}
     for name in sides:
-        side = SIDES[name](x, y, x_test, y_test, epochs, batch_size, seed)
+        side = SIDES[name](x, y, x_test, y_test, epochs, batch_size, seed, lr)
         side["images_per_s"] = train_images / side["fit_s"]
         results["sides"][name] = side
         print(f"seed {seed} {name:14s} test accuracy {side['test_accuracy']:.4f}  fit {side['fit_s']:.1f} s  "
@@ -141,9 +142,9 @@ def run(x, y, x_test, y_test, epochs=5, batch_size=64, sides=DEFAULT_SIDES, seed
     return results
 
 
-def run_seeds(x, y, x_test, y_test, seeds, epochs=5, batch_size=64, sides=DEFAULT_SIDES) -> dict:
+def run_seeds(x, y, x_test, y_test, seeds, epochs=5, batch_size=64, sides=DEFAULT_SIDES, lr=LR) -> dict:
     """run() once per seed; adds each side's test-accuracy spread over the seeds."""
-    runs = [run(x, y, x_test, y_test, epochs, batch_size, sides, seed) for seed in seeds]
+    runs = [run(x, y, x_test, y_test, epochs, batch_size, sides, seed, lr) for seed in seeds]
     spread = {}
     for side in runs[0]["sides"]:
         acc = np.array([r["sides"][side]["test_accuracy"] for r in runs])
@@ -151,7 +152,7 @@ def run_seeds(x, y, x_test, y_test, seeds, epochs=5, batch_size=64, sides=DEFAUL
                         "min": float(acc.min()), "max": float(acc.max()), "runs_at_or_above_0.90": int((acc >= 0.90).sum())}
         print(f"{side:14s} test accuracy over seeds {list(seeds)}: mean {acc.mean():.4f}, "
               f"min {acc.min():.4f}, max {acc.max():.4f}", flush=True)
-    return {"epochs": epochs, "batch_size": batch_size, "seeds": list(seeds), "runs": runs, "spread": spread}
+    return {"epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "seeds": list(seeds), "runs": runs, "spread": spread}
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -167,6 +168,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=LR,
+                   help=f"RMSprop learning rate (default {LR}, Keras' default; the lecture names none)")
     p.add_argument("--data", default=None, help="Fashion-MNIST directory (default: cudacnn's search path)")
     p.add_argument("--seeds", type=parse_seeds, default=None,
                    help="several runs, e.g. 0-4 or 1,5,9: records the spread of test accuracy")
@@ -188,15 +191,17 @@ def main(argv=None) -> int:
           f"{args.batch_size}; {env['cpu']} ({env['cpu_count']} CPUs), torch threads "
           f"{env.get('torch_num_threads')}", flush=True)
     stem = f"fashion-workshop-{device_slug(env)}-{env['date'][:10]}-{env['commit'][:8]}-b{args.batch_size}"
+    if args.lr != LR:
+        stem += f"-lr{args.lr:g}"
     if sides != DEFAULT_SIDES:
         stem += "-" + "-".join(sides)
     if args.seeds:
-        results = run_seeds(x, y, x_test, y_test, args.seeds, args.epochs, args.batch_size, sides)
+        results = run_seeds(x, y, x_test, y_test, args.seeds, args.epochs, args.batch_size, sides, args.lr)
         payload = {"schema": "cudacnn-fashion-seeds/1", "env": env, **results}
         write_json_atomic(Path(args.out) / f"{stem}-seeds.json", payload)
         print(f"wrote {Path(args.out) / f'{stem}-seeds.json'}")
         return 0
-    results = run(x, y, x_test, y_test, args.epochs, args.batch_size, sides)
+    results = run(x, y, x_test, y_test, args.epochs, args.batch_size, sides, lr=args.lr)
     payload = {"schema": "cudacnn-fashion-workshop/1", "env": env, **results}
     path = Path(args.out) / f"{stem}.json"
     write_json_atomic(path, payload)

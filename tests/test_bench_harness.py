@@ -240,6 +240,16 @@ def test_fashion_workshop_seed_sweep_records_each_run_and_the_spread():
     assert sweep["runs"][0]["sides"]["cudacnn-numpy"]["loss"] != sweep["runs"][1]["sides"]["cudacnn-numpy"]["loss"]
 
 
+def test_fashion_workshop_learning_rate_reaches_both_sides():
+    fashion = _benchmarks_module("fashion_workshop")
+    rng = np.random.default_rng(2)
+    x, y = rng.random((100, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 100)
+    default, faster = (fashion.run(x, y, x[:20], y[:20], epochs=1, batch_size=30, lr=lr) for lr in (fashion.LR, 0.05))
+    assert (default["learning_rate"], faster["learning_rate"]) == (fashion.LR, 0.05)
+    for side in ("cudacnn-numpy", "torch-cpu"):  # same seed, same start: only the step size differs
+        assert default["sides"][side]["loss"] != faster["sides"][side]["loss"]
+
+
 def test_model_lists_expand_seed_and_all_inside_comma_lists():
     from cudacnn import benchmodels, zoo
 
