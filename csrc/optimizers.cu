@@ -39,6 +39,14 @@ struct Hyper {
   bool nesterov;
 };
 
+// The step size and decoupled decay that every optimizer has.
+Hyper base_hyper(double lr, double weight_decay) {
+  Hyper h{};
+  h.lr = (float)lr;
+  h.decay_factor = (float)(1.0 - lr * weight_decay);
+  return h;
+}
+
 enum class Opt { kSgd, kRmsprop, kAdam };
 
 template <Opt KIND>
@@ -138,11 +146,9 @@ void launch_updates(const std::vector<ptr_t> &p, const std::vector<ptr_t> &g, co
 void sgd_update(const std::vector<ptr_t> &p, const std::vector<ptr_t> &g, const std::vector<ptr_t> &velocity,
                 const std::vector<long long> &n, double lr, double momentum, bool nesterov, double weight_decay,
                 ptr_t stream) {
-  Hyper h{};
-  h.lr = (float)lr;
+  Hyper h = base_hyper(lr, weight_decay);
   h.a = (float)momentum;
   h.nesterov = nesterov;
-  h.decay_factor = (float)(1.0 - lr * weight_decay);
   launch_updates<Opt::kSgd>(p, g, velocity, {}, n, momentum == 0.0 ? nullptr : "velocity", nullptr, h,
                             "multi_tensor_update_kernel<sgd>", stream);
 }
@@ -150,12 +156,10 @@ void sgd_update(const std::vector<ptr_t> &p, const std::vector<ptr_t> &g, const 
 void rmsprop_update(const std::vector<ptr_t> &p, const std::vector<ptr_t> &g, const std::vector<ptr_t> &mean_square,
                     const std::vector<long long> &n, double lr, double rho, double eps, double weight_decay,
                     ptr_t stream) {
-  Hyper h{};
-  h.lr = (float)lr;
+  Hyper h = base_hyper(lr, weight_decay);
   h.a = (float)rho;
   h.one_minus_a = (float)(1.0 - rho);
   h.eps = (float)eps;
-  h.decay_factor = (float)(1.0 - lr * weight_decay);
   launch_updates<Opt::kRmsprop>(p, g, mean_square, {}, n, "mean_square", nullptr, h,
                                 "multi_tensor_update_kernel<rmsprop>", stream);
 }
@@ -164,14 +168,13 @@ void adam_update(const std::vector<ptr_t> &p, const std::vector<ptr_t> &g, const
                  const std::vector<ptr_t> &v, const std::vector<long long> &n, double lr, double beta1, double beta2,
                  double eps, double weight_decay, long long step, ptr_t stream) {
   require(step >= 1, "adam step must be >= 1, got " + std::to_string(step));
-  Hyper h{};
+  Hyper h = base_hyper(lr, weight_decay);
   h.lr = (float)(lr * std::sqrt(1.0 - std::pow(beta2, (double)step)) / (1.0 - std::pow(beta1, (double)step)));
   h.a = (float)beta1;
   h.one_minus_a = (float)(1.0 - beta1);
   h.b = (float)beta2;
   h.one_minus_b = (float)(1.0 - beta2);
   h.eps = (float)eps;
-  h.decay_factor = (float)(1.0 - lr * weight_decay);
   launch_updates<Opt::kAdam>(p, g, m, v, n, "m", "v", h, "multi_tensor_update_kernel<adam>", stream);
 }
 
