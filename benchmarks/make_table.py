@@ -90,8 +90,13 @@ def render_kernels(name: str, payload: dict) -> list[str]:
     return lines + [""]
 
 
+def _recipe(payload: dict) -> str:
+    lr = payload.get("learning_rate")  # absent from runs made before --lr: Keras' default 1e-3
+    return f"{payload['epochs']} epochs, batch {payload['batch_size']}" + (f", lr {lr:g}" if lr is not None else "")
+
+
 def render_fashion(name: str, payload: dict) -> list[str]:
-    lines = [f"### Lecture workshop net on Fashion-MNIST, {payload['epochs']} epochs, batch {payload['batch_size']}: "
+    lines = [f"### Lecture workshop net on Fashion-MNIST, {_recipe(payload)}: "
              f"{name}", "", _where(payload), "",
              "| side | test accuracy | fit time (s) | training images/s |", "|---|---:|---:|---:|"]
     for side, r in payload["sides"].items():
@@ -103,7 +108,16 @@ def render_fashion(name: str, payload: dict) -> list[str]:
 
 def render_fashion_seeds(name: str, payload: dict) -> list[str]:
     sides = list(payload["spread"])
-    lines = [f"### Lecture workshop net on Fashion-MNIST, {payload['epochs']} epochs, batch {payload['batch_size']}, "
+    if len(payload["runs"]) == 1:  # one seed (a setting tried): the validation curve says how it went
+        run = payload["runs"][0]
+        lines = [f"### Lecture workshop net on Fashion-MNIST, {_recipe(payload)}, seed {run['seed']}: {name}", "",
+                 _where(payload), "", "| side | validation accuracy by epoch | test accuracy |", "|---|---|---:|"]
+        for side in sides:
+            r = run["sides"][side]
+            curve = ", ".join(f"{a:.4f}" for a in r["val_accuracy"])
+            lines.append(f"| {side} | {curve} | {r['test_accuracy']:.4f} |")
+        return lines + [""]
+    lines = [f"### Lecture workshop net on Fashion-MNIST, {_recipe(payload)}, "
              f"seeds {payload['seeds'][0]}-{payload['seeds'][-1]}: {name}", "", _where(payload), "",
              "Test accuracy per seed (each seed: new initial weights, the same on both sides; new shuffles and "
              "dropout masks). A seed sweep reports accuracy only; throughput comes from the single runs.", "",
