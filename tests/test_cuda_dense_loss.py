@@ -148,6 +148,19 @@ def test_softmax_cross_entropy_with_probability_rows(on_cuda, N, K):
     assert_close(cp.asnumpy(ops.softmax_cross_entropy_backward(cache)), dl_ref, 1e-5, "dlogits")
 
 
+def test_unchecked_out_of_range_labels_give_nan_as_the_reference_does(on_cuda):
+    """labels_checked=True skips the range check: a bad label must not read outside its row."""
+    cp = on_cuda
+    rng = np.random.default_rng(5)
+    logits = rng.standard_normal((4, 8)).astype(np.float32)
+    labels = np.array([1, 8, -3, 7])
+    loss_ref, cache_ref = ops.softmax_cross_entropy(logits.astype(np.float64), labels, labels_checked=True)
+    loss, cache = ops.softmax_cross_entropy(cp.asarray(logits), cp.asarray(labels), labels_checked=True)
+    assert np.isnan(float(loss_ref)) and np.isnan(float(cp.asnumpy(loss)))
+    assert_close(cp.asnumpy(ops.softmax_cross_entropy_backward(cache)),
+                 ops.softmax_cross_entropy_backward(cache_ref), 1e-5, "dlogits")
+
+
 @pytest.mark.parametrize("soft", [False, True], ids=["indices", "probability_rows"])
 def test_softmax_cross_entropy_on_rows_not_16_byte_aligned(on_cuda, soft):
     """K % 4 == 0 but the rows start off a float4 boundary: the float-at-a-time path, same results."""

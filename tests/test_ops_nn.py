@@ -167,3 +167,21 @@ def test_dropout_backward_matches_finite_differences(rng):
         return float((ops.dropout(x, 0.4, True, 21) * dy).sum())
 
     _check_grads(loss, [(ops.dropout_backward(dy, 0.4, True, 21), x)])
+
+
+def test_softmax_cross_entropy_with_labels_checked_skips_the_range_check_and_gives_nan_when_wrong():
+    logits = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    good = np.array([0, 3, 1])
+    checked, _ = ops.softmax_cross_entropy(logits, good, labels_checked=True)
+    unchecked, _ = ops.softmax_cross_entropy(logits, good)
+    assert float(checked) == float(unchecked)
+    bad = np.array([0, 4, -1])
+    with pytest.raises(ValueError, match=r"label -1 is outside \[0, 4\)"):
+        ops.softmax_cross_entropy(logits, bad)
+    loss, cache = ops.softmax_cross_entropy(logits, bad, labels_checked=True)
+    assert np.isnan(float(loss))  # as the kernels do: never an out-of-bounds read, never silently finite
+    dlogits = ops.softmax_cross_entropy_backward(cache)
+    probs = ops.softmax(logits)
+    np.testing.assert_allclose(dlogits[1:], probs[1:] / 3, rtol=1e-6)  # no target in range: no -1
+    with pytest.raises(TypeError, match="labels_checked must be a bool"):
+        ops.softmax_cross_entropy(logits, good, labels_checked=1)

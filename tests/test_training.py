@@ -74,9 +74,10 @@ def test_fused_softmax_cross_entropy_is_used_and_matches_the_plain_loss(monkeypa
     model.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])
     calls = []
     real = ops.softmax_cross_entropy
-    monkeypatch.setattr(ops, "softmax_cross_entropy", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(ops, "softmax_cross_entropy", lambda *a, **k: calls.append(k) or real(*a, **k))
     fused_loss = model.evaluate(x, y, batch_size=32, verbose=0)[0]
-    assert calls, "the fused softmax-CE op was not used"
+    # used, and told that evaluate checked all of y at once (no per-batch wait for the device)
+    assert calls == [{"labels_checked": True}], "the fused softmax-CE op was not used as expected"
     probs = model.predict(x)
     np.testing.assert_allclose(probs.sum(1), 1, rtol=1e-5)
     plain = losses.SparseCategoricalCrossentropy().value(probs, y)
@@ -89,6 +90,24 @@ def test_fused_softmax_cross_entropy_is_used_and_matches_the_plain_loss(monkeypa
     dlogits = ops.softmax_backward(dp, p)
     _, fused = losses.SparseCategoricalCrossentropy().value_and_grad(logits, labels, logits=True)
     np.testing.assert_allclose(dlogits, fused, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("where", ["train", "validation"])
+def test_fit_checks_all_labels_before_the_first_step(where):
+    """fit checks y once, up front (batches then skip their own check): a bad label in the last
+    batch, or in the validation data, stops fit before any weight changes."""
+    x, y = blobs(64)
+    model = cnn(0.0)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    before = [w.copy() for w in model.get_weights()]
+    y_val = y[:8].copy()
+    (y if where == "train" else y_val)[-1] = 7
+    with pytest.raises(ValueError, match=r"label 7 is outside \[0, 3\) for a model of 3 outputs"):
+        model.fit(x, y, epochs=1, batch_size=16, validation_data=(x[:8], y_val), verbose=0)
+    for w0, w1 in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(w0, w1)
+    with pytest.raises(ValueError, match="integer class indices"):
+        model.fit(x, y + 0.5, epochs=1, verbose=0)
 
 
 def test_from_logits_and_binary_losses():
@@ -286,9 +305,9 @@ def test_fused_path_reaches_into_a_nested_model(monkeypatch):
     model.compile("sgd", "sparse_categorical_crossentropy")
     calls = []
     real = ops.softmax_cross_entropy
-    monkeypatch.setattr(ops, "softmax_cross_entropy", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(ops, "softmax_cross_entropy", lambda *a, **k: calls.append(k) or real(*a, **k))
     model.train_on_batch(x, y)
-    assert calls == [1]
+    assert calls == [{"labels_checked": False}]  # one batch on its own: the op checks the labels
     assert not inner.layers[-1]._emit_logits  # reset after the step: predict gives probabilities
     np.testing.assert_allclose(model.predict(x).sum(1), 1, rtol=1e-5)
 

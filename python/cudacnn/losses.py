@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .backend import get_array_module
 from . import ops
+from .ops.loss import check_label_range
 
 EPSILON = 1e-7  # Keras' backend epsilon, used to clip probabilities
 
@@ -25,12 +26,24 @@ class Loss:
     def __init__(self, from_logits=False):
         self.from_logits = bool(from_logits)
 
-    def value_and_grad(self, y_pred, y_true, logits=False):
-        """(0-d loss array, d loss / d y_pred), staying on y_pred's device."""
+    def value_and_grad(self, y_pred, y_true, logits=False, targets_checked=False):
+        """(0-d loss array, d loss / d y_pred), staying on y_pred's device.
+
+        ``targets_checked``: ``check_targets`` has passed on a data set these targets
+        come from, so checks that would wait for the device are skipped.
+        """
         raise NotImplementedError
 
-    def value(self, y_pred, y_true, logits=False):
-        return self.value_and_grad(y_pred, y_true, logits)[0]
+    def value(self, y_pred, y_true, logits=False, targets_checked=False):
+        return self.value_and_grad(y_pred, y_true, logits, targets_checked)[0]
+
+    def check_targets(self, y_true, classes) -> bool:
+        """Check a whole data set's targets for predictions of ``classes`` columns, once.
+
+        Raises ValueError as a batch of them would; returns whether batches may then skip
+        their own checks (``targets_checked=True``). Losses with no such checks: False.
+        """
+        return False
 
     def __call__(self, y_true, y_pred):
         return self.value(y_pred, y_true)
@@ -45,7 +58,7 @@ class CategoricalCrossentropy(Loss):
     name = "categorical_crossentropy"
     fused_activation = "softmax"
 
-    def _targets(self, y_true, y_pred):
+    def _targets(self, y_true, y_pred, targets_checked=False):
         xp = get_array_module(y_pred)
         y = xp.asarray(y_true, dtype=y_pred.dtype)
         if y.shape != y_pred.shape:
@@ -53,14 +66,14 @@ class CategoricalCrossentropy(Loss):
                              f"{tuple(y_pred.shape)} (use sparse_categorical_crossentropy for class indices)")
         return y
 
-    def value_and_grad(self, y_pred, y_true, logits=False):
-        targets = self._targets(y_true, y_pred)
+    def value_and_grad(self, y_pred, y_true, logits=False, targets_checked=False):
+        targets = self._targets(y_true, y_pred, targets_checked)
         if logits or self.from_logits:
-            loss, cache = ops.softmax_cross_entropy(y_pred, targets)
+            loss, cache = ops.softmax_cross_entropy(y_pred, targets, labels_checked=targets_checked)
             return loss, ops.softmax_cross_entropy_backward(cache)
-        return self._on_probabilities(y_pred, targets)
+        return self._on_probabilities(y_pred, targets, targets_checked)
 
-    def _on_probabilities(self, y_pred, onehot):
+    def _on_probabilities(self, y_pred, onehot, targets_checked=False):
         xp = get_array_module(y_pred)
         n = _batch(y_pred)
         p = xp.clip(y_pred, EPSILON, 1.0 - EPSILON)
@@ -75,23 +88,31 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
 
     name = "sparse_categorical_crossentropy"
 
-    def _targets(self, y_true, y_pred):
-        xp = get_array_module(y_pred)
-        y = xp.asarray(y_true).reshape(-1)
+    def _targets(self, y_true, y_pred, targets_checked=False):
+        y = get_array_module(y_pred).asarray(y_true).reshape(-1)
         if y.shape[0] != y_pred.shape[0]:
             raise ValueError(f"{self.name}: {y.shape[0]} labels for {y_pred.shape[0]} predictions")
-        if y.dtype.kind not in "iu":
-            if y.dtype.kind != "f" or bool((y != xp.floor(y)).any()):
-                raise ValueError(f"{self.name}: labels must be integer class indices, got dtype {y.dtype}")
-            y = y.astype(xp.int64)
-        return y
+        return self._class_indices(y, check_integral=not targets_checked)
 
-    def _on_probabilities(self, y_pred, labels):
+    def _class_indices(self, y, check_integral=True):
+        """Integer labels as they are; integral floats (checked: a device-to-host copy) as int64."""
+        if y.dtype.kind in "iu":
+            return y
+        xp = get_array_module(y)
+        if y.dtype.kind != "f" or (check_integral and bool((y != xp.floor(y)).any())):
+            raise ValueError(f"{self.name}: labels must be integer class indices, got dtype {y.dtype}")
+        return y.astype(xp.int64)
+
+    def check_targets(self, y_true, classes) -> bool:
+        labels = self._class_indices(get_array_module(y_true).asarray(y_true).reshape(-1))
+        check_label_range(self.name, labels, classes, f"for a model of {classes} outputs")
+        return True
+
+    def _on_probabilities(self, y_pred, labels, targets_checked=False):
         xp = get_array_module(y_pred)
         n, classes = y_pred.shape
-        if bool(((labels < 0) | (labels >= classes)).any()):
-            raise ValueError(f"{self.name}: labels must be in [0, {classes}), got "
-                             f"min {int(labels.min())} max {int(labels.max())}")
+        if not targets_checked:
+            check_label_range(self.name, labels, classes)
         onehot = xp.zeros_like(y_pred)
         onehot[xp.arange(n), labels] = 1
         return super()._on_probabilities(y_pred, onehot)
@@ -103,7 +124,7 @@ class BinaryCrossentropy(Loss):
     name = "binary_crossentropy"
     fused_activation = "sigmoid"
 
-    def value_and_grad(self, y_pred, y_true, logits=False):
+    def value_and_grad(self, y_pred, y_true, logits=False, targets_checked=False):
         xp = get_array_module(y_pred)
         y = xp.asarray(y_true, dtype=y_pred.dtype).reshape(y_pred.shape)
         size = y_pred.size
@@ -121,7 +142,7 @@ class BinaryCrossentropy(Loss):
 class MeanSquaredError(Loss):
     name = "mean_squared_error"
 
-    def value_and_grad(self, y_pred, y_true, logits=False):
+    def value_and_grad(self, y_pred, y_true, logits=False, targets_checked=False):
         xp = get_array_module(y_pred)
         y = xp.asarray(y_true, dtype=y_pred.dtype).reshape(y_pred.shape)
         diff = y_pred - y

@@ -138,9 +138,14 @@ class TrainingMixin:
             self.to("gpu")  # train where the data lives
 
     def _staged(self, source):
-        """Array data for a GPU model goes to the GPU once, not batch by batch, when it fits easily."""
+        """Array data for a GPU model goes to the GPU once, not batch by batch, when it fits easily;
+        its targets are checked once, here."""
         if source.arrays:
             self._prepare_inputs(source.x)
+            if source.y is not None and self.loss is not None:
+                # Once per data set (before any upload), not per batch: a batch's own check
+                # would make the host wait for the device at every step.
+                source.targets_checked = self.loss.check_targets(source.y, self.outputs[0].shape[-1])
             if self.device == "gpu" and not backend.is_gpu_array(source.x):
                 source.stage_on_gpu()
         return source
@@ -161,16 +166,16 @@ class TrainingMixin:
                 fused_layer._emit_logits = False
 
     # ----- one batch --------------------------------------------------------------------------
-    def _train_batch(self, xb, yb, fused_layer):
+    def _train_batch(self, xb, yb, fused_layer, targets_checked=False):
         out = self._forward_logits(xb, True, fused_layer)
-        loss, dout = self.loss.value_and_grad(out, yb, logits=fused_layer is not None)
+        loss, dout = self.loss.value_and_grad(out, yb, logits=fused_layer is not None, targets_checked=targets_checked)
         self._run_backward([dout])
         self.optimizer.apply(self.trainable_layers())
         return loss, [fn(out, yb, fused_layer is not None) for _, fn in self._metrics]
 
-    def _test_batch(self, xb, yb, fused_layer):
+    def _test_batch(self, xb, yb, fused_layer, targets_checked=False):
         out = self._forward_logits(xb, False, fused_layer)
-        loss = self.loss.value(out, yb, logits=fused_layer is not None)
+        loss = self.loss.value(out, yb, logits=fused_layer is not None, targets_checked=targets_checked)
         return loss, [fn(out, yb, fused_layer is not None) for _, fn in self._metrics]
 
     def train_on_batch(self, x, y):
@@ -194,7 +199,7 @@ class TrainingMixin:
         return logs
 
     # ----- epochs -----------------------------------------------------------------------------
-    def _run_epoch(self, batches, training, progress=None, callbacks=None):
+    def _run_epoch(self, batches, training, progress=None, callbacks=None, targets_checked=False):
         fused = self._fused_output_layer()
         dtype = self.dtype
         loss_total, metric_totals, seen, step = 0.0, [(0, 0) for _ in self._metrics], 0, 0
@@ -207,7 +212,7 @@ class TrainingMixin:
             if step == 1:
                 self._prepare_inputs(xb)
             xb, yb = self._to_model(xb, dtype), self._to_model(yb)
-            loss, counts = step_fn(xb, yb, fused)
+            loss, counts = step_fn(xb, yb, fused, targets_checked)
             size = xb.shape[0]
             loss_total = loss_total + loss * size
             metric_totals = [(c0 + c, n0 + n) for (c0, n0), (c, n) in zip(metric_totals, counts)]
@@ -258,10 +263,10 @@ class TrainingMixin:
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
             progress = _Progress(verbose, train.steps, epoch, epochs)
-            logs, step, seen = self._run_epoch(train.epoch(), True, progress, cbs)
+            logs, step, seen = self._run_epoch(train.epoch(), True, progress, cbs, train.targets_checked)
             progress.training_done()
             if val is not None:
-                val_logs, _, _ = self._run_epoch(val.epoch(), False)
+                val_logs, _, _ = self._run_epoch(val.epoch(), False, targets_checked=val.targets_checked)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             progress.finish(step, seen, logs)
             cbs.on_epoch_end(epoch, logs)
@@ -275,7 +280,7 @@ class TrainingMixin:
         are no metrics, else a list [loss, metric...] (a dict with ``return_dict``)."""
         self._check_compiled()
         source = self._staged(BatchSource(x, y, batch_size, False, steps, "x"))
-        logs, _, _ = self._run_epoch(source.epoch(), False)
+        logs, _, _ = self._run_epoch(source.epoch(), False, targets_checked=source.targets_checked)
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), flush=True)
         if return_dict:
@@ -314,6 +319,7 @@ class BatchSource:
         if self.batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.x, self.y, self.shuffle, self.targets = x, y, bool(shuffle), targets
+        self.targets_checked = False  # set by the model once it has checked all of y
         self.arrays = hasattr(x, "shape")
         if self.arrays:
             n = _length(x, what)

@@ -51,7 +51,7 @@ Normalisation (PyTorch semantics; Keras momentum m is momentum = 1 - m here)
     batch_norm_backward(dy, cache) -> (dx, dgamma, dbeta)
 
 Loss
-    softmax_cross_entropy(logits, labels) -> (loss, cache)
+    softmax_cross_entropy(logits, labels, labels_checked=False) -> (loss, cache)
         logits (N, K); labels int (N,) class indices or float (N, K)
         probability/one-hot rows. loss: 0-d array (logits' dtype), mean over
         the batch, log-sum-exp stable.

@@ -9,11 +9,15 @@ from .. import backend as _backend
 from . import _validate as v
 
 
-def softmax_cross_entropy(logits, labels):
+def softmax_cross_entropy(logits, labels, labels_checked=False):
     """(loss, cache): loss is a 0-d array of the logits' dtype; the cache feeds the backward.
 
     The cache is a dict {"logits", "row_max", "log_sum", "labels"} on every backend:
     softmax(logits) = exp((logits - row_max) - log_sum), row by row.
+    Class indices are checked to lie in [0, K), which costs a device-to-host copy
+    (the host then waits for the device). ``labels_checked=True`` skips that check
+    for labels the caller has already checked (``fit`` checks a whole data set
+    once); a label outside [0, K) then makes the loss NaN, on every backend.
     """
     op = "softmax_cross_entropy"
     xp = v.arrays(op, logits=logits, labels=labels)
@@ -27,11 +31,8 @@ def softmax_cross_entropy(logits, labels):
         if labels.shape[0] != N:
             raise ValueError(f"{op}: labels has shape {tuple(labels.shape)} but logits "
                              f"{tuple(logits.shape)} needs ({N},)")
-        low, high = xp.stack((labels.min(), labels.max())).tolist()  # one device-to-host copy
-        if low < 0 or high >= K:
-            bad = low if low < 0 else high
-            raise ValueError(f"{op}: label {bad} is outside [0, {K}) for logits "
-                             f"{tuple(logits.shape)}")
+        if not v.flag(op, "labels_checked", labels_checked):
+            check_label_range(op, labels, K, f"for logits {tuple(logits.shape)}")
     elif labels.ndim == 2:
         v.float_dtype(op, logits=logits, labels=labels)
         v.same_shape(op, "labels", labels, "logits", logits)
@@ -40,6 +41,15 @@ def softmax_cross_entropy(logits, labels):
                          f"rows, got shape {tuple(labels.shape)}")
     logits, labels = xp.ascontiguousarray(logits), xp.ascontiguousarray(labels)
     return _backend.backend_for(logits, labels).softmax_cross_entropy(logits, labels)
+
+
+def check_label_range(op, labels, classes, context=""):
+    """ValueError naming a label outside [0, classes); one device-to-host copy."""
+    xp = _backend.get_array_module(labels)
+    low, high = xp.stack((labels.min(), labels.max())).tolist()
+    if low < 0 or high >= classes:
+        bad = low if low < 0 else high
+        raise ValueError(f"{op}: label {bad} is outside [0, {classes})" + (f" {context}" if context else ""))
 
 
 def softmax_cross_entropy_backward(cache):
