@@ -142,10 +142,11 @@ class TrainingMixin:
         its targets are checked once, here."""
         if source.arrays:
             self._prepare_inputs(source.x)
-            if source.y is not None and self.loss is not None:
+            output_shape = self.outputs[0].shape  # (None, classes) for the losses that check targets
+            if source.y is not None and self.loss is not None and len(output_shape) == 2:
                 # Once per data set (before any upload), not per batch: a batch's own check
                 # would make the host wait for the device at every step.
-                source.targets_checked = self.loss.check_targets(source.y, self.outputs[0].shape[-1])
+                source.targets_checked = self.loss.check_targets(source.y, output_shape[-1])
             if self.device == "gpu" and not backend.is_gpu_array(source.x):
                 source.stage_on_gpu()
         return source
