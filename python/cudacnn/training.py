@@ -180,17 +180,15 @@ class TrainingMixin:
         return loss, [fn(out, yb, fused_layer is not None) for _, fn in self._metrics]
 
     def train_on_batch(self, x, y):
-        self._check_compiled()
-        self._prepare_inputs(x)
-        fused = self._fused_output_layer()
-        loss, counts = self._train_batch(self._to_model(x, self.dtype), self._to_model(y), fused)
-        return self._logs(float(loss), [(float(c), n) for c, n in counts], 1)
+        return self._one_batch(self._train_batch, x, y)
 
     def test_on_batch(self, x, y):
+        return self._one_batch(self._test_batch, x, y)
+
+    def _one_batch(self, step_fn, x, y):
         self._check_compiled()
         self._prepare_inputs(x)
-        fused = self._fused_output_layer()
-        loss, counts = self._test_batch(self._to_model(x, self.dtype), self._to_model(y), fused)
+        loss, counts = step_fn(self._to_model(x, self.dtype), self._to_model(y), self._fused_output_layer())
         return self._logs(float(loss), [(float(c), n) for c, n in counts], 1)
 
     def _logs(self, loss_total, metric_totals, count, prefix=""):
