@@ -69,7 +69,9 @@ Dense and activations
         counter-based RNG: the mask depends only on (seed, element index), so
         every backend draws the same one; 0 <= rate < 1.
 
-Optimizer steps (in place on p and its state; formulas in cudacnn.ops.optim)
+Optimizer steps (in place on p and its state; formulas in cudacnn.ops.optim). p, g and the
+state may each be a list, one entry per weight: one call (on cuda, one launch per 24 weights)
+updates a whole model.
     sgd_update(p, g, velocity, lr, momentum=0.0, nesterov=False, weight_decay=0.0)
     rmsprop_update(p, g, mean_square, lr, rho=0.9, eps=1e-7, weight_decay=0.0)
     adam_update(p, g, m, v, lr, beta1=0.9, beta2=0.999, eps=1e-7, weight_decay=0.0, step=1)
