@@ -55,6 +55,17 @@ struct GemmArgs {
   FastDiv rs_div, s_div, q_div, pq_div;
 };
 
+// IMPLICIT_B: x_image[c, ih_base + r*dh, iw_base + s*dw] for column-matrix row
+// crs = (c*R + r)*S + s, 0 in the padding.
+__device__ __forceinline__ float implicit_column_value(const GemmArgs &args, const float *x_image, int crs,
+                                                      int ih_base, int iw_base) {
+  const Conv2dShape &cv = args.conv;
+  const int c = args.rs_div.div(crs), rs = crs - c * (int)args.rs_div.d;
+  const int r = args.s_div.div(rs), s = rs - r * cv.S;
+  const int ih = ih_base + r * cv.dil_h, iw = iw_base + s * cv.dil_w;
+  return (ih >= 0 && ih < cv.H && iw >= 0 && iw < cv.W) ? x_image[(c * cv.H + ih) * cv.W + iw] : 0.0f;
+}
+
 // Slice depth 8: one slice of a 128-wide tile is 4 KB per operand; 8 keeps the
 // double-buffered shared memory at 17 KB so several blocks fit per SM.
 constexpr int kBK = 8;
@@ -148,14 +159,7 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) sgemm_kernel(GemmArg
 #pragma unroll
       for (int i = 0; i < LOADS_B; ++i) {
         const int n = n0 + b_n + i * B_STEP;
-        float v = 0.0f;
-        if (k_ok && n < N) {
-          const int c = args.rs_div.div(n), rs = n - c * (int)args.rs_div.d;
-          const int r = args.s_div.div(rs), sx = rs - r * cv.S;
-          const int ih = h_base + r * cv.dil_h, iw = w_base + sx * cv.dil_w;
-          if (ih >= 0 && ih < cv.H && iw >= 0 && iw < cv.W) v = x_image[(c * cv.H + ih) * cv.W + iw];
-        }
-        rb[i] = v;
+        rb[i] = (k_ok && n < N) ? implicit_column_value(args, x_image, n, h_base, w_base) : 0.0f;
       }
     } else if (TRANS_B) {
       const int k = k0 + b_k;
@@ -167,19 +171,11 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), 2) sgemm_kernel(GemmArg
         rb[i] = (k_ok && n < N) ? B[n * ldb + koff] : 0.0f;
       }
     } else if (IMPLICIT_B) {
-      const Conv2dShape &cv = args.conv;
       const bool n_ok = n0 + b_n < N;
 #pragma unroll
       for (int i = 0; i < LOADS_B; ++i) {
         const int k = k0 + b_k + i * B_STEP;
-        float v = 0.0f;
-        if (n_ok && k < K) {
-          const int c = args.rs_div.div(k), rs = k - c * (int)args.rs_div.d;
-          const int r = args.s_div.div(rs), sx = rs - r * cv.S;
-          const int ih = ih0 + r * cv.dil_h, iw = iw0 + sx * cv.dil_w;
-          if (ih >= 0 && ih < cv.H && iw >= 0 && iw < cv.W) v = B[(c * cv.H + ih) * cv.W + iw];
-        }
-        rb[i] = v;
+        rb[i] = (n_ok && k < K) ? implicit_column_value(args, B, k, ih0, iw0) : 0.0f;
       }
     } else {
       const int n = n0 + b_n;
