@@ -1,9 +1,16 @@
 // CPU emulation of the part of the CUDA runtime that cudacnn's kernels use, so
 // the kernels can be run and tested on a machine without a GPU (see run_tests.sh).
 //
-// Blocks run one after another. The threads of a block are ucontext fibers run
-// round-robin; a fiber switches only at __syncthreads and at warp shuffles, and
-// a barrier opens when every live thread of the block (or warp) has reached it.
+// Blocks run one after another. The threads of a block are ucontext fibers; a
+// fiber switches only at __syncthreads and at warp shuffles, and a barrier opens
+// when every live thread of the block (or warp) has reached it.
+// A GPU runs warps in any order and lets one warp run ahead of another up to the
+// next __syncthreads, so a race (one thread reads what another writes, with no
+// barrier between) gives the right answer under some orders only. To expose it,
+// the runnable thread of highest priority always runs next: one warp goes as far
+// as it can before the next starts. Priorities are drawn again each time a block
+// barrier opens. CUDAEMU_ORDER picks them: shuffle (default; warps and lanes in
+// a random order, reproducible from a fixed seed), forward or reverse.
 // "Device" memory is host memory. Dynamic shared memory starts as NaN, so a read
 // of shared memory no thread has written yet (a missing barrier) shows up.
 // Not emulated: concurrency between blocks, memory models, timing.
@@ -17,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <queue>
 #include <tuple>
 #include <vector>
 
@@ -136,33 +144,97 @@ inline void fiber_main() {
   swapcontext(&b->current->context, &b->scheduler);
 }
 
-// Opens the barriers every live participant has reached; false when none could open.
-inline bool open_barriers(Block &b) {
-  unsigned live = 0, at_block = 0;
-  for (auto &f : b.fibers) {
-    live += f.wait != kDone;
-    at_block += f.wait == kAtBlockBarrier;
+enum class Order { kShuffle, kForward, kReverse };
+
+inline Order order_from_env() {
+  const char *name = std::getenv("CUDAEMU_ORDER");
+  if (name == nullptr || std::strcmp(name, "shuffle") == 0) return Order::kShuffle;
+  if (std::strcmp(name, "forward") == 0) return Order::kForward;
+  if (std::strcmp(name, "reverse") == 0) return Order::kReverse;
+  std::fprintf(stderr, "cudaemu: CUDAEMU_ORDER=%s is not shuffle, forward or reverse\n", name);
+  std::abort();
+}
+
+inline uint64_t next_random() {  // xorshift64, fixed seed: runs are reproducible
+  static uint64_t state = 0x9E3779B97F4A7C15ull;
+  state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+  return state;
+}
+
+inline void shuffle(std::vector<unsigned> &v) {
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[next_random() % i]);
+}
+
+// rank[t]: thread t's priority until the next block barrier (lower runs first).
+// Warp-major, so a warp runs ahead of the others as a GPU may let it.
+inline void draw_ranks(std::vector<unsigned> &rank) {
+  static const Order order = order_from_env();
+  const unsigned threads = rank.size(), warps = (threads + 31) / 32;
+  std::vector<unsigned> warp_rank(warps), lane_rank(32);
+  for (unsigned i = 0; i < warps; ++i) warp_rank[i] = order == Order::kReverse ? warps - 1 - i : i;
+  for (unsigned i = 0; i < 32; ++i) lane_rank[i] = order == Order::kReverse ? 31 - i : i;
+  if (order == Order::kShuffle) shuffle(warp_rank), shuffle(lane_rank);
+  for (unsigned t = 0; t < threads; ++t) rank[t] = warp_rank[t / 32] * 32 + lane_rank[t % 32];
+}
+
+class Scheduler {
+ public:
+  explicit Scheduler(Block &b) : b_(b), rank_(b.fibers.size()) { open_block_barrier(); }
+
+  // The next thread to run, or nullptr when none can run (all done, or deadlock).
+  Fiber *next() {
+    if (runnable_.empty() && !open_block_barrier()) return nullptr;
+    const unsigned t = runnable_.top().second;
+    runnable_.pop();
+    return &b_.fibers[t];
   }
-  if (live > 0 && at_block == live) {
-    for (auto &f : b.fibers) f.wait = kRunnable;
+
+  // After fiber t switched out: its warp's barrier may now be complete.
+  void switched(unsigned t) {
+    if (b_.fibers[t].wait == kAtBlockBarrier) return;
+    const unsigned w0 = t / 32 * 32, w1 = std::min<unsigned>(b_.fibers.size(), w0 + 32);
+    unsigned live = 0, waiting = 0;
+    for (unsigned u = w0; u < w1; ++u) {
+      live += b_.fibers[u].wait != kDone;
+      waiting += b_.fibers[u].wait == kAtWarpBarrier;
+    }
+    if (live == 0 || waiting != live) return;
+    for (unsigned u = w0; u < w1; ++u)
+      if (b_.fibers[u].wait == kAtWarpBarrier) make_runnable(u);
+  }
+
+  bool all_done() const {
+    for (auto &f : b_.fibers)
+      if (f.wait != kDone) return false;
     return true;
   }
-  bool opened = false;
-  const unsigned threads = b.fibers.size();
-  for (unsigned w0 = 0; w0 < threads; w0 += 32) {
-    const unsigned w1 = std::min(threads, w0 + 32);
-    unsigned warp_live = 0, at_warp = 0;
-    for (unsigned t = w0; t < w1; ++t) {
-      warp_live += b.fibers[t].wait != kDone;
-      at_warp += b.fibers[t].wait == kAtWarpBarrier;
+
+ private:
+  // Opens the block barrier (or starts the block) when every live thread waits there.
+  bool open_block_barrier() {
+    bool any = false;
+    for (auto &f : b_.fibers) {
+      if (f.wait != kDone && f.wait != kAtBlockBarrier && f.wait != kRunnable) return false;
+      any |= f.wait != kDone;
     }
-    if (warp_live > 0 && at_warp == warp_live) {
-      for (unsigned t = w0; t < w1; ++t) b.fibers[t].wait = kRunnable;
-      opened = true;
-    }
+    if (!any) return false;
+    draw_ranks(rank_);
+    for (unsigned t = 0; t < b_.fibers.size(); ++t)
+      if (b_.fibers[t].wait != kDone) make_runnable(t);
+    return true;
   }
-  return opened;
-}
+
+  void make_runnable(unsigned t) {
+    b_.fibers[t].wait = kRunnable;
+    runnable_.push({rank_[t], t});
+  }
+
+  Block &b_;
+  std::vector<unsigned> rank_;
+  std::priority_queue<std::pair<unsigned, unsigned>, std::vector<std::pair<unsigned, unsigned>>,
+                      std::greater<>>
+      runnable_;
+};
 
 inline void run_block(const std::function<void()> &body, unsigned threads, size_t shared_bytes) {
   constexpr size_t kStackBytes = 64 * 1024;  // kernels keep little on the stack
@@ -184,21 +256,17 @@ inline void run_block(const std::function<void()> &body, unsigned threads, size_
     f.context.uc_link = nullptr;
     makecontext(&f.context, fiber_main, 0);
   }
-  for (;;) {
-    bool any_live = false;
-    for (auto &f : b.fibers) {
-      if (f.wait != kRunnable) continue;
-      b.current = &f;
-      enter(f);
-      swapcontext(&b.scheduler, &f.context);
-    }
-    for (auto &f : b.fibers) any_live |= f.wait != kDone;
-    if (!any_live) break;
-    if (!open_barriers(b)) {
-      std::fprintf(stderr, "cudaemu: threads of block (%u, %u, %u) wait at different barriers forever\n",
-                   block_idx().x, block_idx().y, block_idx().z);
-      std::abort();
-    }
+  Scheduler scheduler(b);
+  while (Fiber *f = scheduler.next()) {
+    b.current = f;
+    enter(*f);
+    swapcontext(&b.scheduler, &f->context);
+    scheduler.switched(f->tid);
+  }
+  if (!scheduler.all_done()) {
+    std::fprintf(stderr, "cudaemu: threads of block (%u, %u, %u) wait at different barriers forever\n",
+                 block_idx().x, block_idx().y, block_idx().z);
+    std::abort();
   }
   block() = nullptr;
 }
