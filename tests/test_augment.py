@@ -65,8 +65,11 @@ def test_reflect_fill_mirrors_the_border():
 
 def test_quarter_turn_rotation_on_a_square_image():
     x = np.random.default_rng(1).random((1, 1, 5, 5)).astype(np.float32)
-    y = L.RandomRotation((0.25, 0.25))(x, training=True)
-    assert any(np.allclose(y[0, 0], np.rot90(x[0, 0], k), atol=1e-5) for k in (1, 3))
+    # A quarter turn is counter-clockwise for a positive factor (Keras), as np.rot90 turns.
+    np.testing.assert_allclose(L.RandomRotation((0.25, 0.25))(x, training=True)[0, 0], np.rot90(x[0, 0], 1),
+                               atol=1e-5)
+    np.testing.assert_allclose(L.RandomRotation((-0.25, -0.25))(x, training=True)[0, 0], np.rot90(x[0, 0], 3),
+                               atol=1e-5)
 
 
 def test_random_crop_random_in_training_centre_at_inference():

@@ -223,7 +223,8 @@ class RandomTranslation(_Affine):
 
 
 class RandomRotation(_Affine):
-    """Rotate by an angle drawn from [-f, f] * 2*pi (Keras' ``factor`` as a fraction of a turn)."""
+    """Rotate by an angle drawn from [-f, f] * 2*pi (Keras' ``factor`` as a fraction of a turn);
+    positive angles turn the image counter-clockwise, as in Keras."""
 
     def __init__(self, factor, **kwargs):
         super().__init__(**kwargs)
@@ -232,7 +233,9 @@ class RandomRotation(_Affine):
     def _transforms(self, n, height, width):
         angle = _random.generator().uniform(*self.factor, size=n) * 2 * math.pi
         cos, sin = np.cos(angle), np.sin(angle)
-        mats = np.stack([np.stack([cos, -sin], 1), np.stack([sin, cos], 1)], 1)
+        # Output pixel (row, col) offsets from the centre sample the input at R(-angle) of them:
+        # rows grow downwards, so this turns the picture counter-clockwise.
+        mats = np.stack([np.stack([cos, sin], 1), np.stack([-sin, cos], 1)], 1)
         return mats, np.zeros((n, 2))
 
     def get_config(self):
