@@ -195,3 +195,13 @@ def test_calling_a_layer_on_something_else_is_a_type_error():
         L.Dense(2)([1.0, 2.0])
     with pytest.raises(TypeError, match="arrays with a batch axis"):
         L.Dense(2)(np.zeros(3, np.float32))
+
+
+def test_leaky_relu_slopes_are_keras_defaults():
+    """activation="leaky_relu" slopes by 0.2 (keras.activations.leaky_relu); the LeakyReLU layer by 0.3."""
+    x = np.array([[-10.0, 4.0]], np.float32)
+    np.testing.assert_allclose(L.Activation("leaky_relu")(x), [[-2.0, 4.0]])
+    np.testing.assert_allclose(L.LeakyReLU()(x), [[-3.0, 4.0]])
+    np.testing.assert_allclose(L.LeakyReLU(negative_slope=0.1)(x), [[-1.0, 4.0]])
+    dense = L.Dense(1, activation="leaky_relu", use_bias=False, kernel_initializer="ones")
+    np.testing.assert_allclose(dense(np.array([[-1.0, -2.0]], np.float32)), [[-0.6]], rtol=1e-6)

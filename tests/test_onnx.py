@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import cudacnn.onnx as conx  # noqa: E402
 from cudacnn import zoo  # noqa: E402
-from cudacnn.layers import Dense, Dropout, Input  # noqa: E402
+from cudacnn.layers import Conv2D, Dense, Dropout, Flatten, Input, LeakyReLU  # noqa: E402
 from cudacnn.models import Model, Sequential  # noqa: E402
 
 import torch_reference as ref  # noqa: E402
@@ -175,4 +175,13 @@ def test_export_of_an_augmented_model_is_its_inference_graph(tmp_path, rng):
                         zoo.get("cifar10_deeper", input_shape=(3, 8, 10), num_classes=4)])
     x = rng.standard_normal((2, 3, 12, 12)).astype(np.float32)
     path = model.export_onnx(tmp_path / "augmented.onnx")
+    _close(_run_ort(path, x), model.predict(x))
+
+
+def test_export_of_leaky_relu_slopes(tmp_path, rng):
+    """activation="leaky_relu" (slope 0.2) and LeakyReLU layers (0.3, or as given) keep their slopes."""
+    model = Sequential([Conv2D(4, 3, activation="leaky_relu", input_shape=(2, 6, 6)), LeakyReLU(),
+                        Flatten(), Dense(5, activation="leaky_relu"), LeakyReLU(negative_slope=0.05)])
+    x = rng.standard_normal((3, 2, 6, 6)).astype(np.float32)
+    path = model.export_onnx(tmp_path / "leaky.onnx")
     _close(_run_ort(path, x), model.predict(x))

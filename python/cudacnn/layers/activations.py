@@ -12,6 +12,9 @@ from .. import ops
 from .base import Layer
 
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax")
+# activation="leaky_relu" slopes by 0.2, as keras.activations.leaky_relu does
+# (the LeakyReLU layer's own default is 0.3, also as in Keras).
+LEAKY_RELU_SLOPE = 0.2
 
 
 def check_activation(name):
@@ -26,7 +29,7 @@ def check_activation(name):
 class ActivationFn:
     """One activation with its saved tensor, usable inside any layer."""
 
-    def __init__(self, name, negative_slope=0.01, alpha=1.0):
+    def __init__(self, name, negative_slope=LEAKY_RELU_SLOPE, alpha=1.0):
         self.name = check_activation(name)
         self.negative_slope = negative_slope
         self.alpha = alpha

@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from ..layers.activations import LEAKY_RELU_SLOPE
 from ..layers.base import InputLayer, to_device
 from ..models import Model
 from ..safetensors import atomic_write
@@ -78,7 +79,7 @@ class _Exporter:
         if name == "relu":
             return self.node("Relu", [x], base)
         if name == "leaky_relu":
-            return self.node("LeakyRelu", [x], base, alpha=float(config.get("negative_slope", 0.01)))
+            return self.node("LeakyRelu", [x], base, alpha=float(config.get("negative_slope", LEAKY_RELU_SLOPE)))
         if name == "elu":
             return self.node("Elu", [x], base, alpha=float(config.get("alpha", 1.0)))
         if name == "sigmoid":
