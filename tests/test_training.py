@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import cudacnn
-from cudacnn import Sequential, losses, ops, optimizers
+from cudacnn import Sequential, callbacks, losses, ops, optimizers
 from cudacnn import layers as L
 
 
@@ -56,6 +56,19 @@ def test_categorical_targets_and_validation(capsys):
     assert "img/s" in capsys.readouterr().out
     logs = model.evaluate(x, onehot, verbose=0, return_dict=True)
     assert set(logs) == {"loss", "accuracy"}
+
+
+def test_metric_spelled_acc_logs_acc_and_early_stopping_can_monitor_it():
+    """Keras names a metric as it was asked for: metrics=["acc"] logs acc and val_acc."""
+    cudacnn.set_seed(0)
+    x, y = blobs(120)
+    model = cnn(0.0)
+    model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy", ["acc"])
+    stop = callbacks.EarlyStopping(monitor="val_acc", patience=0, min_delta=2.0)  # no epoch improves by 2
+    history = model.fit(x, y, epochs=5, batch_size=20, validation_split=0.25, callbacks=[stop], verbose=0)
+    assert set(history.history) == {"loss", "acc", "val_loss", "val_acc"}
+    assert len(history.history["loss"]) == 2  # stopped by val_acc, not "not available"
+    assert set(model.evaluate(x, y, verbose=0, return_dict=True)) == {"loss", "acc"}
 
 
 def test_validation_split_takes_the_last_samples():

@@ -30,16 +30,17 @@ _BY_NAME = {f.__name__: f for f in (sparse_categorical_accuracy, categorical_acc
 
 
 def resolve(name, loss):
-    """(display name, function) for a metric; "accuracy"/"acc" follow the loss, as in Keras."""
+    """(display name, function) for a metric; "accuracy"/"acc" follow the loss and keep the
+    spelling given (logs "acc", "val_acc" for "acc"), as in Keras."""
     if callable(name) and not isinstance(name, str):
         return getattr(name, "__name__", "metric"), name
     key = str(name).lower()
     if key in ("accuracy", "acc"):
         if loss.name == "sparse_categorical_crossentropy":
-            return "accuracy", sparse_categorical_accuracy
+            return key, sparse_categorical_accuracy
         if loss.name == "binary_crossentropy":
-            return "accuracy", binary_accuracy
-        return "accuracy", categorical_accuracy
+            return key, binary_accuracy
+        return key, categorical_accuracy
     if key in _BY_NAME:
         return key, _BY_NAME[key]
     raise ValueError(f"unknown metric {name!r}; choose 'accuracy' or one of {sorted(_BY_NAME)}")
