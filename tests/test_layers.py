@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+import cudacnn
 from cudacnn import layers as L, ops
 from cudacnn.layers.base import reset_names
 from naive import assert_sampled_gradients
@@ -205,3 +206,42 @@ def test_leaky_relu_slopes_are_keras_defaults():
     np.testing.assert_allclose(L.LeakyReLU(negative_slope=0.1)(x), [[-1.0, 4.0]])
     dense = L.Dense(1, activation="leaky_relu", use_bias=False, kernel_initializer="ones")
     np.testing.assert_allclose(dense(np.array([[-1.0, -2.0]], np.float32)), [[-0.6]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: cudacnn.Sequential([L.Conv2D(8, 1, input_shape=(32, 32, 3), **kw)]),
+    lambda **kw: cudacnn.Sequential([L.Conv2D(8, 1, input_shape=(28, 28, 1), **kw)]),
+    lambda **kw: cudacnn.Model(*(lambda i: (i, L.Conv2D(8, 1)(i)))(L.Input((16, 20, 4), **kw))),
+])
+def test_a_keras_channels_last_input_shape_is_refused_with_the_fix(make):
+    """Keras' (H, W, C) would silently build a net for H channels; cudacnn says what to write instead."""
+    with pytest.raises(ValueError, match=r"channels-first.*x\.transpose\(0, 3, 1, 2\)"):
+        make()
+    model = make(data_format="channels_first")  # H channels really meant: accepted and kept on save
+    first = model.layers[0]
+    assert first.get_config()["data_format"] == "channels_first"
+    with pytest.raises(ValueError, match="channels-first"):
+        make(data_format="channels_last")
+
+
+def test_channels_first_shapes_that_end_in_a_small_size_are_accepted():
+    for shape in [(3, 32, 32), (64, 4, 4), (1, 28, 28), (4, 8, 3), (16, 4, 3)]:
+        cudacnn.Sequential([L.Conv2D(2, 1, input_shape=shape)])
+
+
+def test_channels_last_data_gets_a_transpose_hint():
+    model = cudacnn.Sequential([L.Conv2D(2, 3, input_shape=(3, 8, 8)), L.Flatten(), L.Dense(2)])
+    with pytest.raises(ValueError, match=r"got \(4, 8, 8, 3\) \(channels-last data.*transpose\(0, 3, 1, 2\)"):
+        model.predict(np.zeros((4, 8, 8, 3), np.float32))
+
+
+def test_channels_first_escape_survives_save_and_load_and_data_driven_builds(tmp_path):
+    for model in (cudacnn.Sequential([L.Conv2D(2, 3, input_shape=(16, 16, 3), data_format="channels_first")]),
+                  cudacnn.Model(*(lambda i: (i, L.Conv2D(2, 3)(i)))(L.Input((16, 16, 3),
+                                                                          data_format="channels_first")))):
+        model.save(tmp_path / "m.cudacnn")
+        assert cudacnn.load_model(tmp_path / "m.cudacnn").input_shape == (None, 16, 16, 3)
+    x = np.zeros((2, 16, 16, 3), np.float32)
+    with pytest.raises(ValueError, match="channels-first"):  # built from channels-last-looking data
+        cudacnn.Sequential([L.Conv2D(2, 3)]).predict(x)
+    assert cudacnn.Sequential([L.Conv2D(2, 3, data_format="channels_first")]).predict(x).shape == (2, 2, 14, 1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
-from .layers.base import InputLayer, Input, Layer, SymbolicTensor
+from .layers.base import InputLayer, Input, Layer, SymbolicTensor, trusted_input
 from .summary import print_summary
 from .training import TrainingMixin
 
@@ -280,7 +280,8 @@ class Model(TrainingMixin, Layer):
         for entry in config["layers"]:
             class_name, layer_config = entry["class_name"], entry["config"]
             if class_name == "InputLayer":
-                tensors[layer_config["name"]] = Input(tuple(layer_config["shape"]), name=layer_config["name"])
+                tensors[layer_config["name"]] = trusted_input(tuple(layer_config["shape"]), layer_config["name"],
+                                                              layer_config.get("data_format"))
                 continue
             layer = _layer_from_entry(entry, get_layer_class)
             inbound = [tensors[name] for name in entry["inbound"]]
@@ -357,7 +358,7 @@ class Sequential(Model):
         if self._input_tensor is None and len(self._stack) == 1:
             shape = _declared_input(layer)
             if shape is not None:
-                self._input_tensor = Input(shape)
+                self._input_tensor = trusted_input(shape)
         self._rebuild()
 
     def pop(self):
@@ -382,7 +383,7 @@ class Sequential(Model):
             shape = tuple(input_shape)
             if len(shape) > 1 and shape[0] is None:
                 shape = shape[1:]
-            self._input_tensor = Input(shape)
+            self._input_tensor = Input(shape, data_format=self._stack[0].data_format if self._stack else None)
             self._rebuild()
 
     def _build_from_data(self, x):
@@ -404,7 +405,7 @@ class Sequential(Model):
         from .layers import get as get_layer_class
         model = cls(name=config.get("name"))
         if config.get("input_shape") is not None:
-            model.add(Input(tuple(config["input_shape"])))
+            model.add(trusted_input(tuple(config["input_shape"])))
         for entry in config["layers"]:
             model.add(_layer_from_entry(entry, get_layer_class))
         if not config.get("trainable", True):

@@ -132,8 +132,11 @@ class TrainingMixin:
                              "take single-input models (call model.forward([x1, x2]) directly)")
         expected = tuple(self.inputs[0].shape[1:])
         if tuple(x.shape[1:]) != expected:
+            hint = ""
+            if len(expected) == 3 and tuple(x.shape[1:]) == (*expected[1:], expected[0]):
+                hint = " (channels-last data: cudacnn is channels-first, pass x.transpose(0, 3, 1, 2))"
             raise ValueError(f"model {self.name!r} expects inputs of shape (N, {', '.join(map(str, expected))}), "
-                             f"got {tuple(x.shape)}")
+                             f"got {tuple(x.shape)}{hint}")
         if backend.is_gpu_array(x) and self.device == "cpu":
             self.to("gpu")  # train where the data lives
 

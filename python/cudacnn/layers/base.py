@@ -60,6 +60,25 @@ def _shape_tuple(shape, what="input_shape"):
     return shape
 
 
+def check_channels_first(shape, data_format, what):
+    """cudacnn is channels-first. Keras' default is channels-last, so a Keras-style
+    ``input_shape=(32, 32, 3)`` would silently build a net for 32 channels of 32x3
+    images: such shapes are refused with the fix, unless ``data_format="channels_first"``
+    says they are meant."""
+    if data_format not in (None, "channels_first", "channels_last"):
+        raise ValueError(f"data_format must be 'channels_first', got {data_format!r}")
+    if data_format == "channels_last":
+        raise ValueError("cudacnn layers are channels-first (N, C, H, W): give input_shape as (C, H, W) and "
+                         "transpose channels-last data with x.transpose(0, 3, 1, 2)")
+    if data_format is None and shape is not None and len(shape) == 3:
+        a, b, c = shape
+        if c in (1, 3, 4) and min(a, b) >= 8:
+            raise ValueError(
+                f"{what}={tuple(shape)} reads as {a} channels of {b}x{c} images: cudacnn is channels-first, "
+                f"unlike Keras' default. For {a}x{b} images with {c} channel(s) use {what}={(c, a, b)} and "
+                f"x.transpose(0, 3, 1, 2); if {a} channels are meant, add data_format='channels_first'")
+
+
 class SymbolicTensor:
     """A placeholder flowing through the functional API: a shape (batch first, None) and its producer."""
 
@@ -76,7 +95,7 @@ class SymbolicTensor:
 class Layer:
     """Base class: params (trainable arrays), state (non-trainable), grads, config."""
 
-    def __init__(self, name=None, trainable=True, input_shape=None, **kwargs):
+    def __init__(self, name=None, trainable=True, input_shape=None, data_format=None, **kwargs):
         input_dim = kwargs.pop("input_dim", None)
         batch_input_shape = kwargs.pop("batch_input_shape", None)
         kwargs.pop("dtype", None)  # float32 everywhere; accepted for Keras-config compatibility
@@ -95,6 +114,8 @@ class Layer:
         self.input_shape = None
         self.output_shape = None
         self._declared_input_shape = None if input_shape is None else _shape_tuple(input_shape)
+        check_channels_first(self._declared_input_shape, data_format, "input_shape")
+        self.data_format = data_format
         self._emit_logits = False  # set by the training loop for the fused softmax-CE path
         self._need_dx = True  # cleared by a model when nothing below this layer needs gradients
 
@@ -231,6 +252,8 @@ class Layer:
         config = {"name": self.name, "trainable": self.trainable}
         if self._declared_input_shape is not None:
             config["input_shape"] = list(self._declared_input_shape)
+        if self.data_format is not None:
+            config["data_format"] = self.data_format
         return config
 
     @classmethod
@@ -250,12 +273,14 @@ def _with_batch(shape):
 class InputLayer(Layer):
     """The source of a functional graph; holds no weights."""
 
-    def __init__(self, shape=None, name=None, input_shape=None, **kwargs):
+    def __init__(self, shape=None, name=None, input_shape=None, data_format=None, **kwargs):
         shape = shape if shape is not None else input_shape
         if shape is None:
             raise ValueError("InputLayer needs shape=(C, H, W) (without the batch axis)")
         super().__init__(name=name or unique_name("input"), **kwargs)
         self.shape = _shape_tuple(shape, "shape")
+        check_channels_first(self.shape, data_format, "shape")
+        self.data_format = data_format
         self.ensure_built(self.shape)
         self.output_tensor = SymbolicTensor(self.shape, self, [])
 
@@ -270,9 +295,20 @@ class InputLayer(Layer):
         return self.output_tensor
 
     def get_config(self):
-        return {"name": self.name, "shape": list(self.shape)}
+        config = {"name": self.name, "shape": list(self.shape)}
+        if self.data_format is not None:
+            config["data_format"] = self.data_format
+        return config
 
 
-def Input(shape, name=None):
+def Input(shape, name=None, data_format=None):
     """A symbolic input for the functional API; ``shape`` excludes the batch axis (channels first)."""
-    return InputLayer(shape=shape, name=name).output_tensor
+    return InputLayer(shape=shape, name=name, data_format=data_format).output_tensor
+
+
+def trusted_input(shape, name=None, data_format=None):
+    """An Input for a shape known to be channels-first (a checked layer's, a saved model's):
+    not checked again, and its config keeps the ``data_format`` given (None: as the user left it)."""
+    layer = InputLayer(shape=shape, name=name, data_format="channels_first")
+    layer.data_format = data_format
+    return layer.output_tensor
