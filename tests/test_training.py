@@ -311,6 +311,32 @@ def test_fit_evaluate_predict_on_batch_iterables():
         batched.fit(5, y, verbose=0)
 
 
+def test_keras2_generator_methods_run_the_same_steps_as_fit():
+    """fit_generator / evaluate_generator / predict_generator, as the lectures call them."""
+    x, y = blobs(96)
+
+    def batches():
+        while True:
+            for i in range(0, 96, 32):
+                yield x[i:i + 32], y[i:i + 32]
+
+    models = []
+    for _ in range(2):
+        cudacnn.set_seed(3)
+        model = cnn(0.0)
+        model.compile(optimizers.SGD(0.05), "sparse_categorical_crossentropy", ["accuracy"])
+        models.append(model)
+    h1 = models[0].fit(batches(), steps_per_epoch=3, epochs=2, validation_data=(x[:32], y[:32]), verbose=0)
+    h2 = models[1].fit_generator(batches(), steps_per_epoch=3, epochs=2, validation_data=(x[:32], y[:32]),
+                                 verbose=0)
+    assert set(h2.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    for key in h1.history:
+        np.testing.assert_allclose(h1.history[key], h2.history[key], rtol=1e-6)
+    assert models[1].evaluate_generator(batches(), steps=3) == pytest.approx(models[1].evaluate(x, y, verbose=0))
+    np.testing.assert_allclose(models[1].predict_generator((b for b, _ in batches()), steps=3),
+                               models[1].predict(x), rtol=1e-6)
+
+
 def test_fused_path_reaches_into_a_nested_model(monkeypatch):
     x, y = blobs(16)
     inner = cnn(0.0)

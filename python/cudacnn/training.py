@@ -310,6 +310,23 @@ class TrainingMixin:
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=_length(x, "x"))
 
+    # Keras 2's generator methods, as the lectures call them (Keras 3 folded them into fit,
+    # evaluate and predict, which take generators directly).
+    def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=None,
+                      validation_data=None, validation_steps=None, initial_epoch=0, shuffle=True):
+        """``fit`` on a generator or Sequence of ``(x, y)`` batches (Keras 2 name)."""
+        return self.fit(generator, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                        validation_data=validation_data, shuffle=shuffle, initial_epoch=initial_epoch,
+                        steps_per_epoch=steps_per_epoch, validation_steps=validation_steps)
+
+    def evaluate_generator(self, generator, steps=None, verbose=0):
+        """``evaluate`` on a generator or Sequence of ``(x, y)`` batches (Keras 2 name)."""
+        return self.evaluate(generator, steps=steps, verbose=verbose)
+
+    def predict_generator(self, generator, steps=None, verbose=0):
+        """``predict`` on a generator or Sequence of batches (Keras 2 name)."""
+        return self.predict(generator, steps=steps, verbose=verbose)
+
 
 
 class BatchSource:
