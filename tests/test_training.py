@@ -189,6 +189,15 @@ def test_keras_initializer_statistics():
     assert np.std(he.params["kernel"]) == pytest.approx(np.sqrt(2 / 400), rel=0.03)
 
 
+@pytest.mark.parametrize("class_name,function_name", [("HeNormal", "he_normal"), ("GlorotUniform", "glorot_uniform"),
+                                                      ("LecunNormal", "lecun_normal"), ("Zeros", "zeros")])
+def test_initializers_by_keras_class_name(class_name, function_name):
+    from cudacnn import initializers
+    assert initializers.get(class_name) is initializers.get(function_name)
+    with pytest.raises(ValueError, match="unknown initializer 'HeNormalish'"):
+        initializers.get("HeNormalish")
+
+
 def test_training_errors_are_clear():
     x, y = blobs(20)
     model = cnn()

@@ -7,6 +7,8 @@ CPU from ``cudacnn.random`` so a seed gives identical weights on every backend.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from . import random as _random
@@ -98,11 +100,12 @@ _BY_NAME["lecun"] = lecun_normal
 
 
 def get(identifier):
-    """An initialiser by Keras name (or a callable ``f(shape) -> ndarray``, returned as is)."""
+    """An initialiser by Keras name, as a function ("he_normal") or class ("HeNormal") spells it,
+    or a callable ``f(shape) -> ndarray``, returned as is."""
     if callable(identifier):
         return identifier
     if isinstance(identifier, str):
-        key = identifier.lower()
+        key = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", identifier).lower()  # HeNormal -> he_normal
         if key in _BY_NAME:
             return _BY_NAME[key]
     raise ValueError(f"unknown initializer {identifier!r}; choose one of {sorted(_BY_NAME)}")
