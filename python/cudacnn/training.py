@@ -174,12 +174,15 @@ class TrainingMixin:
         out = self._forward_logits(xb, True, fused_layer)
         loss, dout = self.loss.value_and_grad(out, yb, logits=fused_layer is not None, targets_checked=targets_checked)
         self._run_backward([dout])
-        self.optimizer.apply(self.trainable_layers())
+        layers = self.trainable_layers()
+        loss = loss + _regularization(layers, add_gradients=True)  # before the step, as Keras
+        self.optimizer.apply(layers)
         return loss, [fn(out, yb, fused_layer is not None) for _, fn in self._metrics]
 
     def _test_batch(self, xb, yb, fused_layer, targets_checked=False):
         out = self._forward_logits(xb, False, fused_layer)
         loss = self.loss.value(out, yb, logits=fused_layer is not None, targets_checked=targets_checked)
+        loss = loss + _regularization(self.trainable_layers())
         return loss, [fn(out, yb, fused_layer is not None) for _, fn in self._metrics]
 
     def train_on_batch(self, x, y):
@@ -327,6 +330,15 @@ class TrainingMixin:
         """``predict`` on a generator or Sequence of batches (Keras 2 name)."""
         return self.predict(generator, steps=steps, verbose=verbose)
 
+
+
+def _regularization(layers, add_gradients=False):
+    """The weight penalties of trainable layers (kernel_regularizer=...), as Keras adds them to the loss."""
+    total = 0.0
+    for layer in layers:
+        if layer.regularizers:
+            total = total + layer.regularization_penalty(add_gradients)
+    return total
 
 
 class BatchSource:

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import backend
 from .. import initializers
+from .. import regularizers as regularizers_module
 
 _name_counts: dict[str, int] = defaultdict(int)
 
@@ -110,6 +111,7 @@ class Layer:
         self.params: dict = {}
         self.state: dict = {}
         self.grads: dict = {}
+        self.regularizers: dict = {}  # param name -> Regularizer (kernel_regularizer=, bias_regularizer=)
         self.built = False
         self.input_shape = None
         self.output_shape = None
@@ -137,6 +139,23 @@ class Layer:
         self.input_shape = _with_batch(input_shape)
         self.output_shape = _with_batch(out_shape)
         return out_shape
+
+    def set_regularizers(self, **by_param):
+        """``set_regularizers(kernel=..., bias=...)``: penalties on those weights (see regularizers)."""
+        self.regularizers = {name: reg for name, reg in
+                             ((name, regularizers_module.get(r)) for name, r in by_param.items()) if reg is not None}
+
+    def regularization_penalty(self, add_gradients=False):
+        """The sum of this layer's weight penalties (0.0 without any); with ``add_gradients``
+        their gradients also join ``self.grads``."""
+        total = 0.0
+        for name, reg in self.regularizers.items():
+            if name not in self.params:
+                continue
+            total = total + reg.penalty(self.params[name])
+            if add_gradients and name in self.grads:
+                self.grads[name] = self.grads[name] + reg.gradient(self.params[name])
+        return total
 
     def add_weight(self, name, shape, initializer="zeros", trainable=True):
         value = initializers.initialize(initializer, shape)
@@ -254,6 +273,8 @@ class Layer:
             config["input_shape"] = list(self._declared_input_shape)
         if self.data_format is not None:
             config["data_format"] = self.data_format
+        for name, reg in self.regularizers.items():
+            config[f"{name}_regularizer"] = regularizers_module.serialize(reg)
         return config
 
     @classmethod

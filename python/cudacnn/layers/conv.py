@@ -53,8 +53,9 @@ class _Conv(Layer):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, groups=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
+        self.set_regularizers(kernel=kernel_regularizer, bias=bias_regularizer)
         if not isinstance(filters, int) or filters <= 0:
             raise ValueError(f"filters must be a positive int, got {filters!r}")
         if not isinstance(groups, int) or groups <= 0 or filters % groups:

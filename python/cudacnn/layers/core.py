@@ -11,8 +11,9 @@ class Dense(Layer):
     """Fully connected: kernel (units, in) as in PyTorch, y = act(x @ kernel.T + bias)."""
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
+        self.set_regularizers(kernel=kernel_regularizer, bias=bias_regularizer)
         if not isinstance(units, int) or units <= 0:
             raise ValueError(f"Dense units must be a positive int, got {units!r}")
         self.units = units
