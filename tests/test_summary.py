@@ -109,3 +109,19 @@ def test_unbuilt_sequential_reports_clearly():
     model.build((5,))
     assert model.count_params() == 18
     model.predict(np.zeros((2, 5), np.float32))
+
+
+def test_a_functional_chain_prints_like_keras_vgg16():
+    """A graph that is a plain chain (Keras' VGG-16) has no "Connected to" column, and its input
+    row shows a bare shape, as in the lecture's table."""
+    from cudacnn.layers import Conv2D, Flatten, Input, MaxPooling2D
+    inputs = Input((3, 8, 8), name="input_1")
+    x = MaxPooling2D(name="block1_pool")(Conv2D(4, 3, padding="same", name="block1_conv1")(inputs))
+    model = Model(inputs, Dense(2, name="predictions")(Flatten(name="flatten")(x)))
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = lines[0]
+    assert "Connected to" not in text and "[0][0]" not in text
+    rows = [line.split() for line in text.splitlines()]
+    assert ["input_1", "(InputLayer)", "(None,", "3,", "8,", "8)", "0"] in rows
+    assert ["block1_conv1", "(Conv2D)", "(None,", "4,", "8,", "8)", "112"] in rows

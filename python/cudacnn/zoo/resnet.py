@@ -81,5 +81,6 @@ def resnet34(input_shape=(3, 224, 224), num_classes=1000, include_top=True, pool
 
 def resnet50(input_shape=(3, 224, 224), num_classes=1000, include_top=True, pooling=None,
              classifier_activation="softmax"):
-    """ResNet-50: bottleneck blocks [3, 4, 6, 3] (25,557,032 parameters at 1000 classes)."""
+    """ResNet-50: bottleneck blocks [3, 4, 6, 3]; torchvision's layout (convolutions without bias): 25,610,152
+    parameters at 1000 classes, 25,557,032 of them trainable (Keras' ResNet50, with conv biases: 25,636,712)."""
     return _resnet("resnet50", input_shape, num_classes, include_top, pooling, classifier_activation)
