@@ -48,6 +48,8 @@ def numeric_check(layer, x, rng, entries=5, atol=1e-6, rtol=1e-5, training=True)
     (lambda: L.ELU(alpha=0.5), (2, 6)),
     (lambda: L.ReLU(), (2, 6)),
     (lambda: L.Dropout(0.0), (2, 6)),
+    (lambda: L.Conv2D(3, 2, activation="softmax"), (2, 2, 4, 3)),
+    (lambda: L.Softmax(), (2, 3, 2, 5)),
 ])
 def test_backward_matches_finite_differences(make, shape, rng):
     numeric_check(make(), rng.standard_normal(shape), rng)
@@ -245,3 +247,13 @@ def test_channels_first_escape_survives_save_and_load_and_data_driven_builds(tmp
     with pytest.raises(ValueError, match="channels-first"):  # built from channels-last-looking data
         cudacnn.Sequential([L.Conv2D(2, 3)]).predict(x)
     assert cudacnn.Sequential([L.Conv2D(2, 3, data_format="channels_first")]).predict(x).shape == (2, 2, 14, 1)
+
+
+def test_softmax_of_feature_maps_is_over_channels(rng):
+    """Keras applies softmax along its channel axis; channels first, that is axis 1, per position."""
+    x = rng.standard_normal((2, 4, 3, 5))
+    y = L.Softmax()(x)
+    expected = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(y, expected, rtol=1e-10)
+    conv = L.Conv1D(3, 1, activation="softmax")
+    np.testing.assert_allclose(conv(rng.standard_normal((2, 2, 7)).astype(np.float32)).sum(axis=1), 1.0, rtol=1e-6)

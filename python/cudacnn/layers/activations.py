@@ -8,7 +8,7 @@ then passes its input through unchanged.
 """
 from __future__ import annotations
 
-from .. import ops
+from .. import backend, ops
 from .base import Layer
 
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax")
@@ -63,7 +63,7 @@ class ActivationFn:
         elif name == "tanh":
             y = ops.tanh(z)
         else:
-            y = ops.softmax(z)
+            y = _over_channels(ops.softmax, z)
         self._saved = y
         return y
 
@@ -81,11 +81,23 @@ class ActivationFn:
             return ops.sigmoid_backward(dy, saved)
         if name == "tanh":
             return ops.tanh_backward(dy, saved)
-        return ops.softmax_backward(dy, saved)
+        return _over_channels(ops.softmax_backward, dy, saved)
+
+
+def _over_channels(op, *arrays):
+    """A last-axis op applied along axis 1, the channels of (N, C, ...) maps: softmax on a conv's
+    output is per position over its channels, as Keras' softmax over its (last) channel axis."""
+    if arrays[0].ndim == 2:
+        return op(*arrays)
+    xp = backend.get_array_module(*arrays)
+    channels = arrays[0].shape[1]
+    moved = [xp.ascontiguousarray(xp.moveaxis(a, 1, -1)) for a in arrays]
+    out = op(*(m.reshape(-1, channels) for m in moved)).reshape(moved[0].shape)
+    return xp.ascontiguousarray(xp.moveaxis(out, -1, 1))
 
 
 class Activation(Layer):
-    """``Activation("relu")`` etc. (softmax over the channel axis of (N, K) inputs)."""
+    """``Activation("relu")`` etc.; softmax is over the channels: the K of (N, K), the C of (N, C, ...)."""
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -94,11 +106,6 @@ class Activation(Layer):
 
     def _make_fn(self):
         return ActivationFn(self.activation)
-
-    def compute_output_shape(self, input_shape):
-        if self.activation == "softmax" and len(input_shape) != 1:
-            raise ValueError(f"{self.name}: softmax needs (N, K) inputs, got per-sample shape {input_shape}")
-        return input_shape
 
     def forward(self, x, training=False):
         return self._fn.forward(x, self._emit_logits)

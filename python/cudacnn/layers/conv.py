@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 from .. import ops
 from .activations import ActivationFn
@@ -9,25 +10,34 @@ from .base import Layer
 from .core import _init_name
 
 
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
 def normalize_tuple(value, n, what):
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value,) * n
-    value = tuple(value)
-    if len(value) != n or not all(isinstance(v, int) and v > 0 for v in value):
+    """An int or n ints (Python or NumPy), each positive, as a tuple of n Python ints."""
+    values = (value,) * n if _is_int(value) else value
+    try:
+        values = tuple(values)
+    except TypeError:
+        values = None
+    if values is None or len(values) != n or not all(_is_int(v) and v > 0 for v in values):
         raise ValueError(f"{what} must be a positive int or a tuple of {n} positive ints, got {value!r}")
-    return value
+    return tuple(int(v) for v in values)
 
 
-def normalize_padding(padding):
+def normalize_padding(padding, n):
+    """'valid', 'same' (Keras), or symmetric zero padding as in PyTorch: an int or n ints >= 0."""
     if isinstance(padding, str):
         if padding.lower() not in ("valid", "same"):
             raise ValueError(f"padding must be 'valid', 'same' or ints, got {padding!r}")
         return padding.lower()
-    if isinstance(padding, int) and padding >= 0:
-        return padding
-    if isinstance(padding, (tuple, list)) and all(isinstance(p, int) and p >= 0 for p in padding):
-        return tuple(padding)
-    raise ValueError(f"padding must be 'valid', 'same' or non-negative ints, got {padding!r}")
+    if _is_int(padding) and padding >= 0:
+        return int(padding)
+    if isinstance(padding, (tuple, list)) and len(padding) == n and all(_is_int(p) and p >= 0 for p in padding):
+        return tuple(int(p) for p in padding)
+    raise ValueError(f"padding must be 'valid', 'same', a non-negative int or {n} of them (one per spatial axis, "
+                     f"applied on both sides), got {padding!r}")
 
 
 def conv_output_length(length, kernel, stride, padding, dilation=1, axis=0):
@@ -37,10 +47,8 @@ def conv_output_length(length, kernel, stride, padding, dilation=1, axis=0):
         return math.ceil(length / stride)
     if padding == "valid":
         pad = 0
-    elif isinstance(padding, int):
-        pad = 2 * padding
     else:
-        pad = 2 * padding[axis] if len(padding) <= 2 else padding[2 * axis] + padding[2 * axis + 1]
+        pad = 2 * (padding if isinstance(padding, int) else padding[axis])
     out = (length + pad - effective) // stride + 1
     if out <= 0:
         raise ValueError(f"input length {length} is too small for kernel {kernel} "
@@ -64,7 +72,7 @@ class _Conv(Layer):
         self.filters = filters
         self.kernel_size = normalize_tuple(kernel_size, n, "kernel_size")
         self.strides = normalize_tuple(strides, n, "strides")
-        self.padding = normalize_padding(padding)
+        self.padding = normalize_padding(padding, n)
         self.dilation_rate = normalize_tuple(dilation_rate, n, "dilation_rate")
         self.groups = groups
         self.activation = ActivationFn(activation)

@@ -11,14 +11,19 @@ class _Pooling2D(Layer):
         super().__init__(**kwargs)
         self.pool_size = normalize_tuple(pool_size, 2, "pool_size")
         self.strides = self.pool_size if strides is None else normalize_tuple(strides, 2, "strides")
-        self.padding = normalize_padding(padding)  # "valid", "same", or symmetric ints as in PyTorch
+        self.padding = normalize_padding(padding, 2)  # "valid", "same", or symmetric ints as in PyTorch
+        if not isinstance(self.padding, str):
+            pads = (self.padding,) * 2 if isinstance(self.padding, int) else self.padding
+            if any(p > k // 2 for p, k in zip(pads, self.pool_size)):  # no window may be all padding
+                raise ValueError(f"pooling padding {padding!r} must be at most half the pool size "
+                                 f"{self.pool_size}")
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"{self.name}: expects per-sample inputs (C, H, W), got {tuple(input_shape)}")
         c, h, w = input_shape
-        return (c, conv_output_length(h, self.pool_size[0], self.strides[0], self.padding),
-                conv_output_length(w, self.pool_size[1], self.strides[1], self.padding))
+        return (c, conv_output_length(h, self.pool_size[0], self.strides[0], self.padding, axis=0),
+                conv_output_length(w, self.pool_size[1], self.strides[1], self.padding, axis=1))
 
     def get_config(self):
         return {**super().get_config(), "pool_size": list(self.pool_size),

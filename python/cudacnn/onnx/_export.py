@@ -87,7 +87,7 @@ class _Exporter:
         if name == "tanh":
             return self.node("Tanh", [x], base)
         if name == "softmax":
-            return self.node("Softmax", [x], base, axis=-1)
+            return self.node("Softmax", [x], base, axis=1)  # the channels; the features of (N, K)
         raise ValueError(f"cannot export activation {name!r} to ONNX")
 
     # ----- layers ----------------------------------------------------------------------------
