@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from cudacnn import ops
+from cudacnn import ops, optimizers
 
 
 def _steps(rng, shape=(3, 4), count=3):
@@ -121,3 +121,33 @@ def test_weight_lists_are_checked_tensor_by_tensor():
         ops.sgd_update([a, b.astype(np.float64)], [a, b.astype(np.float64)], None, 0.1)
     with pytest.raises(ValueError, match="momentum=0.9 needs a velocity array"):
         ops.sgd_update([a, b], [a, b], [np.zeros_like(a), None], 0.1, momentum=0.9)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: optimizers.Adam(beta_1=1.5), r"beta_1 must be in \[0.0, 1.0\)"),
+    (lambda: optimizers.Adam(learning_rate=float("inf")), "learning_rate must be a finite real number"),
+    (lambda: optimizers.Adam(epsilon=0), r"epsilon must be in \(0.0, inf\)"),
+    (lambda: optimizers.RMSprop(rho=2), r"rho must be in \[0.0, 1.0\]"),
+    (lambda: optimizers.SGD(weight_decay=float("inf")), "weight_decay must be a finite real number"),
+    (lambda: optimizers.SGD("0.1"), "learning_rate must be a finite real number"),
+    (lambda: optimizers.SGD(momentum=1.0), r"momentum must be in \[0.0, 1.0\)"),
+    (lambda: optimizers.Adam(None), "learning_rate must be a finite real number"),
+])
+def test_optimizer_settings_are_checked_when_built(make, message):
+    """Before any training step: a bad value used to fail only after a forward and backward pass."""
+    with pytest.raises((ValueError, TypeError), match=message):
+        make()
+
+
+def test_learning_rate_changes_are_checked_too():
+    opt = optimizers.SGD(0.1)
+    opt.learning_rate = 0.05
+    assert opt.lr == 0.05
+    with pytest.raises(ValueError, match="learning_rate"):
+        opt.lr = -1.0
+
+
+def test_adam_refuses_a_zero_epsilon_that_would_divide_zero_by_zero():
+    p, g = np.ones(3, np.float32), np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match="eps"):
+        ops.adam_update(p, g, np.zeros(3, np.float32), np.zeros(3, np.float32), 0.1, eps=0.0)

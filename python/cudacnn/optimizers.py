@@ -8,6 +8,7 @@ from __future__ import annotations
 from .backend import get_array_module, is_gpu_array
 from .layers.base import to_device
 from . import ops
+from .ops import _validate as check
 
 
 class Optimizer:
@@ -18,12 +19,9 @@ class Optimizer:
             learning_rate = kwargs.pop("lr")
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
-        if not learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-        self.learning_rate = float(learning_rate)
-        self.weight_decay = float(weight_decay)
+        # Checked here, as the ops will at every step, so a bad value fails before training.
+        self.learning_rate = learning_rate
+        self.weight_decay = self._hyper("weight_decay", weight_decay, 0.0)
         self.iterations = 0
         self._slots = {}
 
@@ -33,7 +31,18 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value):
-        self.learning_rate = float(value)
+        self.learning_rate = value
+
+    @property
+    def learning_rate(self):
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._learning_rate = self._hyper("learning_rate", value, 0.0, low_open=True)
+
+    def _hyper(self, name, value, low, high=None, **open_ends):
+        return check.real(type(self).__name__, name, value, low, high, **open_ends)
 
     def apply(self, layers):
         """One step on every trainable weight of ``layers`` that has a gradient.
@@ -87,9 +96,7 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, **kwargs):
         super().__init__(learning_rate, weight_decay, **kwargs)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
-        self.momentum = float(momentum)
+        self.momentum = self._hyper("momentum", momentum, 0.0, 1.0, high_open=True)
         self.nesterov = bool(nesterov)
 
     def _update(self, params, grads, slot_lists):
@@ -105,8 +112,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, weight_decay=0.0, **kwargs):
         super().__init__(learning_rate, weight_decay, **kwargs)
-        self.rho = float(rho)
-        self.epsilon = float(epsilon)
+        self.rho = self._hyper("rho", rho, 0.0, 1.0)
+        self.epsilon = self._hyper("epsilon", epsilon, 0.0, low_open=True)
 
     def _update(self, params, grads, slot_lists):
         ops.rmsprop_update(params, grads, slot_lists[0], self.learning_rate, rho=self.rho, eps=self.epsilon,
@@ -122,9 +129,9 @@ class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=0.0,
                  **kwargs):
         super().__init__(learning_rate, weight_decay, **kwargs)
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
-        self.epsilon = float(epsilon)
+        self.beta_1 = self._hyper("beta_1", beta_1, 0.0, 1.0, high_open=True)
+        self.beta_2 = self._hyper("beta_2", beta_2, 0.0, 1.0, high_open=True)
+        self.epsilon = self._hyper("epsilon", epsilon, 0.0, low_open=True)
 
     def _update(self, params, grads, slot_lists):
         ops.adam_update(params, grads, slot_lists[0], slot_lists[1], self.learning_rate, beta1=self.beta_1,

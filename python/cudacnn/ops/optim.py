@@ -90,7 +90,7 @@ def rmsprop_update(p, g, mean_square, lr, rho=0.9, eps=1e-7, weight_decay=0.0):
         raise TypeError(f"{op}: mean_square must be an array, got None")
     lr, weight_decay = _hyper(op, lr, weight_decay)
     rho = check.real(op, "rho", rho, 0.0, 1.0)
-    eps = check.real(op, "eps", eps, 0.0)
+    eps = check.real(op, "eps", eps, 0.0, low_open=True)  # 0 would give 0/0 on a zero gradient
     _backend.backend_for(params[0]).rmsprop_update(params, grads, states["mean_square"], lr, rho, eps,
                                                    weight_decay)
 
@@ -104,7 +104,7 @@ def adam_update(p, g, m, v, lr, beta1=0.9, beta2=0.999, eps=1e-7, weight_decay=0
     lr, weight_decay = _hyper(op, lr, weight_decay)
     beta1 = check.real(op, "beta1", beta1, 0.0, 1.0, high_open=True)
     beta2 = check.real(op, "beta2", beta2, 0.0, 1.0, high_open=True)
-    eps = check.real(op, "eps", eps, 0.0)
+    eps = check.real(op, "eps", eps, 0.0, low_open=True)  # 0 would give 0/0 on a zero gradient
     step = check.integer(op, "step", step, minimum=1)
     _backend.backend_for(params[0]).adam_update(params, grads, states["m"], states["v"], lr, beta1, beta2,
                                                 eps, weight_decay, step)
