@@ -257,3 +257,53 @@ def test_softmax_of_feature_maps_is_over_channels(rng):
     np.testing.assert_allclose(y, expected, rtol=1e-10)
     conv = L.Conv1D(3, 1, activation="softmax")
     np.testing.assert_allclose(conv(rng.standard_normal((2, 2, 7)).astype(np.float32)).sum(axis=1), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("make,error,message", [
+    (lambda: L.Input((2.5,)), TypeError, "shape must be a tuple of ints"),
+    (lambda: L.RandomCrop(2.5, 5), TypeError, "RandomCrop height must be an int"),
+    (lambda: L.GaussianNoise(float("nan")), TypeError, "stddev must be a finite real number"),
+    (lambda: L.BatchNormalization(epsilon=float("nan")), TypeError, "epsilon must be a finite"),
+    (lambda: L.BatchNormalization(momentum="0.9"), TypeError, "momentum must be a finite"),
+    (lambda: L.LeakyReLU(alpha=float("nan")), TypeError, "negative_slope must be a finite"),
+    (lambda: L.ELU(alpha=float("inf")), TypeError, "alpha must be a finite"),
+    (lambda: L.Dropout("abc"), TypeError, "Dropout rate must be a finite"),
+    (lambda: L.Dense(True), TypeError, "Dense units must be an int"),
+    (lambda: L.Conv2D(2.0, 3), TypeError, "filters must be an int"),
+    (lambda: L.RandomRotation((0.1,)), ValueError, r"factor must be a number or a \(lower, upper\) pair"),
+    (lambda: L.RandomRotation(float("nan")), TypeError, "factor must be a finite"),
+    (lambda: cudacnn.Model([], []), ValueError, "at least one input and one output"),
+])
+def test_bad_layer_and_model_arguments_are_named(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_merge_layers_refuse_different_batch_sizes(rng):
+    """Per-sample shapes agree, so NumPy would broadcast one sample over the batch."""
+    a, b = rng.standard_normal((2, 3, 2, 2)), rng.standard_normal((1, 3, 2, 2))
+    for layer in (L.Add(), L.Concatenate()):
+        with pytest.raises(ValueError, match=r"different batch sizes \[2, 1\]"):
+            layer([a, b])
+
+
+def test_model_lookups_and_set_weights_take_plain_lists():
+    model = cudacnn.Sequential([L.Dense(2, input_shape=(3,))])
+    with pytest.raises(ValueError, match="layer index 99 is out of range for 1 layers"):
+        model.get_layer(index=99)
+    model.set_weights([[[1, 2, 3], [4, 5, 6]], [0.5, -0.5]])
+    np.testing.assert_array_equal(model.predict(np.ones((1, 3), np.float32)), [[6.5, 14.5]])
+    built = cudacnn.Sequential([L.Dense(2)])
+    built.build(4)
+    assert built.input_shape == (None, 4)
+
+
+def test_a_built_layer_refuses_inputs_of_another_width():
+    dense, conv = L.Dense(2), L.Conv2D(2, 1)
+    dense(np.ones((1, 3), np.float32))
+    conv(np.ones((1, 3, 4, 4), np.float32))
+    with pytest.raises(ValueError, match="built for 3 input features"):
+        cudacnn.Sequential([L.Input((5,)), dense])
+    with pytest.raises(ValueError, match="built for 3 input channels"):
+        conv(np.ones((1, 4, 4, 4), np.float32))
+    assert conv(np.ones((1, 3, 6, 5), np.float32)).shape == (1, 2, 6, 5)  # other sizes: fully convolutional

@@ -370,3 +370,22 @@ def test_gpu_model_with_numpy_data_stages_it_once(cp):
     assert history.history["val_accuracy"][-1] > 0.9
     out = model.predict(x)
     assert isinstance(out, np.ndarray) and out.shape == (len(x), 3)
+
+
+@pytest.mark.parametrize("call,error,message", [
+    (lambda m, x, y: m.fit(x, y, batch_size=2.7, verbose=0), TypeError, "batch_size must be an int, got 2.7"),
+    (lambda m, x, y: m.fit(x, y, epochs=-1, verbose=0), ValueError, "epochs must be >= 0, got -1"),
+    (lambda m, x, y: m.fit(x, y, epochs=1.5, verbose=0), TypeError, "epochs must be an int"),
+    (lambda m, x, y: m.fit(x, y, initial_epoch=-3, verbose=0), ValueError, "initial_epoch must be >= 0"),
+    (lambda m, x, y: m.fit(x, y, validation_split="0.2", verbose=0), TypeError, "validation_split must be a finite"),
+    (lambda m, x, y: m.predict(x, batch_size=0), ValueError, "batch_size must be >= 1"),
+])
+def test_fit_arguments_are_checked_not_truncated(call, error, message):
+    x, y = blobs(20)
+    model = cnn()
+    model.compile("adam", "sparse_categorical_crossentropy", "accuracy")  # one metric alone is fine
+    before = model.get_weights()
+    with pytest.raises(error, match=message):
+        call(model, x, y)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import backend
 from .layers.base import InputLayer, Input, Layer, SymbolicTensor, trusted_input
+from .ops import _validate as check
 from .summary import print_summary
 from .training import TrainingMixin
 
@@ -37,6 +38,8 @@ class Model(TrainingMixin, Layer):
         self._single_input = not isinstance(inputs, (list, tuple))
         self._single_output = not isinstance(outputs, (list, tuple))
         inputs, outputs = _as_list(inputs), _as_list(outputs)
+        if not inputs or not outputs:
+            raise ValueError(f"a Model needs at least one input and one output, got {len(inputs)} and {len(outputs)}")
         for t in (*inputs, *outputs):
             if not isinstance(t, SymbolicTensor):
                 raise TypeError(f"Model inputs and outputs must be symbolic tensors (from Input or a layer "
@@ -94,7 +97,10 @@ class Model(TrainingMixin, Layer):
 
     def get_layer(self, name=None, index=None):
         if index is not None:
-            return self.layers[index]
+            layers = self.layers
+            if not check.is_int(index) or not -len(layers) <= index < len(layers):
+                raise ValueError(f"layer index {index!r} is out of range for {len(layers)} layers")
+            return layers[index]
         for layer in self.layers:
             if layer.name == name:
                 return layer
@@ -380,6 +386,8 @@ class Sequential(Model):
     def build(self, input_shape=None):
         """Fix the input shape (per sample, without batch axis), as Keras' ``model.build``."""
         if input_shape is not None:
+            if check.is_int(input_shape):
+                input_shape = (input_shape,)
             shape = tuple(input_shape)
             if len(shape) > 1 and shape[0] is None:
                 shape = shape[1:]

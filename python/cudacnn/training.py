@@ -17,6 +17,7 @@ from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from . import random as _random
 from .layers.base import to_device
+from .ops import _validate as check
 
 
 def _length(x, what):
@@ -109,6 +110,8 @@ class TrainingMixin:
                              "single-output models")
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = losses_module.get(loss)
+        if isinstance(metrics, str):  # one metric given alone
+            metrics = [metrics]
         self._metrics = [metrics_module.resolve(m, self.loss) for m in (metrics or [])]
 
     def _check_compiled(self):
@@ -239,8 +242,9 @@ class TrainingMixin:
         (a list, a Keras-like Sequence, or a generator with ``steps_per_epoch``).
         Returns the History callback (``history.history`` holds the per-epoch logs)."""
         self._check_compiled()
-        if not 0.0 <= validation_split < 1.0:
-            raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+        epochs = check.integer("fit", "epochs", epochs, minimum=0)
+        initial_epoch = check.integer("fit", "initial_epoch", initial_epoch, minimum=0)
+        validation_split = check.real("fit", "validation_split", validation_split, 0.0, 1.0, high_open=True)
         if validation_split and validation_data is None:  # Keras: validation_data wins
             if not hasattr(x, "shape"):
                 raise ValueError("validation_split needs array inputs; pass validation_data with batches")
@@ -346,9 +350,7 @@ class BatchSource:
     generator) or from an iterable of ``(x, y)`` batches."""
 
     def __init__(self, x, y, batch_size, shuffle, steps, what, targets=True):
-        self.batch_size = 32 if batch_size is None else int(batch_size)
-        if self.batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.batch_size = 32 if batch_size is None else check.integer("batches", "batch_size", batch_size, minimum=1)
         self.x, self.y, self.shuffle, self.targets = x, y, bool(shuffle), targets
         self.targets_checked = False  # set by the model once it has checked all of y
         self.arrays = hasattr(x, "shape")

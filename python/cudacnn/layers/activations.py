@@ -9,6 +9,7 @@ then passes its input through unchanged.
 from __future__ import annotations
 
 from .. import backend, ops
+from ..ops import _validate as check
 from .base import Layer
 
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax")
@@ -130,7 +131,7 @@ class LeakyReLU(Activation):
 
     def __init__(self, alpha=None, negative_slope=None, **kwargs):
         slope = negative_slope if negative_slope is not None else alpha
-        self.negative_slope = 0.3 if slope is None else float(slope)
+        self.negative_slope = 0.3 if slope is None else check.real("LeakyReLU", "negative_slope", slope)
         super().__init__("leaky_relu", **kwargs)
 
     def _make_fn(self):
@@ -142,7 +143,7 @@ class LeakyReLU(Activation):
 
 class ELU(Activation):
     def __init__(self, alpha=1.0, **kwargs):
-        self.alpha = float(alpha)
+        self.alpha = check.real("ELU", "alpha", alpha)
         super().__init__("elu", **kwargs)
 
     def _make_fn(self):

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .. import backend
+from ..ops import _validate as check
 from .. import random as _random
 from .base import Layer
 
@@ -25,11 +26,15 @@ def _check_image(layer, input_shape):
         raise ValueError(f"{layer.name}: expects per-sample images (C, H, W), got {tuple(input_shape)}")
 
 
-def _factor_range(factor, what, symmetric_only=False):
-    if isinstance(factor, (int, float)):
-        low, high = -abs(float(factor)), abs(float(factor))
+def _factor_range(factor, what):
+    if check.is_real(factor):
+        factor = check.real("augmentation", what, factor)
+        low, high = -abs(factor), abs(factor)
     else:
-        low, high = (float(f) for f in factor)
+        try:
+            low, high = (check.real("augmentation", what, f) for f in factor)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{what} must be a number or a (lower, upper) pair of numbers, got {factor!r}") from error
     if low > high:
         raise ValueError(f"{what}: lower bound {low} exceeds upper bound {high}")
     if abs(low) > 1 or abs(high) > 1:
@@ -110,9 +115,7 @@ class GaussianNoise(_Random):
 
     def __init__(self, stddev, **kwargs):
         super().__init__(**kwargs)
-        if stddev < 0:
-            raise ValueError(f"GaussianNoise stddev must be >= 0, got {stddev!r}")
-        self.stddev = float(stddev)
+        self.stddev = check.real(self.name, "GaussianNoise stddev", stddev, 0.0)
 
     def _augment(self, x):
         xp = backend.get_array_module(x)
@@ -269,9 +272,8 @@ class RandomCrop(Layer):
 
     def __init__(self, height, width, **kwargs):
         super().__init__(**kwargs)
-        if height <= 0 or width <= 0:
-            raise ValueError(f"RandomCrop size must be positive, got {height}x{width}")
-        self.height, self.width = int(height), int(width)
+        self.height = check.integer(self.name, "RandomCrop height", height, minimum=1)
+        self.width = check.integer(self.name, "RandomCrop width", width, minimum=1)
 
     def compute_output_shape(self, input_shape):
         _check_image(self, input_shape)

@@ -53,9 +53,12 @@ def _shape_tuple(shape, what="input_shape"):
     if isinstance(shape, (int, np.integer)):
         shape = (int(shape),)
     try:
-        shape = tuple(int(d) for d in shape)
-    except (TypeError, ValueError):
-        raise TypeError(f"{what} must be a tuple of ints (without the batch axis), got {shape!r}") from None
+        dims = tuple(shape)
+    except TypeError:
+        dims = None
+    if dims is None or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims):
+        raise TypeError(f"{what} must be a tuple of ints (without the batch axis), got {shape!r}")
+    shape = tuple(int(d) for d in dims)
     if any(d <= 0 for d in shape):
         raise ValueError(f"{what} must have positive sizes, got {shape}")
     return shape
@@ -243,6 +246,7 @@ class Layer:
         items = self.weight_items()
         if len(weights) != len(items):
             raise ValueError(f"layer {self.name!r} expects {len(items)} weight arrays, got {len(weights)}")
+        weights = [w if hasattr(w, "shape") else np.asarray(w, dtype=np.float32) for w in weights]
         for (key, old), new in zip(items, weights):
             if tuple(new.shape) != tuple(old.shape):
                 raise ValueError(f"layer {self.name!r} weight {key!r}: expected shape {tuple(old.shape)}, "

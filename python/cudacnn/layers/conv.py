@@ -5,6 +5,7 @@ import math
 import numbers
 
 from .. import ops
+from ..ops import _validate as check
 from .activations import ActivationFn
 from .base import Layer
 from .core import _init_name
@@ -64,9 +65,8 @@ class _Conv(Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         self.set_regularizers(kernel=kernel_regularizer, bias=bias_regularizer)
-        if not isinstance(filters, int) or filters <= 0:
-            raise ValueError(f"filters must be a positive int, got {filters!r}")
-        if not isinstance(groups, int) or groups <= 0 or filters % groups:
+        filters = check.integer(self.name, "filters", filters, minimum=1)
+        if not _is_int(groups) or groups <= 0 or filters % groups:
             raise ValueError(f"groups must be a positive int dividing filters={filters}, got {groups!r}")
         n = self.rank
         self.filters = filters
@@ -93,6 +93,9 @@ class _Conv(Layer):
             self.add_weight("bias", (self.filters,), self.bias_initializer)
 
     def compute_output_shape(self, input_shape):
+        if self.built and input_shape[0] != self.params["kernel"].shape[1] * self.groups:
+            raise ValueError(f"{self.name}: built for {self.params['kernel'].shape[1] * self.groups} input "
+                             f"channels, got per-sample shape {tuple(input_shape)}")
         spatial = [conv_output_length(input_shape[1 + i], self.kernel_size[i], self.strides[i],
                                       self.padding, self.dilation_rate[i], i)
                    for i in range(self.rank)]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import ops
+from ..ops import _validate as check
 from .. import random as _random
 from .activations import ActivationFn
 from .base import Layer
@@ -14,9 +15,7 @@ class Dense(Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         self.set_regularizers(kernel=kernel_regularizer, bias=bias_regularizer)
-        if not isinstance(units, int) or units <= 0:
-            raise ValueError(f"Dense units must be a positive int, got {units!r}")
-        self.units = units
+        self.units = check.integer(self.name, "Dense units", units, minimum=1)
         self.activation = ActivationFn(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
@@ -31,6 +30,9 @@ class Dense(Layer):
             self.add_weight("bias", (self.units,), self.bias_initializer)
 
     def compute_output_shape(self, input_shape):
+        if self.built and tuple(input_shape) != (self.params["kernel"].shape[1],):
+            raise ValueError(f"{self.name}: built for {self.params['kernel'].shape[1]} input features, "
+                             f"got per-sample shape {tuple(input_shape)}")
         return (self.units,)
 
     def forward(self, x, training=False):
@@ -87,9 +89,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= float(rate) < 1.0:
-            raise ValueError(f"Dropout rate must be in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+        self.rate = check.real(self.name, "Dropout rate", rate, 0.0, 1.0, high_open=True)
 
     def forward(self, x, training=False):
         self._active = bool(training) and self.rate > 0.0

@@ -10,6 +10,16 @@ def _check_list(layer, inputs):
         raise TypeError(f"{layer.name}: {type(layer).__name__} takes a list of at least 2 inputs")
 
 
+def _check_batches(layer, inputs):
+    """Per-sample shapes are checked at build; the batch sizes must agree too (as in Keras),
+    or NumPy would broadcast one sample across the batch."""
+    _check_list(layer, inputs)
+    sizes = [x.shape[0] for x in inputs]
+    if len(set(sizes)) > 1:
+        raise ValueError(f"{layer.name}: {type(layer).__name__} got inputs of different batch sizes {sizes} "
+                         f"(shapes {[tuple(x.shape) for x in inputs]})")
+
+
 class Add(Layer):
     def compute_output_shape(self, input_shape):
         _check_list(self, input_shape)
@@ -20,7 +30,7 @@ class Add(Layer):
         return first
 
     def forward(self, inputs, training=False):
-        _check_list(self, inputs)
+        _check_batches(self, inputs)
         self._count = len(inputs)
         out = inputs[0] + inputs[1]
         for x in inputs[2:]:
@@ -56,7 +66,7 @@ class Concatenate(Layer):
         return tuple(out)
 
     def forward(self, inputs, training=False):
-        _check_list(self, inputs)
+        _check_batches(self, inputs)
         xp = backend.get_array_module(*inputs)
         self._sizes = [x.shape[self.axis] for x in inputs]
         return xp.concatenate(inputs, axis=self.axis)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import ops
+from ..ops import _validate as check
 from .base import Layer
 
 
@@ -15,12 +16,8 @@ class BatchNormalization(Layer):
         super().__init__(**kwargs)
         if axis not in (1, -3):
             raise ValueError(f"BatchNormalization supports only the channel axis 1 (channels first), got {axis!r}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
-        if epsilon <= 0:
-            raise ValueError(f"epsilon must be positive, got {epsilon!r}")
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.momentum = check.real(self.name, "momentum", momentum, 0.0, 1.0, high_open=True)
+        self.epsilon = check.real(self.name, "epsilon", epsilon, 0.0, low_open=True)
         self.center = bool(center)
         self.scale = bool(scale)
 

@@ -95,6 +95,10 @@ def is_int(v) -> bool:
     return isinstance(v, _INT_TYPES) and not isinstance(v, (bool, np.bool_))
 
 
+def is_real(v) -> bool:
+    return isinstance(v, _REAL_TYPES) and not isinstance(v, (bool, np.bool_))
+
+
 def integer(op: str, name: str, value, minimum: int) -> int:
     if not is_int(value):
         raise TypeError(f"{op}: {name} must be an int, got {value!r}")
