@@ -389,3 +389,26 @@ def test_fit_arguments_are_checked_not_truncated(call, error, message):
         call(model, x, y)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("loss,metric,y,message", [
+    ("categorical_crossentropy", "sparse_categorical_accuracy", lambda y: np.eye(3, dtype=np.float32)[y],
+     "sparse_categorical_accuracy: targets must be class indices"),
+    ("sparse_categorical_crossentropy", "categorical_accuracy", lambda y: y,
+     r"categorical_accuracy: targets of per-sample shape \(\) must match the outputs \(3,\)"),
+    ("binary_crossentropy", "binary_accuracy", lambda y: y,
+     "binary_crossentropy: targets of 1 values per sample cannot pair with 3 outputs"),
+    ("categorical_crossentropy", "accuracy", lambda y: np.eye(4, dtype=np.float32)[y],
+     r"categorical_crossentropy: targets of per-sample shape \(4,\) must match"),
+])
+def test_targets_that_do_not_pair_with_loss_or_metric_fail_before_any_step(loss, metric, y, message):
+    x, labels = blobs(20)
+    model = cnn()
+    model.compile("sgd", loss, [metric])
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=message):
+        model.fit(x, y(labels), verbose=0)
+    with pytest.raises(ValueError, match=message):  # batches from a generator: checked at the first
+        model.fit(iter([(x[:10], y(labels)[:10])]), steps_per_epoch=1, verbose=0)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -8,11 +8,30 @@ probabilities they clip as Keras does.
 """
 from __future__ import annotations
 
+import math
+
 from .backend import get_array_module
 from . import ops
 from .ops.loss import check_label_range
 
 EPSILON = 1e-7  # Keras' backend epsilon, used to clip probabilities
+
+
+# Rules on per-sample target shapes against per-sample output shapes (losses and metrics):
+# None when they pair, else what is wrong. Checked before a training step, not inside one.
+def same_shape(target, output):
+    return None if target == output else f"targets of per-sample shape {target} must match the outputs {output}"
+
+
+def same_size(target, output):
+    t, o = math.prod(target), math.prod(output)
+    return None if t == o else f"targets of {t} values per sample cannot pair with {o} outputs"
+
+
+def class_indices(target, output):
+    if target not in ((), (1,)):
+        return f"targets must be class indices of shape (N,) or (N, 1), got per-sample shape {target}"
+    return None if len(output) == 1 else f"class indices need outputs of shape (N, classes), got {output}"
 
 
 def _batch(y_pred):
@@ -22,6 +41,7 @@ def _batch(y_pred):
 class Loss:
     name = "loss"
     fused_activation = None  # the output activation this loss can absorb
+    target_rule = staticmethod(same_size)
 
     def __init__(self, from_logits=False):
         self.from_logits = bool(from_logits)
@@ -57,6 +77,7 @@ class CategoricalCrossentropy(Loss):
 
     name = "categorical_crossentropy"
     fused_activation = "softmax"
+    target_rule = staticmethod(same_shape)
 
     def _targets(self, y_true, y_pred, targets_checked=False):
         xp = get_array_module(y_pred)
@@ -85,6 +106,8 @@ class CategoricalCrossentropy(Loss):
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     """Targets are class indices (N,) or (N, 1)."""
+
+    target_rule = staticmethod(class_indices)
 
     name = "sparse_categorical_crossentropy"
 

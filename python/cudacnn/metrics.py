@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .backend import get_array_module
+from .losses import class_indices, same_shape, same_size
 
 
 def _labels(y_true, xp):
@@ -27,6 +28,8 @@ def binary_accuracy(y_pred, y_true, logits=False):
 
 
 _BY_NAME = {f.__name__: f for f in (sparse_categorical_accuracy, categorical_accuracy, binary_accuracy)}
+TARGET_RULES = {sparse_categorical_accuracy: class_indices, categorical_accuracy: same_shape,
+                binary_accuracy: same_size}  # see losses; user metrics bring none
 
 
 def resolve(name, loss):

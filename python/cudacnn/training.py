@@ -149,6 +149,8 @@ class TrainingMixin:
         if source.arrays:
             self._prepare_inputs(source.x)
             output_shape = self.outputs[0].shape  # (None, classes) for the losses that check targets
+            if source.y is not None and self.loss is not None:
+                self._check_target_shape(source.y)
             if source.y is not None and self.loss is not None and len(output_shape) == 2:
                 # Once per data set (before any upload), not per batch: a batch's own check
                 # would make the host wait for the device at every step.
@@ -156,6 +158,17 @@ class TrainingMixin:
             if self.device == "gpu" and not backend.is_gpu_array(source.x):
                 source.stage_on_gpu()
         return source
+
+    def _check_target_shape(self, y):
+        """Targets must pair with the outputs for the loss and every metric, before any step."""
+        target, output = tuple(y.shape[1:]), tuple(self.outputs[0].shape[1:])
+        rules = [(self.loss.name, self.loss.target_rule)]
+        rules += [(name, metrics_module.TARGET_RULES.get(fn)) for name, fn in self._metrics]
+        for name, rule in rules:
+            problem = rule(target, output) if rule is not None else None
+            if problem:
+                raise ValueError(f"{name}: {problem} (targets {tuple(y.shape)}, model outputs "
+                                 f"{self.outputs[0].shape})")
 
     def _to_model(self, a, dtype=None):
         a = to_device(a, self.device)
@@ -219,6 +232,7 @@ class TrainingMixin:
         for step, (xb, yb) in enumerate(batches, start=1):
             if step == 1:
                 self._prepare_inputs(xb)
+                self._check_target_shape(yb)
             xb, yb = self._to_model(xb, dtype), self._to_model(yb)
             loss, counts = step_fn(xb, yb, fused, targets_checked)
             size = xb.shape[0]
