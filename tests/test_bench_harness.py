@@ -121,15 +121,27 @@ def test_cli_quick_run_writes_json_table_and_chart(tmp_path, capsys):
         assert "GPU part skipped" in printed
 
 
-def test_cli_rejects_unknown_names():
-    with pytest.raises(SystemExit):
-        bench.main(["--backends", "tpu"])
-    with pytest.raises(SystemExit, match="unknown models"):
-        bench.main(["--backends", "numpy", "--ops", "none", "--models", "lenet7"])
-    with pytest.raises(ValueError, match="mode must be"):
-        bench.main(["--backends", "numpy", "--ops", "none", "--models", "digits_cnn", "--modes", "eval"])
-    with pytest.raises(ValueError, match="unknown op families"):
-        bench.main(["--ops", "conv3d", "--backends", "numpy", "--models", "none"])
+def test_cli_rejects_unknown_names(capsys):
+    # Usage errors (exit 2) before any case runs, naming the option, the value and the choices.
+    for argv, message in [
+        (["--backends", "tpu"], "--backends: unknown 'tpu'"),
+        (["--backends", "numpy", "--ops", "none", "--models", "lenet7"], "unknown models"),
+        (["--backends", "numpy", "--ops", "none", "--models", "digits_cnn", "--modes", "eval"], "--modes: unknown 'eval'"),
+        (["--ops", "conv3d", "--backends", "numpy", "--models", "none"], "--ops: unknown 'conv3d'"),
+    ]:
+        with pytest.raises(SystemExit) as exc:
+            bench.main(argv)
+        assert exc.value.code == 2, argv
+        assert message in capsys.readouterr().err, argv
+
+
+def test_library_case_builders_reject_unknown_algos_and_directions():
+    with pytest.raises(ValueError, match="unknown conv2d algorithms \\['fft'\\]"):
+        benchcases.op_cases(("conv2d",), algos=("fft",))
+    with pytest.raises(ValueError, match="unknown directions"):
+        benchcases.op_cases(("linear",), directions=("up",))
+    with pytest.raises(ValueError, match="unknown models"):
+        bench.model_names("seed,lenet7")
 
 
 def _benchmarks_module(name):

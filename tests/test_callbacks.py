@@ -150,3 +150,84 @@ def test_model_checkpoint_saves_whole_models(tmp_path):
     m.fit(x, y, epochs=2, verbose=0, callbacks=[callbacks.ModelCheckpoint(str(path), monitor="loss")])
     loaded = io.load_model(str(path))
     np.testing.assert_array_equal(loaded.predict(x), m.predict(x))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: callbacks.EarlyStopping(monitor=None), "monitor must be the name of a log key"),
+    (lambda: callbacks.ModelCheckpoint("ck.cudacnn", monitor=3), "monitor must be the name of a log key"),
+    (lambda: callbacks.EarlyStopping(patience=-1), "patience must be an integer >= 0, got -1"),
+    (lambda: callbacks.EarlyStopping(patience="a"), "patience must be an integer"),
+    (lambda: callbacks.EarlyStopping(min_delta=float("nan")), "min_delta must be a finite number"),
+    (lambda: callbacks.EarlyStopping(baseline="x"), "baseline must be a finite number"),
+    (lambda: callbacks.EarlyStopping(start_from_epoch=-2), "start_from_epoch"),
+    (lambda: callbacks.ReduceLROnPlateau(factor=1.0), "factor must be a number in \\(0, 1\\)"),
+    (lambda: callbacks.ReduceLROnPlateau(factor="0.5"), "factor must be a number in \\(0, 1\\)"),
+    (lambda: callbacks.ReduceLROnPlateau(patience=-1), "patience"),
+    (lambda: callbacks.ReduceLROnPlateau(cooldown=-2), "cooldown"),
+    (lambda: callbacks.ReduceLROnPlateau(min_lr=-1), "min_lr must be a finite number >= 0"),
+    (lambda: callbacks.ReduceLROnPlateau(min_lr=float("nan")), "min_lr"),
+    (lambda: callbacks.ModelCheckpoint("ck-{.cudacnn"), "bad filepath pattern"),
+    (lambda: callbacks.ModelCheckpoint("ck-{}.cudacnn"), "named fields"),
+    (lambda: callbacks.CSVLogger("log.csv", separator=""), "separator must be one character"),
+])
+def test_callback_constructors_reject_bad_values(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: callbacks.ModelCheckpoint(None), "filepath must be"),
+    (lambda: callbacks.CSVLogger(None), "filename must be"),
+    (lambda: callbacks.LearningRateScheduler(0.1), "schedule must be a function"),
+])
+def test_callback_constructors_reject_bad_types(make, message):
+    with pytest.raises(TypeError, match=message):
+        make()
+
+
+def test_checkpoint_pattern_with_a_missing_log_key_names_it(tmp_path):
+    x, y = data()
+    checkpoint = callbacks.ModelCheckpoint(str(tmp_path / "ck-{val_loss:.2f}.cudacnn"))
+    with pytest.raises(ValueError, match=r"needs the log key\(s\) \['val_loss'\].*available keys: "
+                                         r"\['accuracy', 'epoch', 'loss'\].*validation data"):
+        model().fit(x, y, epochs=1, verbose=0, callbacks=[checkpoint])
+    with pytest.raises(ValueError, match="cannot fill in filepath"):
+        model().fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.ModelCheckpoint(str(tmp_path / "{epoch:s}"))])
+
+
+def test_checkpoint_creates_its_directory(tmp_path):
+    x, y = data()
+    path = tmp_path / "new" / "ck-{epoch}.weights.safetensors"
+    model().fit(x, y, epochs=1, verbose=0,
+                callbacks=[callbacks.ModelCheckpoint(str(path), monitor="loss", save_weights_only=True)])
+    assert (tmp_path / "new" / "ck-1.weights.safetensors").is_file()
+
+
+@pytest.mark.parametrize("where, message", [("dir", "it is a directory"), ("nodir/log.csv", "does not exist")])
+def test_csv_logger_checks_its_file_before_training(tmp_path, where, message):
+    (tmp_path / "dir").mkdir()
+    logger = callbacks.CSVLogger(str(tmp_path / where))
+    x, y = data()
+    m = model()
+    before = m.get_weights()
+    with pytest.raises(ValueError, match=message):
+        m.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+    for a, b in zip(before, m.get_weights()):  # raised at on_train_begin: nothing trained
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("value", [float("nan"), "x", None, -0.1])
+def test_learning_rate_scheduler_rejects_bad_returns(value):
+    x, y = data()
+    with pytest.raises(ValueError, match="schedule returned an invalid learning rate"):
+        model().fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.LearningRateScheduler(lambda e, lr: value)])
+
+
+def test_single_callback_instead_of_a_list():
+    x, y = data()
+    stop = callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=100.0)
+    assert len(model().fit(x, y, epochs=3, verbose=0, callbacks=stop).history["loss"]) == 2  # as Keras 3
+    assert [type(c) for c in callbacks.CallbackList(callbacks.History(), None).callbacks] == [callbacks.History]
+    assert callbacks.CallbackList(None, None).callbacks == []
+    with pytest.raises(TypeError, match="callbacks must be a list of Callback instances, got 5"):
+        callbacks.CallbackList(5, None)

@@ -142,3 +142,96 @@ def test_default_train_reaches_97_percent_within_a_minute_on_cpu(tmp_path):
           f"training {summary['train_seconds']:.1f} s, whole command {wall:.1f} s")
     assert summary["test_accuracy"] >= 0.97
     assert wall < 60
+
+
+# ----- bad input is a usage error (exit 2, no traceback) before any long work starts --------------
+def run_main(argv, capsys):
+    """cli.main in-process: (exit code, stdout, stderr); argparse errors arrive as SystemExit."""
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--lr", "inf"), ("--lr", "1e400"), ("--lr", "nan"), ("--lr", "0"), ("--epochs", "1.5"),
+    ("--batch-size", "0"), ("--seed", "-1"), ("--threads", "0"), ("--threads", "9" * 30),
+])
+def test_numeric_options_are_checked_at_parse_time(tmp_path, capsys, option, value):
+    code, out, err = run_main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path), option, value], capsys)
+    assert code == 2, (out, err)
+    assert f"argument {option}" in err and repr(value) in err and "Traceback" not in err
+    assert not (tmp_path / "model.cudacnn").exists()
+
+
+@pytest.mark.parametrize("out", ["afile", "afile/sub"])
+def test_unusable_out_is_reported_before_training(tmp_path, capsys, out):
+    (tmp_path / "afile").write_text("not a directory")
+    code, stdout, err = run_main(["train", "--epochs", "1", "--quiet", "--out", str(tmp_path / out)], capsys)
+    assert code == 2
+    assert "--out" in err and "afile" in err and "not a directory" in err
+    assert "digits_cnn on digits" not in stdout  # training never started
+
+
+@pytest.mark.parametrize("part, sizes", [("training", dict(n_train=0)), ("test", dict(n_test=0))])
+def test_data_set_without_images_is_a_clear_error(tmp_path, capsys, part, sizes):
+    from test_datasets import write_mnist_dir
+
+    write_mnist_dir(tmp_path / "data", False, **sizes)
+    code, _, err = run_main(["train", "--dataset", "mnist", "--data", str(tmp_path / "data"), "--epochs", "1",
+                             "--quiet", "--out", str(tmp_path / "run")], capsys)
+    assert code == 2
+    assert f"{part} set in {tmp_path / 'data'} holds no images" in err
+
+
+QUICK_BENCH = ["--quick", "--budget", "0", "--backends", "numpy", "--ops", "none", "--models", "digits_cnn",
+               "--modes", "infer"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--ops", "foo"], "--ops: unknown 'foo'; choose from all, none, conv2d"),
+    (["--modes", "fly"], "--modes: unknown 'fly'; choose from train, infer"),
+    (["--conv-layers", "nope"], "--conv-layers: unknown 'nope'; choose from lecture, vgg16, resnet18"),
+    (["--ops", "conv2d", "--algos", "fft"], "--algos: unknown 'fft'; choose from direct, im2col, winograd, auto"),
+    (["--directions", "up"], "--directions: unknown 'up'"),
+    (["--algos", ","], "--algos: no names given"),
+    (["--backends", "tpu"], "--backends: unknown 'tpu'"),
+    (["--models", "lenet7"], "unknown models ['lenet7']"),
+    (["--models", "none"], "nothing to run"),
+    (["--budget", "nan"], "argument --budget"),
+    (["--threads", "0"], "argument --threads"),
+    (["--batch-size", "-3"], "argument --batch-size"),
+])
+def test_bench_usage_errors_come_before_any_case_runs(tmp_path, capsys, args, message):
+    code, out, err = run_main(["bench", *QUICK_BENCH, "--out", str(tmp_path), *args], capsys)
+    assert code == 2, (out, err)
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "bench.json").exists()
+
+
+def test_bench_out_that_is_a_file_is_rejected_first(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    code, out, err = run_main(["bench", *QUICK_BENCH, "--out", str(tmp_path / "afile")], capsys)
+    assert code == 2
+    assert "--out" in err and "not a directory" in err
+    assert "digits_cnn_infer" not in out  # nothing was timed
+
+
+def test_bench_with_no_runnable_engine_writes_nothing(tmp_path, capsys):
+    if cudacnn.backend.availability()["cupy"] is None:
+        pytest.skip("a GPU is available here")
+    code, _, err = run_main(["bench", *QUICK_BENCH, "--backends", "cupy", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "none of the engines" in err
+    assert not (tmp_path / "bench.json").exists()
+
+
+def test_data_set_with_a_single_class_is_a_clear_error(tmp_path, capsys):
+    zeros = np.zeros
+    np.savez(tmp_path / "one.npz", x_train=zeros((8, 28, 28), np.uint8), y_train=zeros(8, np.int64),
+             x_test=zeros((4, 28, 28), np.uint8), y_test=zeros(4, np.int64))
+    code, out, err = run_main(["train", "--dataset", "mnist", "--data", str(tmp_path / "one.npz"), "--epochs", "1",
+                               "--quiet", "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and "single class" in err
+    assert not (tmp_path / "run").exists()

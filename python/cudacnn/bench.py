@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import benchcases, benchmodels
+from .cli import non_negative_float, output_dir_problem, positive_int, thread_count
 from .safetensors import atomic_write
 from .benchrun import ENGINES, Engine, engine_unavailable_reason, environment, limit_cpu_threads, measure
 
@@ -170,19 +171,47 @@ def parse_args(argv):
     p.add_argument("--backends", default="all",
                    help=f"engines, comma-separated or 'all' (default: those available): {','.join(ENGINES)} "
                         f"('torch' means torch-cpu,torch-cuda)")
-    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 64, 8 with --quick)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default 64, 8 with --quick)")
     p.add_argument("--scale", choices=("cpu", "gpu"), default="cpu",
                    help="sizes of the memory-bound ops (default cpu); 'gpu' is several times an H100's L2")
     p.add_argument("--quick", action="store_true", help="a smoke run: small batch, few cases, few repeats")
-    p.add_argument("--budget", type=float, default=None, help="seconds of repeats per row (default 1, 0.2 quick)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--budget", type=non_negative_float, default=None,
+                   help="seconds of repeats per row (default 1, 0.2 quick)")
+    p.add_argument("--threads", type=thread_count, default=None,
                    help="CPU threads for NumPy's BLAS and PyTorch alike (default: each library's own)")
     p.add_argument("--out", default="cudacnn_runs/bench", help="folder for bench.json and bench.png (default cudacnn_runs/bench)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG chart")
     args = p.parse_args(argv)
-    if args.batch_size is not None and args.batch_size <= 0:
-        p.error(f"--batch-size must be positive, got {args.batch_size}")
+    # Every name is checked here, before any case runs, so a typo is not found after an hour of timing.
+    if args.ops not in ("all", "none"):
+        _check_names(p, "--ops", args.ops, benchcases.FAMILIES, keywords=("all", "none"))
+    _check_names(p, "--conv-layers", args.conv_layers, benchcases.CONV_SETS)
+    _check_names(p, "--algos", args.algos, benchcases.CONV_ALGOS)
+    _check_names(p, "--directions", args.directions, benchcases.DIRECTIONS)
+    _check_names(p, "--modes", args.modes, benchmodels.MODES)
+    if args.backends != "all":
+        _check_names(p, "--backends", args.backends, (*ENGINES, "torch"), keywords=("all",))
+    try:
+        models = model_names(args.models)
+    except ValueError as exc:
+        p.error(f"--models: {exc}")
+    if args.ops == "none" and not models:
+        p.error("nothing to run: --ops none and no --models")
+    problem = output_dir_problem(args.out, ("bench.json", "bench.png"))
+    if problem:
+        p.error(f"--out: {problem}")
     return args
+
+
+def _check_names(parser, option: str, value: str, valid, keywords=()) -> None:
+    """A usage error (exit 2) unless ``value`` is a non-empty comma list of ``valid`` names
+    (``keywords`` such as 'all' are accepted by the caller, alone)."""
+    names = _split(value)
+    unknown = [n for n in names if n not in valid]
+    if unknown or not names:
+        choices = ", ".join((*keywords, *valid))
+        what = f"unknown {', '.join(map(repr, unknown))}" if unknown else "no names given"
+        parser.error(f"{option}: {what}; choose from {choices}")
 
 
 def gpu_unavailable_reason() -> str | None:
@@ -199,7 +228,7 @@ def choose_engines(spec: str) -> tuple[list[str], dict[str, str]]:
             wanted += ["torch-cpu", "torch-cuda"] if name == "torch" else [name]
     unknown = [n for n in wanted if n not in ENGINES]
     if unknown:
-        raise SystemExit(f"cudacnn bench: unknown backends {unknown}; choose from {', '.join(ENGINES)}")
+        raise ValueError(f"unknown backends {unknown}; choose from {', '.join(ENGINES)}")
     skipped = {n: r for n in wanted if (r := engine_unavailable_reason(n)) is not None}
     return [n for n in wanted if n not in skipped], skipped
 
@@ -225,8 +254,7 @@ def model_names(spec: str) -> list[str]:
         names += [n for n in expanded if n not in names]
     unknown = [n for n in names if n not in zoo.names()]
     if unknown:
-        raise SystemExit(f"cudacnn bench: unknown models {unknown}; choose from 'seed', 'all', "
-                         f"{', '.join(zoo.names())}")
+        raise ValueError(f"unknown models {unknown}; choose from seed, all, none, {', '.join(zoo.names())}")
     return names
 
 
@@ -236,10 +264,18 @@ def main(argv=None) -> int:
     names, skipped = choose_engines(args.backends)
     for name, reason in skipped.items():
         print(f"cudacnn bench: skipping {name}: {reason}")
+    if not names:  # rather than overwrite bench.json with an empty run
+        print(f"cudacnn bench: error: none of the engines asked for ({args.backends}) can run here",
+              file=sys.stderr)
+        return 2
     gpu_reason = None if any(n in GPU_ENGINES for n in names) else gpu_unavailable_reason()
     if gpu_reason:
         print(f"cudacnn bench: the GPU part is SKIPPED ({gpu_reason}); running the CPU part only.")
-    thread_limit = limit_cpu_threads(args.threads) if args.threads else None  # noqa: F841 (kept alive)
+    try:
+        thread_limit = limit_cpu_threads(args.threads) if args.threads else None  # noqa: F841 (kept alive)
+    except RuntimeError as exc:  # threadpoolctl missing
+        print(f"cudacnn bench: error: --threads: {exc}", file=sys.stderr)
+        return 2
     engines = [Engine(n) for n in names]
     cases = build_cases(args, batch)
     timing = {"min_repeats": 1 if args.quick else 3, "max_repeats": 3 if args.quick else 50,

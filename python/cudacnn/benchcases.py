@@ -403,6 +403,12 @@ def op_cases(families=FAMILIES, conv_sets=("lecture",), batch: int = 64, algos=C
     unknown = set(conv_sets) - set(CONV_SETS)
     if unknown:
         raise ValueError(f"unknown conv layer sets {sorted(unknown)}; choose from {sorted(CONV_SETS)}")
+    unknown = set(algos) - set(CONV_ALGOS)
+    if unknown:
+        raise ValueError(f"unknown conv2d algorithms {sorted(unknown)}; choose from {CONV_ALGOS}")
+    unknown = set(directions) - set(DIRECTIONS)
+    if unknown:
+        raise ValueError(f"unknown directions {sorted(unknown)}; choose from {DIRECTIONS}")
     if scale not in ("cpu", "gpu"):
         raise ValueError(f"scale must be 'cpu' or 'gpu', got {scale!r}")
     shapes = _memory_shapes(batch, scale)

@@ -9,12 +9,39 @@ from __future__ import annotations
 import csv
 import io as _io
 import math
+import numbers
 import os
+import re
+import string
 import sys
+from collections.abc import Iterable
 
 import numpy as np
 
 from .safetensors import atomic_write
+
+
+def _check_int(owner, name, value, minimum=0):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_real(owner, name, value, minimum=None):
+    if (not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value)
+            or (minimum is not None and value < minimum)):
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise ValueError(f"{owner}: {name} must be a finite number{bound}, got {value!r}")
+    return float(value)
+
+
+def _check_path(owner, name, value):
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise TypeError(f"{owner}: {name} must be a non-empty str or path, got {value!r}")
+    path = os.fspath(value)
+    if not isinstance(path, str):
+        raise TypeError(f"{owner}: {name} must be a str path, got {value!r}")
+    return path
 
 
 class Callback:
@@ -55,10 +82,13 @@ class _Monitor(Callback):
 
     def __init__(self, monitor, min_delta, mode):
         super().__init__()
+        owner = type(self).__name__
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"{owner}: monitor must be the name of a log key such as 'val_loss', got {monitor!r}")
         if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+            raise ValueError(f"{owner}: mode must be 'auto', 'min' or 'max', got {mode!r}")
         self.monitor = monitor
-        self.min_delta = abs(float(min_delta))
+        self.min_delta = abs(_check_real(owner, "min_delta", min_delta))
         if mode == "auto":
             mode = "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
         self.mode = mode
@@ -85,11 +115,11 @@ class EarlyStopping(_Monitor):
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
         super().__init__(monitor, min_delta, mode)
-        self.patience = int(patience)
+        self.patience = _check_int("EarlyStopping", "patience", patience)
         self.verbose = verbose
-        self.baseline = baseline
+        self.baseline = None if baseline is None else _check_real("EarlyStopping", "baseline", baseline)
         self.restore_best_weights = bool(restore_best_weights)
-        self.start_from_epoch = int(start_from_epoch)
+        self.start_from_epoch = _check_int("EarlyStopping", "start_from_epoch", start_from_epoch)
 
     def on_train_begin(self, logs=None):
         self.wait = 0
@@ -130,15 +160,50 @@ class ModelCheckpoint(_Monitor):
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  save_weights_only=False, mode="auto"):
         super().__init__(monitor, 0.0, mode)
-        self.filepath = os.fspath(filepath)
+        self.filepath = _check_path("ModelCheckpoint", "filepath", filepath)
+        try:  # a malformed pattern ("ck-{.cudacnn") is reported now, not after the first epoch
+            fields = [f for _, f, _, _ in string.Formatter().parse(self.filepath) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"ModelCheckpoint: bad filepath pattern {self.filepath!r}: {exc}") from None
+        self._keys = [re.split(r"[.\[]", f, maxsplit=1)[0] for f in fields]
+        if any(not key or key.isdigit() for key in self._keys):
+            raise ValueError(f"ModelCheckpoint: filepath {self.filepath!r} may only hold named fields "
+                             "such as {epoch} or {val_loss}")
         self.verbose = verbose
         self.save_best_only = bool(save_best_only)
         self.save_weights_only = bool(save_weights_only)
         self.best = None
 
+    def on_train_begin(self, logs=None):
+        directory = os.path.dirname(self.filepath)
+        if directory and "{" not in directory:
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f"ModelCheckpoint: cannot create the directory {directory!r} "
+                                 f"for {self.filepath!r}: {exc}") from None
+
+    def _path(self, epoch, logs):
+        values = {**logs, "epoch": epoch + 1}
+        missing = sorted({key for key in self._keys if key not in values})
+        if missing:
+            raise ValueError(f"ModelCheckpoint: filepath {self.filepath!r} needs the log key(s) {missing}, "
+                             f"which are not available; available keys: {sorted(values)}"
+                             + (" (val_* keys need validation data)" if any(k.startswith("val_") for k in missing)
+                                else ""))
+        try:
+            path = self.filepath.format(**values)
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+            raise ValueError(f"ModelCheckpoint: cannot fill in filepath {self.filepath!r} "
+                             f"with {values}: {exc}") from None
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        return path
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        path = self._path(epoch, logs)
         if self.save_best_only:
             current = self._current(logs)
             if current is None or not self._improved(current, self.best):
@@ -155,13 +220,13 @@ class ReduceLROnPlateau(_Monitor):
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
                  min_delta=1e-4, cooldown=0, min_lr=0.0):
         super().__init__(monitor, min_delta, mode)
-        if not 0.0 < factor < 1.0:
-            raise ValueError(f"ReduceLROnPlateau factor must be in (0, 1), got {factor!r}")
+        if not isinstance(factor, numbers.Real) or isinstance(factor, bool) or not 0.0 < factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be a number in (0, 1), got {factor!r}")
         self.factor = float(factor)
-        self.patience = int(patience)
+        self.patience = _check_int("ReduceLROnPlateau", "patience", patience)
         self.verbose = verbose
-        self.cooldown = int(cooldown)
-        self.min_lr = float(min_lr)
+        self.cooldown = _check_int("ReduceLROnPlateau", "cooldown", cooldown)
+        self.min_lr = _check_real("ReduceLROnPlateau", "min_lr", min_lr, minimum=0.0)
 
     def on_train_begin(self, logs=None):
         self.best, self.wait, self.cooldown_counter = None, 0, 0
@@ -194,13 +259,20 @@ class LearningRateScheduler(Callback):
 
     def __init__(self, schedule, verbose=0):
         super().__init__()
+        if not callable(schedule):
+            raise TypeError(f"LearningRateScheduler: schedule must be a function (epoch, lr) -> lr, got {schedule!r}")
         self.schedule = schedule
         self.verbose = verbose
 
     def on_epoch_begin(self, epoch, logs=None):
-        lr = float(self.schedule(epoch, self.model.optimizer.learning_rate))
-        if not lr > 0 or not math.isfinite(lr):
-            raise ValueError(f"LearningRateScheduler: schedule returned an invalid learning rate {lr!r}")
+        value = self.schedule(epoch, self.model.optimizer.learning_rate)
+        try:
+            lr = None if isinstance(value, (str, bytes, bool)) else float(value)
+        except (TypeError, ValueError):
+            lr = None
+        if lr is None or not lr > 0 or not math.isfinite(lr):
+            raise ValueError(f"LearningRateScheduler: schedule returned an invalid learning rate {value!r} "
+                             f"at epoch {epoch}; it must return a positive finite number")
         self.model.optimizer.learning_rate = lr
 
 
@@ -222,11 +294,18 @@ class CSVLogger(Callback):
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
-        self.filename = os.fspath(filename)
+        self.filename = _check_path("CSVLogger", "filename", filename)
+        if not isinstance(separator, str) or len(separator) != 1 or separator in "\r\n\"":
+            raise ValueError(f"CSVLogger: separator must be one character (not a quote or newline), got {separator!r}")
         self.separator = separator
         self.append = bool(append)
 
     def on_train_begin(self, logs=None):
+        directory = os.path.dirname(self.filename) or "."
+        if os.path.isdir(self.filename) or not os.path.isdir(directory):
+            raise ValueError(f"CSVLogger: cannot write {self.filename!r}: "
+                             + ("it is a directory" if os.path.isdir(self.filename)
+                                else f"the directory {directory!r} does not exist"))
         self._prefix = ""
         if self.append and os.path.exists(self.filename):
             with open(self.filename, encoding="utf-8") as f:
@@ -254,6 +333,12 @@ def _atomic_write_text(path, text):
 
 class CallbackList:
     def __init__(self, callbacks, model):
+        if callbacks is None:
+            callbacks = []
+        elif isinstance(callbacks, Callback):
+            callbacks = [callbacks]
+        elif not isinstance(callbacks, Iterable) or isinstance(callbacks, (str, bytes)):
+            raise TypeError(f"callbacks must be a list of Callback instances, got {callbacks!r}")
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not isinstance(cb, Callback):

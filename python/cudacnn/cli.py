@@ -24,6 +24,7 @@ DEFAULT_EPOCHS = {"digits": 10, "fashion-mnist": 5, "mnist": 5, "cifar10": 10}
 DEFAULT_BATCH_SIZE = {"digits": 16, "fashion-mnist": 32, "mnist": 32, "cifar10": 32}
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 BACKENDS = ("auto", "numpy", "cupy", "cuda")
+MAX_THREADS = 1024
 
 
 class UsageError(Exception):
@@ -45,12 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "~/.keras/datasets")
     train.add_argument("--model", help="zoo model name (default: digits_cnn for digits, "
                                        "mnist_workshop for (fashion-)mnist, cifar10_conv_pool for cifar10)")
-    train.add_argument("--epochs", type=_positive_int, help="passes over the training set "
+    train.add_argument("--epochs", type=positive_int, help="passes over the training set "
                        f"(default: {', '.join(f'{k} {v}' for k, v in DEFAULT_EPOCHS.items())})")
-    train.add_argument("--batch-size", type=_positive_int,
+    train.add_argument("--batch-size", type=positive_int,
                        help="images per step (default: 16 for digits, else 32)")
     train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="default: adam")
-    train.add_argument("--lr", type=_positive_float,
+    train.add_argument("--lr", type=positive_float,
                        help="initial learning rate (default: the optimizer's own, e.g. 0.001 for adam)")
     train.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine",
                        help="cosine: decay the learning rate towards 0 over the epochs (default)")
@@ -60,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="auto: our CUDA kernels, else CuPy, on a GPU if there is one, else NumPy")
     train.add_argument("--out", metavar="DIR",
                        help="where to save the model (default: ./cudacnn_runs/<dataset>-<model>/)")
-    train.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
-    train.add_argument("--threads", type=_positive_int, default=1,
+    train.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
+    train.add_argument("--threads", type=thread_count, default=1,
                        help="BLAS threads for the NumPy backend (default: 1; these small matrix "
                             "products run fastest single-threaded, and extra threads thrash a busy CPU)")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
@@ -71,25 +72,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+# Option types: a bad value is an argparse usage error (exit 2) naming the option and the value.
+def _int_at_least(text: str, minimum: int, maximum: int | None = None) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+        raise argparse.ArgumentTypeError(f"must be an integer {bounds}, got {text!r}")
     return value
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+def positive_int(text: str) -> int:
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    return _int_at_least(text, 0)
+
+
+def thread_count(text: str) -> int:
+    return _int_at_least(text, 1, MAX_THREADS)
+
+
+def _float_at_least(text: str, minimum: float, strict: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        raise argparse.ArgumentTypeError(f"must be a finite number {'>' if strict else '>='} {minimum:g}, got {text!r}")
     return value
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+def positive_float(text: str) -> float:
+    return _float_at_least(text, 0.0, strict=True)
+
+
+def non_negative_float(text: str) -> float:
+    return _float_at_least(text, 0.0, strict=False)
+
+
+def output_dir_problem(directory, files=()) -> str | None:
+    """Why ``files`` cannot be written into ``directory`` (created if need be), or None.
+
+    Checked before long work starts, so a bad --out is not found only at the end.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        return f"{directory} exists and is not a directory"
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot create {directory}: {existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot write in {existing}: permission denied"
+    for name in files:
+        if (directory / name).is_dir():
+            return f"cannot write {directory / name}: it is a directory"
+    return None
 
 
 def main(argv=None) -> int:
@@ -117,13 +160,24 @@ def main(argv=None) -> int:
 
 # ---------------------------------------------------------------------- train
 def train(args) -> int:
+    from . import zoo
     from .backend import set_backend
     from .random import set_seed
 
-    device, backend_name = _choose_device(args.backend)
+    # Everything checkable is checked before the data set is read and training starts.
     model_name = args.model or DEFAULT_MODEL[args.dataset]
+    if model_name not in zoo.names():
+        raise UsageError(f"unknown model {model_name!r}; choose one of: {', '.join(zoo.names())}")
+    out_dir = Path(args.out) if args.out else Path("cudacnn_runs") / f"{args.dataset}-{model_name}"
+    problem = output_dir_problem(out_dir, ("model.cudacnn", "run.json"))
+    if problem:
+        raise UsageError(f"--out: {problem}")
+    device, backend_name = _choose_device(args.backend)
     (x_train, y_train), (x_test, y_test) = _load_dataset(args.dataset, args.data)
     num_classes = int(max(y_train.max(), y_test.max())) + 1
+    if num_classes < 2:
+        raise UsageError(f"the {args.dataset} labels{f' in {args.data}' if args.data else ''} hold a single "
+                         "class (0); a classifier needs at least two")
     set_seed(args.seed)
     model = _build_model(model_name, x_train.shape[1:], num_classes, args.augment)
     epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
@@ -152,7 +206,6 @@ def train(args) -> int:
         test = model.evaluate(x_test, y_test, batch_size=max(batch_size, 256), verbose=0, return_dict=True)
     test_loss, test_accuracy = float(test["loss"]), float(test["accuracy"])
 
-    out_dir = Path(args.out) if args.out else Path("cudacnn_runs") / f"{args.dataset}-{model_name}"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -202,16 +255,20 @@ def _load_dataset(name: str, path):
             raise UsageError("the digits data set is embedded in the package; --data does not apply to it")
         return loaders[name]()
     try:
-        return loaders[name](path)
+        data = loaders[name](path)
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+    (x_train, _), (x_test, _) = data
+    for part, images in (("training", x_train), ("test", x_test)):
+        if len(images) == 0:
+            where = f" in {path}" if path else ""
+            raise UsageError(f"the {name} {part} set{where} holds no images")
+    return data
 
 
 def _build_model(name: str, input_shape, num_classes: int, augment: bool):
     from . import zoo
 
-    if name not in zoo.names():
-        raise UsageError(f"unknown model {name!r}; choose one of: {', '.join(zoo.names())}")
     try:
         model = zoo.get(name, input_shape=tuple(input_shape), num_classes=num_classes)
     except (ValueError, TypeError) as exc:

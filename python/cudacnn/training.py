@@ -279,7 +279,8 @@ class TrainingMixin:
             else:
                 val = BatchSource(validation_data, None, train.batch_size, False, validation_steps, "x_val")
         history = callbacks_module.History()
-        cbs = callbacks_module.CallbackList([*(callbacks or []), history], self)
+        given = callbacks_module.CallbackList(callbacks, self).callbacks  # a list, one callback or None
+        cbs = callbacks_module.CallbackList([*given, history], self)
         self.stop_training = False
         self.history = history
         cbs.on_train_begin()
