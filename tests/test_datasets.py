@@ -347,3 +347,67 @@ def test_cifar10_missing_files(tmp_path):
     (tmp_path / "test_batch.bin").unlink()
     with pytest.raises(FileNotFoundError, match="test_batch.bin"):
         datasets.load_cifar10(tmp_path)
+
+
+# ------------------------------------------------- labels and arrays that are not what they claim
+def test_digits_rejects_bad_arguments_and_empty_splits():
+    with pytest.raises(TypeError, match="test_fraction"):
+        datasets.load_digits(test_fraction="0.2")
+    with pytest.raises(ValueError, match="test set empty"):
+        datasets.load_digits(test_fraction=0.0001)
+    with pytest.raises(ValueError, match="train set empty"):
+        datasets.load_digits(test_fraction=0.9999)
+    with pytest.raises(ValueError, match="seed"):
+        datasets.load_digits(seed=-1)
+    with pytest.raises(TypeError, match="seed"):
+        datasets.load_digits(seed="a")
+
+
+def test_non_integral_labels_are_refused_not_truncated(tmp_path):
+    write_mnist_dir(tmp_path, gz=False)
+    labels = write_idx(tmp_path / "train-labels-idx1-ubyte", np.array([0, 1.7, 2, 3, 4, 5], np.float32), gz=False)
+    with pytest.raises(ValueError, match="whole numbers") as err:
+        datasets.load_mnist(tmp_path)
+    assert str(labels) in str(err.value)
+    write_idx(labels, np.array([0, 1, 2, 3, 4, 5], np.float32), gz=False)  # whole floats are fine
+    np.testing.assert_array_equal(datasets.load_mnist(tmp_path)[0][1], np.arange(6))
+
+
+@pytest.mark.parametrize("labels, message", [(np.array([1.5, 2.0]), "whole numbers"),
+                                             (np.array([np.nan, 2.0]), "whole numbers"),
+                                             (np.array(["1", "2"]), "must be integers")],
+                         ids=["fraction", "nan", "strings"])
+def test_npz_labels_must_be_class_indices(tmp_path, labels, message):
+    path = tmp_path / "mnist.npz"
+    np.savez(path, x_train=np.zeros((2, 4, 4), np.uint8), y_train=labels,
+             x_test=np.zeros((1, 4, 4), np.uint8), y_test=np.zeros(1, np.uint8))
+    with pytest.raises(ValueError, match=message) as err:
+        datasets.load_mnist(path)
+    assert str(path) in str(err.value)
+
+
+def test_npz_images_must_be_real_numbers_in_range(tmp_path):
+    path = tmp_path / "mnist.npz"
+    for images in (np.full((1, 4, 4), np.nan, np.float32), np.zeros((1, 4, 4), np.complex64)):
+        np.savez(path, x_train=images, y_train=np.zeros(1, np.uint8),
+                 x_test=np.zeros((1, 4, 4), np.uint8), y_test=np.zeros(1, np.uint8))
+        with pytest.raises(ValueError, match="x_train"):
+            datasets.load_mnist(path)
+
+
+def test_an_npy_file_named_npz_is_a_clear_error(tmp_path):
+    path = tmp_path / "mnist.npz"
+    with open(path, "wb") as f:
+        np.save(f, np.zeros(3))
+    with pytest.raises(ValueError, match="not a readable .npz") as err:
+        datasets.load_mnist(path)
+    assert str(path) in str(err.value)
+
+
+def test_cifar10_float_labels_are_refused_not_truncated(tmp_path):
+    write_cifar_python(tmp_path, "3")
+    path = tmp_path / "data_batch_4"
+    path.write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0.0, 1.7]}))
+    with pytest.raises(ValueError, match="whole numbers") as err:
+        datasets.load_cifar10(tmp_path)
+    assert str(path) in str(err.value)

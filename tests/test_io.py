@@ -393,3 +393,100 @@ def test_gpu_model_saves_and_loads(tmp_path, cp):
     on_gpu.load_weights(tmp_path / "gpu.safetensors")  # host arrays copied into device weights
     assert all(cudacnn.backend.is_gpu_array(v) for v in on_gpu.named_weights().values())
     np.testing.assert_allclose(on_gpu.predict(x), expected, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------ hand-edited or hostile files
+def test_safetensors_paths_and_odd_headers_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no safetensors file"):
+        st.read_safetensors(tmp_path)  # a directory
+    path = tmp_path / "bad.safetensors"
+    _corrupt(path, {"a": {"dtype": "F32", "shape": [True, 2], "data_offsets": [0, 8]}}, b"\0" * 8)
+    with pytest.raises(ValueError, match="invalid shape"):  # JSON true is no dimension
+        st.read_safetensors(path)
+    body = b"[" * 100_000 + b"]" * 100_000
+    path.write_bytes(len(body).to_bytes(8, "little") + body)
+    with pytest.raises(ValueError, match="corrupt safetensors header") as err:  # not a RecursionError
+        st.read_safetensors(path)
+    assert str(path) in str(err.value)
+
+
+def test_writing_to_a_directory_or_a_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="is a directory"):
+        st.write_safetensors(tmp_path, {"a": np.zeros(2, np.float32)})
+    with pytest.raises(FileNotFoundError, match="does not exist") as err:
+        st.write_safetensors(tmp_path / "nowhere" / "w.safetensors", {"a": np.zeros(2, np.float32)})
+    assert str(tmp_path / "nowhere") in str(err.value)
+    assert not list(tmp_path.iterdir())
+
+
+def _save_with_config(path, model, edit):
+    """Save ``model``, its JSON model config changed by ``edit(config)`` (which may return a new one)."""
+    config = json.loads(json.dumps(model.get_config()))
+    config = edit(config) or config
+    metadata = {"format": cio.MODEL_FORMAT, "format_version": cio.FORMAT_VERSION,
+                "model_config": config if isinstance(config, str) else json.dumps(config)}
+    cio.write_safetensors(path, model.named_weights(), metadata)
+    return path
+
+
+def _nested(depth):
+    inner = '{"class_name": "Flatten", "config": {}}'
+    for _ in range(depth):
+        inner = '{"class_name": "Sequential", "config": {"layers": [' + inner + ']}}'
+    return '{"input_shape": [1, 8, 8], "layers": [' + inner + ']}'
+
+
+def _functional(**changes):
+    config = {"name": "m", "layers": [{"class_name": "InputLayer", "config": {"name": "in", "shape": [1, 8, 8]}},
+                                      {"class_name": "Flatten", "config": {"name": "fl"}, "inbound": ["in"]}],
+              "input_layers": ["in"], "output_layers": ["fl"]}
+    config["layers"][1].update(changes.pop("flatten", {}))
+    config.update(changes)
+    return config
+
+
+def _set(index, **values):
+    def edit(config):
+        config["layers"][index]["config"].update(values)
+    return edit
+
+
+@pytest.mark.parametrize("edit", [
+    lambda c: c["layers"].insert(0, {"class_name": "Sequential", "config": None}),  # was AttributeError
+    lambda c: _functional(flatten={"inbound": []}),                                 # was IndexError
+    lambda c: _functional(input_layers=[]),                                         # was IndexError
+    lambda c: _nested(300),                                                         # was RecursionError
+    lambda c: "[" * 100_000 + "]" * 100_000,                                        # was RecursionError (JSON)
+    _set(0, filters=10**12),                 # was a MemoryError: a 36 TB kernel allocated before any check
+    _set(0, kernel_size=[3, 10**12]),        # likewise
+    lambda c: c.update(input_shape=[1, 10**6, 10**6]),  # a 4e12-input Dense kernel
+    _set(4, units=7),                        # fits no stored tensor: refused before allocating, too
+], ids=["nested-config-null", "empty-inbound", "empty-input-layers", "deep-nesting", "deep-json",
+        "huge-filters", "huge-kernel", "huge-input", "other-units"])
+def test_load_model_rejects_edited_configs_naming_the_file(tmp_path, edit):
+    import cudacnn
+    from cudacnn.layers.base import Layer
+
+    add_weight = Layer.add_weight
+    path = _save_with_config(tmp_path / "m.cudacnn", small_model(), edit)
+    with pytest.raises(ValueError, match="model config") as err:
+        cudacnn.load_model(path)
+    assert str(path) in str(err.value)
+    assert Layer.add_weight is add_weight  # the rebuild guard is gone again
+
+
+def test_load_model_refuses_an_optimizer_that_is_no_registered_class(tmp_path):
+    import cudacnn
+
+    path = tmp_path / "m.cudacnn"
+    model = small_model()
+    model.compile("adam", "mse")
+    model.save(path)
+    tensors, metadata = cio.read_safetensors(path)
+    compile_config = json.loads(metadata["compile_config"])
+    compile_config["optimizer"]["name"] = "Optimizer"  # the abstract base: it would compile, then fail to train
+    cio.write_safetensors(path, tensors, {**metadata, "compile_config": json.dumps(compile_config)})
+    with pytest.raises(ValueError, match="cannot restore the compile settings") as err:
+        cudacnn.load_model(path)
+    assert "unknown optimizer 'Optimizer'" in str(err.value)
+    assert cudacnn.load_model(path, compile=False).optimizer is None

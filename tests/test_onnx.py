@@ -185,3 +185,86 @@ def test_export_of_leaky_relu_slopes(tmp_path, rng):
     x = rng.standard_normal((3, 2, 6, 6)).astype(np.float32)
     path = model.export_onnx(tmp_path / "leaky.onnx")
     _close(_run_ort(path, x), model.predict(x))
+
+
+def test_export_of_a_softmax_over_feature_map_channels(tmp_path, rng):
+    model = Sequential([Conv2D(3, 1, activation="softmax", input_shape=(2, 4, 5))])
+    x = rng.standard_normal((2, 2, 4, 5)).astype(np.float32)
+    _close(_run_ort(model.export_onnx(tmp_path / "seg.onnx"), x), model.predict(x))
+
+
+def _save_unchecked(path, nodes, initializers=None, in_shape=(1, 8, 8)):
+    """A graph written without onnx.checker: malformed on purpose."""
+    graph = helper.make_graph(
+        nodes, "bad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *in_shape])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in (initializers or {}).items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+_W = np.ones((2, 1, 3, 3), np.float32)
+_ONES = np.ones(1, np.float32)
+
+
+def _relu_after(*nodes):
+    return [*nodes, helper.make_node("Relu", ["x"], ["y"])]
+
+
+MALFORMED = {  # name: (nodes, initializers, expected message); the comment says what it raised before
+    "conv-no-weight": ([helper.make_node("Conv", ["x"], ["y"])], {}, "Conv node .*required input 1"),  # AttributeError
+    "conv-wrong-channels": ([helper.make_node("Conv", ["x", "w"], ["y"])], {"w": np.ones((2, 3, 3, 3), np.float32)},
+                            "does not fit input"),  # checked before the layer allocates a kernel
+    "conv-pads-2": ([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1])], {"w": _W},
+                    "pads must have 4 entries"),  # unpacking ValueError
+    "conv-string-weight": ([helper.make_node("Conv", ["x", "w"], ["y"])],
+                           {"w": np.full((2, 1, 3, 3), "a", dtype=object)}, "must hold numbers"),
+    "gemm-no-B": ([helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("Gemm", ["f"], ["y"])], {},
+                  r"Gemm node .*\(B\)"),  # AttributeError
+    "matmul-no-B": ([helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f"], ["y"])], {},
+                    r"MatMul node .*\(B\)"),  # AttributeError
+    "gemm-bias-size": ([helper.make_node("Flatten", ["x"], ["f"]),
+                        helper.make_node("Gemm", ["f", "B", "C"], ["y"], transB=1)],
+                       {"B": np.ones((3, 64), np.float32), "C": np.ones(5, np.float32)},
+                       "bias of 5 values"),  # NumPy broadcasting error
+    "bn-no-stats": ([helper.make_node("BatchNormalization", ["x", "g"], ["y"])], {"g": _ONES},
+                    "BatchNormalization node .*required input 2"),  # AttributeError
+    "bn-negative-var": ([helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["y"])],
+                        {"g": _ONES, "b": _ONES, "m": _ONES, "v": -_ONES}, "negative"),  # silent NaN output
+    "maxpool-no-kernel": ([helper.make_node("MaxPool", ["x"], ["y"])], {}, "kernel_shape"),  # KeyError
+    "no-outputs": ([helper.make_node("Relu", ["x"], [])], {}, "has no outputs"),  # IndexError
+    "dropout-ratio-vector": ([helper.make_node("Dropout", ["x", "r"], ["y"])],
+                             {"r": np.array([0.1, 0.2], np.float32)}, "single number"),  # TypeError
+    "duplicate-output": ([helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Sigmoid", ["x"], ["y"])], {},
+                         "already produced"),  # the second silently replaced the first
+    "fold-reshape": (_relu_after(helper.make_node("Reshape", ["a", "s"], ["b"])),
+                     {"a": np.ones(6, np.float32), "s": np.array([4, 4], np.int64)}, "Reshape node .*reshape"),
+    "fold-concat": (_relu_after(helper.make_node("Concat", ["a", "c"], ["b"], axis=0)),
+                    {"a": np.ones((2, 2), np.float32), "c": np.ones((2, 3), np.float32)}, "Concat node"),
+    "fold-gather": (_relu_after(helper.make_node("Gather", ["a", "i"], ["b"])),
+                    {"a": np.ones(6, np.float32), "i": np.array([100], np.int64)}, "Gather node .*out of bounds"),
+    "fold-transpose": (_relu_after(helper.make_node("Transpose", ["a"], ["b"], perm=[5, 0])),
+                       {"a": np.ones((2, 2), np.float32)}, "Transpose node"),  # AxisError
+    "fold-huge-constant": (_relu_after(helper.make_node("ConstantOfShape", ["s"], ["b"])),
+                           {"s": np.array([10**6, 10**6, 10**3], np.int64)}, "elements"),  # MemoryError
+    "fold-huge-broadcast": (_relu_after(helper.make_node("Add", ["p", "q"], ["b"])),
+                            {"p": np.ones((100_000, 1), np.float32), "q": np.ones((1, 100_000), np.float32)},
+                            "Add node .*elements"),  # a 40 GB constant
+    "fold-int-div-by-zero": (_relu_after(helper.make_node("Div", ["p", "z"], ["b"])),
+                             {"p": np.array([4], np.int64), "z": np.array([0], np.int64)}, "division by zero"),
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_malformed_graphs_raise_value_errors_naming_file_and_node(tmp_path, name):
+    nodes, initializers, message = MALFORMED[name]
+    path = _save_unchecked(tmp_path / f"{name}.onnx", nodes, initializers)
+    with pytest.raises(ValueError, match=message) as err:
+        conx.load(path)
+    assert str(path) in str(err.value)
+
+
+def test_an_empty_file_is_not_an_empty_model(tmp_path):
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    with pytest.raises(ValueError, match="not an ONNX model"):
+        conx.load(tmp_path / "empty.onnx")

@@ -167,3 +167,55 @@ def test_headless_vgg16_exports_torchvision_feature_keys():
     state = torch_state_dict(zoo.vgg16(input_shape=(3, 32, 32), include_top=False))
     assert set(state) == expected
     assert state["features.28.weight"].shape == (512, 512, 3, 3)
+
+
+def _small_net():
+    from cudacnn.layers import BatchNormalization, Conv2D, Dense, Flatten, Input
+    from cudacnn.models import Sequential
+
+    return Sequential([Input((1, 8, 8)), Conv2D(2, 3, name="conv"), BatchNormalization(name="bn"),
+                       Flatten(name="fl"), Dense(3, name="fc")], name="net")
+
+
+def test_a_bad_tensor_late_in_the_dict_changes_no_weight():
+    from cudacnn.interchange import torch_state_dict
+
+    model = _small_net()
+    state = {k: np.ones_like(v) for k, v in torch_state_dict(model).items()}
+    state["fc.bias"] = np.array(["x", "y", "z"])  # the right shape, but no numbers
+    before = {k: v.copy() for k, v in model.named_weights().items()}
+    for strict in (True, False):
+        with pytest.raises(ValueError, match="real numbers.*fc.bias"):
+            load_torch_state_dict(model, state, strict=strict)
+    assert all(np.array_equal(before[k], v) for k, v in model.named_weights().items())
+    state["fc.bias"] = np.ones(3, np.complex64)  # would silently lose its imaginary part
+    with pytest.raises(ValueError, match="fc.bias"):
+        load_torch_state_dict(model, state)
+
+
+def test_half_and_bfloat16_checkpoints_load_as_float32(tmp_path):
+    from cudacnn.interchange import torch_state_dict
+
+    state = torch_state_dict(_small_net())
+    for dtype in (torch.bfloat16, torch.float16):
+        path = tmp_path / f"{dtype}.pt".replace("torch.", "")
+        torch.save({k: torch.from_numpy(v).to(dtype) if v.dtype == np.float32 else torch.from_numpy(v)
+                    for k, v in state.items()}, path)
+        model = _small_net()
+        assert load_torch_state_dict(model, path)["loaded"] == 8
+        expected = torch.from_numpy(state["fc.weight"]).to(dtype).float().numpy()
+        np.testing.assert_array_equal(model.get_layer("fc").params["kernel"], expected)
+
+
+def test_bad_arguments_are_type_errors():
+    from cudacnn.interchange import torch_state_dict
+
+    state = torch_state_dict(_small_net())
+    with pytest.raises(TypeError, match="cudacnn model"):
+        load_torch_state_dict(None, state)
+    with pytest.raises(TypeError, match="cudacnn model"):
+        torch_state_dict(None)
+    with pytest.raises(TypeError, match="strict"):
+        load_torch_state_dict(_small_net(), state, strict="no")
+    with pytest.raises(TypeError, match="arch"):
+        load_torch_state_dict(_small_net(), state, arch=5)

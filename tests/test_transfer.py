@@ -167,3 +167,29 @@ def test_preprocess_imagenet():
     np.testing.assert_allclose(transfer.preprocess_imagenet(images / 255.0), x, rtol=1e-6)
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         transfer.preprocess_imagenet(np.zeros((2, 1, 4, 4)))
+
+
+def test_preprocess_imagenet_enforces_its_documented_ranges():
+    for images, message in ((np.full((1, 3, 4, 4), 200.0), r"0\.\.1"),            # 0..255 floats
+                            (np.full((1, 3, 4, 4), np.nan, np.float32), r"0\.\.1"),
+                            (np.full((1, 3, 4, 4), 200, np.int64), "uint8")):     # ints other than uint8
+        with pytest.raises(ValueError, match=message):
+            transfer.preprocess_imagenet(images)
+
+
+def test_load_features_refuses_what_extract_features_never_writes(tmp_path):
+    good = tmp_path / "f.npy"
+    np.save(good, np.arange(12, dtype=np.float32).reshape(3, 4))
+    np.testing.assert_array_equal(transfer.load_features(good), np.arange(12).reshape(3, 4))
+    truncated = tmp_path / "truncated.npy"
+    truncated.write_bytes(good.read_bytes()[:-5])
+    archive = tmp_path / "f.npz"
+    np.savez(archive, a=np.ones(3))
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    for path, message in ((truncated, "truncated"), (archive, "not a features"), (objects, "numbers")):
+        with pytest.raises(ValueError, match=message) as err:
+            transfer.load_features(path)
+        assert str(path) in str(err.value)
+    with pytest.raises(FileNotFoundError):
+        transfer.load_features(tmp_path / "absent.npy")

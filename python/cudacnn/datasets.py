@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import numbers
 import os
 import pickle
 import zipfile
@@ -42,8 +43,14 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0):
     gives the same sets, each with (about) ``test_fraction`` of every digit.
     Images are (N, 1, 8, 8) float32, the original 0..16 values divided by 16.
     """
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real):
+        raise TypeError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be a non-negative int, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed}")
     with resources.files("cudacnn").joinpath("data/digits.npz").open("rb") as f:
         with np.load(f, allow_pickle=False) as archive:
             images, labels = archive["images"], archive["labels"].astype(np.int64)
@@ -52,6 +59,9 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0):
     for digit in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == digit))
         test_mask[members[: round(len(members) * test_fraction)]] = True
+    if test_mask.all() or not test_mask.any():
+        raise ValueError(f"test_fraction={test_fraction} leaves the {'train' if test_mask.all() else 'test'} "
+                         "set empty")
     train_idx = rng.permutation(np.flatnonzero(~test_mask))
     test_idx = np.flatnonzero(test_mask)
     x = (images.astype(np.float32) / 16.0)[:, None, :, :]
@@ -144,23 +154,41 @@ def _images_and_labels(images, labels, num_classes, x_source, y_source):
     """Validate and convert to float32 NCHW in [0, 1] and int64 labels."""
     if len(images) != len(labels):
         raise ValueError(f"{x_source} has {len(images)} images but {y_source} has {len(labels)} labels")
-    labels = labels.astype(np.int64)
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"{y_source}: labels must lie in [0, {num_classes}), "
-                         f"found {labels.min()}..{labels.max()}")
+    labels = _class_labels(labels, num_classes, y_source)
     if images.dtype == np.uint8:
         x = images.astype(np.float32) / np.float32(255.0)
+    elif images.dtype.kind not in "iuf":
+        raise ValueError(f"{x_source}: images must be numbers (uint8, or others in [0, 1]), got dtype {images.dtype}")
     else:
         x = images.astype(np.float32)
-        if x.size and (x.min() < 0.0 or x.max() > 1.0):
-            raise ValueError(f"{x_source}: non-uint8 images must already lie in [0, 1]")
+        if x.size and not (x.min() >= 0.0 and x.max() <= 1.0):  # (written so that NaN fails too)
+            raise ValueError(f"{x_source}: non-uint8 images must already lie in [0, 1], "
+                             f"found {x.min()}..{x.max()}")
     return x, labels
+
+
+def _class_labels(labels, num_classes, source):
+    """``labels`` as int64 class indices, refusing non-integers and values outside [0, num_classes)."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iuf":
+        raise ValueError(f"{source}: labels must be integers, got dtype {labels.dtype}")
+    if labels.dtype.kind == "f":
+        whole = np.isfinite(labels) & (labels == np.round(labels))
+        if not whole.all():  # 1.7 would silently become class 1
+            raise ValueError(f"{source}: labels must be whole numbers, found {labels[~whole].ravel()[0]}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"{source}: labels must lie in [0, {num_classes}), "
+                         f"found {labels.min()}..{labels.max()}")
+    return labels.astype(np.int64)
 
 
 def _load_npz(path: Path, num_classes: int = 10):
     """A Keras-style ``mnist.npz`` (x_train, y_train, x_test, y_test as uint8)."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # np.load also reads .npy files
+            raise ValueError(f"it holds a single array of shape {archive.shape}, not an .npz archive")
+        with archive:
             arrays = {key: archive[key] for key in _IDX_FILES}
     except KeyError as exc:
         raise ValueError(f"{path}: missing array {exc}; expected x_train, y_train, x_test, y_test") from None
@@ -288,8 +316,8 @@ def _load_cifar_pickle(path: Path):
         what = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise ValueError(f"{path}: 'data' must be a uint8 array of shape (N, 3072), got {what}")
     try:
-        labels = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError):
+        labels = np.asarray(labels)
+    except (TypeError, ValueError, RecursionError):
         raise ValueError(f"{path}: 'labels' must be a list of integers") from None
     if labels.ndim != 1:
         raise ValueError(f"{path}: 'labels' must be one-dimensional, got shape {labels.shape}")
@@ -352,8 +380,7 @@ def load_cifar10(path=None):
             x, y = read(file)
             if len(x) != len(y):
                 raise ValueError(f"{file}: {len(x)} images but {len(y)} labels")
-            if y.size and (y.min() < 0 or y.max() > 9):
-                raise ValueError(f"{file}: labels must lie in [0, 10), found {y.min()}..{y.max()}")
+            y = _class_labels(y, 10, file)
             images.append(x)
             labels.append(y)
         source = directory / f"{names[0]}{suffix}"

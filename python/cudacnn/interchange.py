@@ -76,7 +76,8 @@ def layer_to_torch_module(layer_name: str, arch: str) -> str:
 def torch_state_dict(model, arch: str | None = None) -> dict:
     """Our weights as a torchvision-named state_dict ``{key: numpy array}`` (load it with
     ``net.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})``)."""
-    arch = arch or getattr(model, "name", "")
+    _check_model(model)
+    arch = _arch(model, arch)
     state = {}
     for layer in model.leaf_layers():
         module = layer_to_torch_module(layer.name, arch)
@@ -119,12 +120,20 @@ def read_state_dict(source) -> dict:
             raise ValueError(f"{path}: expected a .pt, .pth, .bin or .safetensors file")
     if not isinstance(source, dict):
         raise TypeError(f"a state_dict must be a dict of arrays, got {type(source).__name__}")
-    arrays = {}
-    for key, value in source.items():
-        if hasattr(value, "detach"):  # a torch tensor
-            value = value.detach().cpu().numpy()
-        arrays[str(key)] = np.asarray(value)
-    return arrays
+    return {str(key): _as_numpy(key, value) for key, value in source.items()}
+
+
+def _as_numpy(key, value) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu()
+        if value.is_floating_point() and value.element_size() < 4:
+            value = value.float()  # bfloat16 / float16 (NumPy has no bfloat16); our weights are float32
+        try:
+            value = value.numpy()
+        except (TypeError, RuntimeError) as exc:
+            raise TypeError(f"state_dict entry {key!r}: cannot convert a {value.dtype} tensor to NumPy "
+                            f"({exc})") from None
+    return np.asarray(value)
 
 
 def _our_key(torch_key: str, layers: dict, arch: str):
@@ -153,10 +162,13 @@ def load_torch_state_dict(model, source, arch: str | None = None, strict: bool =
     weight changes; without it the matching tensors load and the report says
     what did not (e.g. a classifier dropped with ``include_top=False``).
     """
-    arch = arch or getattr(model, "name", "")
+    _check_model(model)
+    if not isinstance(strict, (bool, np.bool_)):
+        raise TypeError(f"strict must be True or False, got {strict!r}")
+    arch = _arch(model, arch)
     tensors = read_state_dict(source)
     layers = {layer.name: layer for layer in model.leaf_layers()}  # nested bases included
-    assignments, unexpected, mismatched, provided = [], [], [], set()
+    assignments, unexpected, mismatched, not_numbers, provided = [], [], [], [], set()
     for key, value in tensors.items():
         if key.endswith(_IGNORED_SUFFIXES):
             continue
@@ -169,18 +181,37 @@ def load_torch_state_dict(model, source, arch: str | None = None, strict: bool =
         if tuple(value.shape) != tuple(store[param].shape):
             mismatched.append((key, tuple(value.shape), tuple(store[param].shape)))
             continue
+        if value.dtype.kind not in "biuf":  # strings, objects, complex: nothing to load, say so now
+            not_numbers.append((key, value.dtype))
+            continue
         assignments.append((layer, store, param, value))
     missing = [f"{name}/{param}" for name, layer in layers.items()
                for param, _ in layer.weight_items() if (name, param) not in provided]
     report = {"missing": missing, "unexpected": unexpected, "mismatched": mismatched,
               "loaded": len(assignments)}
+    if not_numbers:  # even without strict: a non-numeric tensor is a broken file, not a partial match
+        listed = ", ".join(f"{key} ({dtype})" for key, dtype in not_numbers)
+        raise ValueError(f"state_dict tensors must hold real numbers; not so for: {listed}")
     if strict and (missing or unexpected or mismatched):
         raise ValueError(_describe(report, arch))
-    for layer, store, param, value in assignments:
+    # Convert everything first, so that no weight changes unless all of them can.
+    converted = [(store, param, np.ascontiguousarray(value, dtype=store[param].dtype))
+                 for _, store, param, value in assignments]
+    for store, param, value in converted:
         old = store[param]
-        store[param] = to_device(np.ascontiguousarray(value, dtype=old.dtype),
-                                 "gpu" if backend.is_gpu_array(old) else "cpu")
+        store[param] = to_device(value, "gpu" if backend.is_gpu_array(old) else "cpu")
     return report
+
+
+def _check_model(model):
+    if not callable(getattr(model, "leaf_layers", None)):
+        raise TypeError(f"expected a cudacnn model, got {type(model).__name__}")
+
+
+def _arch(model, arch):
+    if arch is not None and not isinstance(arch, str):
+        raise TypeError(f"arch must be an architecture name such as 'resnet18' or 'vgg16', got {arch!r}")
+    return arch or getattr(model, "name", "")
 
 
 def _describe(report, arch) -> str:

@@ -69,6 +69,7 @@ def save_model(model, path) -> None:
 def load_model(path, compile: bool = True):
     """Rebuild a model saved by ``save_model``: architecture, weights and (if
     ``compile``) the loss, optimizer and metrics it was compiled with."""
+    from .layers.base import only_weight_shapes
     from .models import model_from_config
 
     tensors, metadata = read_safetensors(path)
@@ -83,12 +84,16 @@ def load_model(path, compile: bool = True):
     try:
         config = json.loads(metadata["model_config"])
         compile_config = json.loads(metadata["compile_config"]) if "compile_config" in metadata else None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: corrupt model config ({exc})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path}: corrupt model config ({type(exc).__name__}: {exc})") from None
     try:
-        model = model_from_config(config)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot rebuild the model from its config ({type(exc).__name__}: {exc})") from None
+        with only_weight_shapes(array.shape for array in tensors.values()):
+            model = model_from_config(config)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError) as exc:
+        # A config edited by hand (a nested "config": null, an empty "inbound" list, nesting
+        # deeper than the stack...) fails somewhere inside the rebuild; name the file.
+        raise ValueError(f"{path}: invalid model config, cannot rebuild the model from it "
+                         f"({type(exc).__name__}: {exc})") from exc
     _assign_weights(model, tensors, path)
     if compile and compile_config is not None:
         _compile_from_config(model, compile_config, path)
@@ -113,11 +118,12 @@ def _compile_from_config(model, config, source) -> None:
 
     try:
         optimizer_config = dict(config["optimizer"])
-        optimizer = getattr(optimizers, optimizer_config.pop("name"))(**optimizer_config)
+        # (by registered name only: getattr(optimizers, name) would call any function the module holds)
+        optimizer = type(optimizers.get(optimizer_config.pop("name")))(**optimizer_config)
         loss_config = dict(config["loss"])
         loss = type(losses.get(loss_config.pop("name")))(**loss_config)
         model.compile(optimizer=optimizer, loss=loss, metrics=config["metrics"])
-    except (KeyError, AttributeError, TypeError, ValueError) as exc:
+    except (KeyError, AttributeError, TypeError, ValueError, IndexError) as exc:
         raise ValueError(f"{source}: cannot restore the compile settings ({type(exc).__name__}: {exc}); "
                          "load with compile=False and compile the model yourself") from None
 

@@ -47,6 +47,10 @@ def atomic_write(path):
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ValueError(f"cannot write {path}: it is a directory; give a file path")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
     tmp_name = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     # os.open rather than mkstemp, so the file gets the usual umask-based mode, not 0600.
     fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -121,6 +125,8 @@ def read_safetensors(path):
     Raises ValueError naming the file when it is truncated or malformed.
     """
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no safetensors file at {path}")
     raw = path.read_bytes()
     if len(raw) < 8:
         raise ValueError(f"{path}: not a safetensors file (only {len(raw)} bytes; truncated?)")
@@ -130,7 +136,7 @@ def read_safetensors(path):
                          "(truncated, or not a safetensors file)")
     try:
         header = json.loads(raw[8:8 + header_len].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{path}: corrupt safetensors header ({exc})") from None
     if not isinstance(header, dict):
         raise ValueError(f"{path}: safetensors header must be a JSON object")
@@ -153,16 +159,21 @@ def _parse_entry(path, name, entry):
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     if dtype not in _DTYPES:
         raise ValueError(f"{path}: tensor {name!r} has unsupported dtype {dtype!r}")
-    if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
+    if not (isinstance(shape, list) and all(_is_count(d) for d in shape)):
         raise ValueError(f"{path}: tensor {name!r} has invalid shape {shape!r}")
     if not (isinstance(offsets, list) and len(offsets) == 2
-            and all(isinstance(o, int) and o >= 0 for o in offsets) and offsets[0] <= offsets[1]):
+            and all(_is_count(o) for o in offsets) and offsets[0] <= offsets[1]):
         raise ValueError(f"{path}: tensor {name!r} has invalid data_offsets {offsets!r}")
     nbytes = math.prod(shape) * np.dtype(_DTYPES[dtype]).itemsize
     if offsets[1] - offsets[0] != nbytes:
         raise ValueError(f"{path}: tensor {name!r} of shape {tuple(shape)} and dtype {dtype} needs "
                          f"{nbytes} bytes but data_offsets {offsets} span {offsets[1] - offsets[0]}")
     return _DTYPES[dtype], tuple(shape), tuple(offsets)
+
+
+def _is_count(value) -> bool:
+    """A JSON non-negative integer (JSON true/false parse as bool, a subclass of int: not a count)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _check_layout(path, entries, data_len):

@@ -19,6 +19,9 @@ or, to save compute when the base stays frozen, push the data through it once::
 """
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
 
 from .layers import Dense, Dropout, Flatten, GlobalAveragePooling2D, Input
@@ -130,19 +133,58 @@ def extract_features(model, x, path, batch_size=256):
 
 
 def load_features(path, mmap=True):
-    """Features written by :func:`extract_features` (memory-mapped, read-only, by default)."""
+    """Features written by :func:`extract_features` (memory-mapped, read-only, by default).
+
+    The file must be a complete ``.npy`` array of numbers; anything else (an ``.npz``, a
+    truncated file, pickled objects) raises ValueError naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no features file at {path}")
+    _check_npy_file(path)
     return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+def _check_npy_file(path):
+    """Read the .npy header of ``path`` and check that the data that follows is exactly what it declares."""
+    fmt = np.lib.format
+    with open(path, "rb") as f:
+        try:
+            version = fmt.read_magic(f)
+            read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+            if read_header is None:
+                raise ValueError(f".npy format version {version} is not supported")
+            shape, _, dtype = read_header(f)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not a features (.npy) file ({exc})") from None
+        data_bytes = path.stat().st_size - f.tell()
+    if dtype.kind not in "biuf":
+        raise ValueError(f"{path}: features must be numbers, the file holds dtype {dtype}")
+    needed = math.prod(shape) * dtype.itemsize
+    if data_bytes != needed:
+        problem = "truncated" if data_bytes < needed else "has trailing bytes"
+        raise ValueError(f"{path}: features file {problem}: an array of shape {shape} and dtype {dtype} "
+                         f"needs {needed} data bytes, the file has {data_bytes}")
 
 
 def preprocess_imagenet(images):
     """Normalise RGB images (N, 3, H, W) as torchvision's pretrained weights expect.
 
-    uint8 images are scaled from 0..255 to 0..1 first; float images must already lie in 0..1.
+    uint8 images are scaled from 0..255 to 0..1 first; float images must already lie in 0..1
+    (other dtypes, and float values outside 0..1, raise ValueError).
     """
     x = np.asarray(images)
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"expected RGB images of shape (N, 3, H, W), got {x.shape}")
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255.0
+    elif x.dtype.kind == "f":
+        if x.size and not (x.min() >= 0.0 and x.max() <= 1.0):  # (written so that NaN fails too)
+            raise ValueError(f"float images must lie in 0..1, found {x.min()}..{x.max()}; "
+                             "divide 0..255 images by 255 or pass them as uint8")
+        x = x.astype(np.float32)
+    else:
+        raise ValueError(f"images must be uint8 (0..255) or float (0..1), got dtype {x.dtype}")
     mean = np.array(IMAGENET_MEAN, np.float32).reshape(1, 3, 1, 1)
     std = np.array(IMAGENET_STD, np.float32).reshape(1, 3, 1, 1)
     return (x - mean) / std

@@ -8,8 +8,10 @@ Keras. Layers keep what ``backward`` needs from the last ``forward``.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 
@@ -18,6 +20,20 @@ from .. import initializers
 from .. import regularizers as regularizers_module
 
 _name_counts: dict[str, int] = defaultdict(int)
+
+# While a saved model is rebuilt from its config (io.load_model), the weight shapes its file
+# holds: a weight of any other shape (an edited config's filters: 10**9) is refused before it
+# is allocated. Each stored tensor serves one weight, as loading pairs them anyway.
+_allowed_weight_shapes: contextvars.ContextVar = contextvars.ContextVar("allowed_weight_shapes", default=None)
+
+
+@contextlib.contextmanager
+def only_weight_shapes(shapes):
+    token = _allowed_weight_shapes.set(Counter(tuple(s) for s in shapes))
+    try:
+        yield
+    finally:
+        _allowed_weight_shapes.reset(token)
 
 
 def to_snake_case(name: str) -> str:
@@ -161,6 +177,13 @@ class Layer:
         return total
 
     def add_weight(self, name, shape, initializer="zeros", trainable=True):
+        allowed = _allowed_weight_shapes.get()
+        if allowed is not None:
+            wanted = tuple(int(d) for d in shape)
+            if allowed[wanted] <= 0:
+                raise ValueError(f"layer {self.name!r} would get a {name} of shape {wanted}, but the file "
+                                 "holds no (further) tensor of that shape")
+            allowed[wanted] -= 1
         value = initializers.initialize(initializer, shape)
         (self.params if trainable else self.state)[name] = value
         return value

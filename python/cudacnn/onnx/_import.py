@@ -10,6 +10,7 @@ node, before a model is returned.
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -21,11 +22,20 @@ from .. import layers as L
 from ..models import Model
 from . import _fold
 
+# A folded constant bigger than this is a corrupt or hostile file, not shape arithmetic.
+_MAX_CONSTANT_ELEMENTS = 2**31
+
 
 class _Importer:
     def __init__(self, graph):
         self.graph = graph
-        self.constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        self.constants = {}
+        for tensor in graph.initializer:
+            try:
+                self.constants[tensor.name] = numpy_helper.to_array(tensor)
+            except Exception as exc:  # dims that do not match the data, external data outside the folder...
+                raise ValueError(f"ONNX initializer {tensor.name!r} cannot be read "
+                                 f"({type(exc).__name__}: {exc})") from None
         self.tensors = {}      # ONNX name -> SymbolicTensor
         self.onnx_shapes = {}  # ONNX name -> per-sample shape as ONNX sees it
         self.aliases = {}      # ONNX name -> ONNX name it equals (Identity, fused Add, ...)
@@ -45,16 +55,24 @@ class _Importer:
     def is_constant(self, name):
         return name == "" or self.resolve(name) in self.constants
 
-    def constant(self, node, index):
+    def constant(self, node, index, required=None):
+        """Constant input ``index`` of ``node`` (None if absent, unless ``required`` names it)."""
         if index >= len(node.input) or node.input[index] == "":
+            if required:
+                raise _error(node, f"lacks its required input {index} ({required})")
             return None
         name = self.resolve(node.input[index])
         if name not in self.constants:
             raise ValueError(f"ONNX node {_label(node)} ({node.op_type}): input {index} "
                              f"({node.input[index]!r}) must be a constant initializer")
-        return self.constants[name]
+        value = self.constants[name]
+        if value.dtype.kind not in "biuf":
+            raise _error(node, f"input {index} ({node.input[index]!r}) must hold numbers, got dtype {value.dtype}")
+        return value
 
     def runtime(self, node, index=0):
+        if index >= len(node.input) or node.input[index] == "":
+            raise _error(node, f"lacks its required input {index}")
         name = self.resolve(node.input[index])
         if name not in self.tensors:
             raise ValueError(f"ONNX node {_label(node)} ({node.op_type}): input "
@@ -106,16 +124,33 @@ class _Importer:
             self.tensors[value.name] = tensor
             self.onnx_shapes[value.name] = per_sample
             inputs.append(tensor)
+        if not inputs:
+            raise ValueError("the ONNX graph has no (non-constant) inputs")
+        if not self.graph.output:
+            raise ValueError("the ONNX graph declares no outputs")
         for node in self.graph.node:
+            if not node.output or not node.output[0]:
+                raise _error(node, "has no outputs")
             if node.output[0] in self.skipped:
                 continue
-            if self._fold(node):
-                continue
-            handler = _HANDLERS.get(node.op_type)
-            if handler is None:
-                raise ValueError(f"ONNX op {node.op_type} (node {_label(node)}) is not supported; supported: "
-                                 f"{sorted(_HANDLERS)} and constant shape arithmetic")
-            handler(self, node, _fold.attributes(node))
+            taken = [name for name in node.output if name in self.tensors or name in self.constants
+                     or name in self.aliases]
+            if taken:
+                raise _error(node, f"output {taken[0]!r} is already produced elsewhere in the graph")
+            try:
+                if self._fold(node):
+                    continue
+                handler = _HANDLERS.get(node.op_type)
+                if handler is None:
+                    raise ValueError(f"ONNX op {node.op_type} (node {_label(node)}) is not supported; supported: "
+                                     f"{sorted(_HANDLERS)} and constant shape arithmetic")
+                handler(self, node, _fold.attributes(node))
+            except ValueError as exc:
+                if _label(node) in str(exc):
+                    raise
+                raise _error(node, str(exc)) from exc  # e.g. a layer refusing its arguments
+            except (TypeError, KeyError, IndexError, AttributeError) as exc:
+                raise _error(node, f"malformed node ({type(exc).__name__}: {exc})") from exc
         outputs = []
         for value in self.graph.output:
             name = self.resolve(value.name)
@@ -127,7 +162,7 @@ class _Importer:
 
     def _fold(self, node):
         attrs = _fold.attributes(node)
-        if node.op_type == "Shape" and self.resolve(node.input[0]) in self.onnx_shapes:
+        if node.op_type == "Shape" and node.input and self.resolve(node.input[0]) in self.onnx_shapes:
             value = _fold.shape_value(self.onnx_shape(node))
             start, end = attrs.get("start", 0), attrs.get("end", None)
             self.constants[node.output[0]] = value[start:end]
@@ -136,16 +171,50 @@ class _Importer:
             return False
         values = [self.constants[self.resolve(n)] if n else None for n in node.input]
         try:
+            _check_fold(node.op_type, values, attrs)
             self.constants[node.output[0]] = np.asarray(_fold.evaluate(node.op_type, values, attrs))
         except KeyError:
             raise ValueError(f"ONNX op {node.op_type} (node {_label(node)}) on constants cannot be folded") from None
+        except (ValueError, TypeError, IndexError, AttributeError) as exc:  # np.AxisError is a ValueError
+            raise _error(node, f"cannot fold its constant inputs: {exc}") from exc
         return True
+
+
+def _check_fold(op, values, attrs):
+    """Refuse, before NumPy allocates it, a folded result with an absurd number of elements; and an
+    integer division by zero (NumPy would answer it with a warning and a 0)."""
+    if op in ("ConstantOfShape", "Reshape"):
+        dims = np.asarray(values[0 if op == "ConstantOfShape" else 1]).ravel()
+        if dims.dtype.kind not in "iu":  # NumPy would truncate 2.5 to 2
+            raise ValueError(f"the shape must be integers, got {dims.tolist()}")
+        if op == "Reshape":
+            return
+        if (dims < 0).any():
+            raise ValueError(f"the shape must be non-negative, got {dims.tolist()}")
+        size = math.prod(int(d) for d in dims)
+    elif op in ("Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater"):
+        size = math.prod(np.broadcast_shapes(*(np.shape(v) for v in values)))
+        divisor = np.asarray(values[-1])
+        if op == "Div" and len(values) == 2 and divisor.dtype.kind in "iu" and (divisor == 0).any():
+            raise ValueError("integer division by zero")
+    elif op == "Gather":
+        data, indices = np.asarray(values[0]), np.asarray(values[1])
+        axis_len = data.shape[attrs.get("axis", 0)]
+        size = indices.size * (data.size // axis_len if axis_len else 0)
+    else:
+        return
+    if size > _MAX_CONSTANT_ELEMENTS:
+        raise ValueError(f"the result would have {size} elements (more than {_MAX_CONSTANT_ELEMENTS})")
 
 
 # ----- node handlers ------------------------------------------------------------------------
 def _label(node):
-    """A node's name for messages (exporters may leave names empty; outputs are always named)."""
-    return repr(node.name or f"-> {node.output[0]}")
+    """A node's name for messages (exporters may leave names empty; outputs are named in valid graphs)."""
+    return repr(node.name or (f"-> {node.output[0]}" if node.output else "<unnamed>"))
+
+
+def _error(node, message):
+    return ValueError(f"ONNX {node.op_type} node {_label(node)}: {message}")
 
 
 def _spatial_padding(node, attrs, in_hw, kernel, strides, dilations=(1, 1)):
@@ -158,7 +227,10 @@ def _spatial_padding(node, attrs, in_hw, kernel, strides, dilations=(1, 1)):
         return "same"
     if auto_pad not in ("NOTSET", ""):
         raise ValueError(f"ONNX node {_label(node)}: auto_pad {auto_pad} is not supported")
-    top, left, bottom, right = list(attrs.get("pads", [0, 0, 0, 0]))
+    pads = list(attrs.get("pads", [0, 0, 0, 0]))
+    if len(pads) != 4:
+        raise _error(node, f"pads must have 4 entries (top, left, bottom, right), got {pads}")
+    top, left, bottom, right = pads
     if (top, left) == (bottom, right):
         return (int(top), int(left))
     same = []
@@ -183,15 +255,18 @@ def _check_ceil_mode(node, attrs, in_hw, kernel, strides, pads):
 
 def _conv(imp, node, attrs):
     x = imp.runtime(node)
-    w, b = imp.constant(node, 1), imp.constant(node, 2)
+    w, b = imp.constant(node, 1, "weight"), imp.constant(node, 2)
     if w.ndim != 4:
         raise ValueError(f"ONNX Conv {_label(node)}: only 2-D convolutions are supported, kernel {w.shape}")
+    group = attrs.get("group", 1)
+    if len(x.shape) != 4 or w.shape[1] * group != x.shape[1]:  # checked before the layer allocates a kernel
+        raise _error(node, f"kernel of shape {w.shape} with group={group} does not fit input {x.shape}")
     kernel = tuple(w.shape[2:])
     strides = tuple(attrs.get("strides", (1, 1)))
     dilations = tuple(attrs.get("dilations", (1, 1)))
     padding = _spatial_padding(node, attrs, x.shape[2:], kernel, strides, dilations)
     layer = L.Conv2D(int(w.shape[0]), kernel, strides=strides, padding=padding, dilation_rate=dilations,
-                     groups=int(attrs.get("group", 1)), use_bias=b is not None, name=imp.layer_name(node))
+                     groups=int(group), use_bias=b is not None, name=imp.layer_name(node))
     weights = {"kernel": w} if b is None else {"kernel": w, "bias": b}
     imp.emit(node, layer, x, weights)
 
@@ -201,23 +276,27 @@ def _dense(imp, node, kernel, bias):
     if len(x.shape) != 2:
         raise ValueError(f"ONNX node {_label(node)} ({node.op_type}) needs a flat (N, features) input, "
                          f"got {x.shape}")
+    if kernel.ndim != 2 or kernel.shape[1] != x.shape[1]:  # checked before the layer allocates a kernel
+        raise _error(node, f"weight of shape {kernel.shape} (outputs, inputs) does not fit input {x.shape}")
+    if bias is not None and bias.size not in (1, kernel.shape[0]):
+        raise _error(node, f"bias of {bias.size} values does not fit {kernel.shape[0]} outputs")
     layer = L.Dense(int(kernel.shape[0]), use_bias=bias is not None, name=imp.layer_name(node))
     weights = {"kernel": kernel}
     if bias is not None:
-        weights["bias"] = np.broadcast_to(bias, (kernel.shape[0],))
+        weights["bias"] = np.broadcast_to(bias.reshape(-1), (kernel.shape[0],))
     imp.emit(node, layer, x, weights)
 
 
 def _gemm(imp, node, attrs):
     if attrs.get("transA", 0):
         raise ValueError(f"ONNX Gemm {_label(node)}: transA=1 is not supported")
-    b, c = imp.constant(node, 1), imp.constant(node, 2)
+    b, c = imp.constant(node, 1, "B"), imp.constant(node, 2)
     kernel = attrs.get("alpha", 1.0) * (b if attrs.get("transB", 0) else b.T)
     _dense(imp, node, kernel, None if c is None else attrs.get("beta", 1.0) * c.reshape(-1))
 
 
 def _matmul(imp, node, attrs):
-    kernel = imp.constant(node, 1).T
+    kernel = imp.constant(node, 1, "B").T
     bias = None
     users = imp.consumers.get(node.output[0], [])
     if len(users) == 1 and users[0].op_type == "Add":
@@ -249,6 +328,8 @@ def _softmax(imp, node, attrs):
 
 def _pool(imp, node, attrs):
     x = imp.runtime(node)
+    if "kernel_shape" not in attrs:
+        raise _error(node, "lacks the required kernel_shape attribute")
     kernel = tuple(attrs["kernel_shape"])
     strides = tuple(attrs.get("strides", kernel))
     if any(d != 1 for d in attrs.get("dilations", (1, 1))):
@@ -287,7 +368,14 @@ def _reduce_mean(imp, node, attrs):
 
 def _batch_norm(imp, node, attrs):
     x = imp.runtime(node)
-    gamma, beta, mean, var = (imp.constant(node, i) for i in range(1, 5))
+    stats = [imp.constant(node, i, what) for i, what in enumerate(("scale", "B", "mean", "var"), start=1)]
+    channels = (x.shape[1],) if len(x.shape) > 1 else None
+    if any(s.shape != channels for s in stats):  # checked before the layer allocates its statistics
+        raise _error(node, f"scale, B, mean and var must each have shape {channels} for input {x.shape}, "
+                           f"got {[s.shape for s in stats]}")
+    gamma, beta, mean, var = stats
+    if not (var >= 0).all():
+        raise _error(node, "the running variance has negative (or NaN) entries")
     layer = L.BatchNormalization(momentum=attrs.get("momentum", 0.9), epsilon=attrs.get("epsilon", 1e-5),
                                  name=imp.layer_name(node))
     imp.emit(node, layer, x, {"gamma": gamma, "beta": beta, "moving_mean": mean, "moving_variance": var})
@@ -304,6 +392,8 @@ def _add(imp, node, attrs):
 
 
 def _concat(imp, node, attrs):
+    if len(node.input) < 2:
+        raise _error(node, f"needs at least 2 inputs, got {len(node.input)}")
     xs = [imp.runtime(node, i) for i in range(len(node.input))]
     rank = len(xs[0].shape)
     axis = attrs.get("axis", 1) % rank
@@ -333,7 +423,11 @@ def _flatten(imp, node, attrs):
 
 
 def _reshape(imp, node, attrs):
-    per_sample = _fold.reshape_keeps_batch(imp.constant(node, 1))
+    imp.runtime(node)
+    target = imp.constant(node, 1, "shape")
+    if target.dtype.kind not in "iu":
+        raise _error(node, f"the target shape must be integers, got {target.tolist()}")
+    per_sample = _fold.reshape_keeps_batch(target)
     if per_sample == tuple(imp.onnx_shape(node)):  # a no-op view, e.g. x.view(N, C, H, W)
         imp.alias(node)
         return
@@ -347,7 +441,10 @@ def _reshape(imp, node, attrs):
 def _dropout(imp, node, attrs):
     rate = attrs.get("ratio", 0.5)
     if len(node.input) > 1 and node.input[1]:
-        rate = float(imp.constant(node, 1))
+        rate = imp.constant(node, 1)
+        if rate.size != 1:
+            raise _error(node, f"ratio must be a single number, got shape {rate.shape}")
+        rate = rate.item()
     imp.emit(node, L.Dropout(float(rate), name=imp.layer_name(node)), imp.runtime(node))
 
 
@@ -388,4 +485,9 @@ def load(path):
         proto = onnx.load(str(path))
     except Exception as exc:  # protobuf DecodeError and friends
         raise ValueError(f"{path}: not an ONNX model ({type(exc).__name__}: {exc})") from None
-    return _Importer(proto.graph).run(re.sub(r"[^0-9A-Za-z_]+", "_", proto.graph.name or path.stem))
+    if not proto.HasField("graph"):  # e.g. an empty file, which protobuf reads as an empty message
+        raise ValueError(f"{path}: not an ONNX model (no graph)")
+    try:
+        return _Importer(proto.graph).run(re.sub(r"[^0-9A-Za-z_]+", "_", proto.graph.name or path.stem))
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
