@@ -7,6 +7,7 @@ import pytest
 
 import cudacnn
 from cudacnn import datasets, optimizers, transfer, zoo
+from cudacnn import layers as L
 from cudacnn.layers import Dense
 from cudacnn.models import Sequential
 
@@ -193,3 +194,24 @@ def test_load_features_refuses_what_extract_features_never_writes(tmp_path):
         assert str(path) in str(err.value)
     with pytest.raises(FileNotFoundError):
         transfer.load_features(tmp_path / "absent.npy")
+
+
+@pytest.mark.parametrize("call,error,message", [
+    (lambda base: transfer.add_head(base, 2.7), TypeError, "num_classes must be an int, got 2.7"),
+    (lambda base: transfer.add_head(base, 3, hidden_units=[0]), ValueError, "hidden_units must be >= 1"),
+    (lambda base: transfer.add_head(base, 3, dropout=1.0), ValueError, "dropout must be in"),
+    (lambda base: transfer.add_head(base.layers[0], 3), TypeError, "needs a cudacnn model as base"),
+    (lambda base: transfer.set_trainable(base, "no"), TypeError, "trainable must be True or False"),
+])
+def test_transfer_helpers_check_their_arguments(call, error, message):
+    base = cudacnn.Sequential([L.Conv2D(4, 3, input_shape=(1, 8, 8)), L.GlobalAveragePooling2D()])
+    with pytest.raises(error, match=message):
+        call(base)
+
+
+def test_add_head_takes_one_hidden_size_and_drops_out_without_hidden_layers():
+    base = cudacnn.Sequential([L.Conv2D(4, 3, input_shape=(1, 8, 8))])
+    one = transfer.add_head(base, 3, hidden_units=16)
+    assert [type(l).__name__ for l in one.layers[2:]] == ["Flatten", "Dense", "Dense"]
+    plain = transfer.add_head(base, 3, dropout=0.5, pooling="avg")
+    assert [type(l).__name__ for l in plain.layers[2:]] == ["GlobalAveragePooling2D", "Dropout", "Dense"]

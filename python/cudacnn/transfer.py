@@ -27,6 +27,7 @@ import numpy as np
 from .layers import Dense, Dropout, Flatten, GlobalAveragePooling2D, Input
 from .layers.base import to_device
 from .models import Model
+from .ops import _validate as check
 from .safetensors import atomic_write
 
 __all__ = ["feature_extractor", "add_head", "set_trainable", "extract_features", "load_features",
@@ -66,11 +67,20 @@ def feature_extractor(model, layer):
 
 def add_head(base, num_classes, hidden_units=(), dropout=0.0, pooling="flatten",
              classifier_activation="softmax", name=None):
-    """A new classifier on top of ``base``: Input -> base -> pooling -> [Dense(relu), Dropout]* -> Dense.
+    """A new classifier on top of ``base``: Input -> base -> pooling -> [Dense(relu), Dropout]* -> Dense
+    (with no hidden layers, Input -> base -> pooling -> Dropout -> Dense).
 
     ``pooling`` is "flatten" or "avg" (GlobalAveragePooling2D) for 3-D features and
-    ignored for flat ones. ``base`` keeps its ``trainable`` setting (freeze it first).
+    ignored for flat ones. ``hidden_units``: an int or a list of them. ``base`` keeps its
+    ``trainable`` setting (freeze it first).
     """
+    if not isinstance(base, Model):
+        raise TypeError(f"add_head needs a cudacnn model as base, got {type(base).__name__}")
+    num_classes = check.integer("add_head", "num_classes", num_classes, minimum=1)
+    if check.is_int(hidden_units):
+        hidden_units = (hidden_units,)
+    hidden_units = [check.integer("add_head", "hidden_units", units, minimum=1) for units in hidden_units]
+    dropout = check.real("add_head", "dropout", dropout, 0.0, 1.0, high_open=True)
     if len(base.inputs) != 1:
         raise ValueError(f"add_head needs a single-input base, {base.name!r} has {len(base.inputs)}")
     if pooling not in ("flatten", "avg"):
@@ -80,10 +90,12 @@ def add_head(base, num_classes, hidden_units=(), dropout=0.0, pooling="flatten",
     if len(x.shape) > 2:
         x = (Flatten() if pooling == "flatten" else GlobalAveragePooling2D())(x)
     for units in hidden_units:
-        x = Dense(int(units), activation="relu")(x)
+        x = Dense(units, activation="relu")(x)
         if dropout:
             x = Dropout(dropout)(x)
-    outputs = Dense(int(num_classes), activation=classifier_activation)(x)
+    if dropout and not hidden_units:
+        x = Dropout(dropout)(x)
+    outputs = Dense(num_classes, activation=classifier_activation)(x)
     return Model(inputs, outputs, name=name or f"{base.name}_transfer")
 
 
@@ -93,6 +105,8 @@ def set_trainable(model, trainable=True, from_layer=None):
 
     Nested models are expanded. Recompile afterwards so the optimizer sees the change.
     """
+    if not isinstance(trainable, (bool, np.bool_)):
+        raise TypeError(f"trainable must be True or False, got {trainable!r}")
     leaves = model.leaf_layers()
     start = 0
     if from_layer is not None:

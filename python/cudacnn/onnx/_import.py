@@ -27,8 +27,9 @@ _MAX_CONSTANT_ELEMENTS = 2**31
 
 
 class _Importer:
-    def __init__(self, graph):
+    def __init__(self, graph, opset):
         self.graph = graph
+        self.opset = opset  # of the default domain: Softmax's axis means one axis from opset 13 on
         self.constants = {}
         for tensor in graph.initializer:
             try:
@@ -319,10 +320,12 @@ def _activation(layer_factory):
 
 def _softmax(imp, node, attrs):
     x = imp.runtime(node)
-    axis = attrs.get("axis", -1)
-    if len(x.shape) != 2 or axis not in (1, -1):
-        raise ValueError(f"ONNX Softmax {_label(node)}: only over the features of (N, K) inputs, got "
-                         f"shape {x.shape} axis {axis}")
+    axis = attrs.get("axis", -1 if imp.opset >= 13 else 1)
+    rank = len(x.shape)
+    over_channels = axis in (1, 1 - rank) and (rank == 2 or imp.opset >= 13)
+    if not (over_channels or (rank == 2 and axis == -1)):
+        raise ValueError(f"ONNX Softmax {_label(node)}: only over the channels (axis 1) of (N, C, ...) inputs "
+                         f"or the features of (N, K), got shape {x.shape} axis {axis} (opset {imp.opset})")
     imp.emit(node, L.Softmax(name=imp.layer_name(node)), x)
 
 
@@ -488,6 +491,7 @@ def load(path):
     if not proto.HasField("graph"):  # e.g. an empty file, which protobuf reads as an empty message
         raise ValueError(f"{path}: not an ONNX model (no graph)")
     try:
-        return _Importer(proto.graph).run(re.sub(r"[^0-9A-Za-z_]+", "_", proto.graph.name or path.stem))
+        opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+        return _Importer(proto.graph, opset).run(re.sub(r"[^0-9A-Za-z_]+", "_", proto.graph.name or path.stem))
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
