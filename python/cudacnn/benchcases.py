@@ -397,18 +397,11 @@ def _memory_shapes(batch: int, scale: str) -> dict:
 def op_cases(families=FAMILIES, conv_sets=("lecture",), batch: int = 64, algos=CONV_ALGOS,
              directions=DIRECTIONS, scale: str = "cpu") -> list[OpCase]:
     """The op cases for the chosen families, conv layer sets, batch size and size scale."""
-    unknown = set(families) - set(FAMILIES)
-    if unknown:
-        raise ValueError(f"unknown op families {sorted(unknown)}; choose from {FAMILIES}")
-    unknown = set(conv_sets) - set(CONV_SETS)
-    if unknown:
-        raise ValueError(f"unknown conv layer sets {sorted(unknown)}; choose from {sorted(CONV_SETS)}")
-    unknown = set(algos) - set(CONV_ALGOS)
-    if unknown:
-        raise ValueError(f"unknown conv2d algorithms {sorted(unknown)}; choose from {CONV_ALGOS}")
-    unknown = set(directions) - set(DIRECTIONS)
-    if unknown:
-        raise ValueError(f"unknown directions {sorted(unknown)}; choose from {DIRECTIONS}")
+    for what, given, known in (("op families", families, FAMILIES), ("conv layer sets", conv_sets, sorted(CONV_SETS)),
+                               ("conv2d algorithms", algos, CONV_ALGOS), ("directions", directions, DIRECTIONS)):
+        unknown = set(given) - set(known)
+        if unknown:
+            raise ValueError(f"unknown {what} {sorted(unknown)}; choose from {tuple(known)}")
     if scale not in ("cpu", "gpu"):
         raise ValueError(f"scale must be 'cpu' or 'gpu', got {scale!r}")
     shapes = _memory_shapes(batch, scale)
