@@ -3,16 +3,16 @@ from .activations import ELU, Activation, LeakyReLU, ReLU, Softmax
 from .augment import (GaussianNoise, RandomCrop, RandomFlip, RandomRotation, RandomTranslation,
                       RandomZoom)
 from .base import Input, InputLayer, Layer, SymbolicTensor
-from .conv import Conv1D, Conv2D
-from .core import Dense, Dropout, Flatten
+from .conv import Conv1D, Conv2D, ZeroPadding2D
+from .core import Dense, Dropout, Flatten, Reshape
 from .merge import Add, Concatenate
 from .normalization import BatchNormalization
-from .pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
+from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 
 __all__ = [
     "Layer", "Input", "InputLayer", "SymbolicTensor",
-    "Conv1D", "Conv2D", "Dense", "Flatten", "Dropout", "BatchNormalization",
-    "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
+    "Conv1D", "Conv2D", "ZeroPadding2D", "Dense", "Reshape", "Flatten", "Dropout", "BatchNormalization",
+    "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
     "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add", "Concatenate",
     "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomCrop", "GaussianNoise",
     "get",
@@ -20,8 +20,9 @@ __all__ = [
 
 # Keras spellings that name the same classes.
 MaxPool2D, AvgPool2D, GlobalAvgPool2D = MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D
-_ALIASES = {"MaxPool2D": MaxPooling2D, "AvgPool2D": AveragePooling2D,
-            "GlobalAvgPool2D": GlobalAveragePooling2D, "Convolution2D": Conv2D}
+GlobalMaxPool2D = GlobalMaxPooling2D
+_ALIASES = {"MaxPool2D": MaxPooling2D, "AvgPool2D": AveragePooling2D, "GlobalAvgPool2D": GlobalAveragePooling2D,
+            "GlobalMaxPool2D": GlobalMaxPooling2D, "Convolution2D": Conv2D}
 
 
 def get(class_name):

@@ -1,10 +1,10 @@
-"""Conv2D and Conv1D (channels first; kernels (filters, C/groups, *k) as in PyTorch)."""
+"""Conv2D, Conv1D (channels first; kernels (filters, C/groups, *k) as in PyTorch) and ZeroPadding2D."""
 from __future__ import annotations
 
 import math
 import numbers
 
-from .. import ops
+from .. import backend, ops
 from ..ops import _validate as check
 from .activations import ActivationFn
 from .base import Layer
@@ -157,3 +157,37 @@ class Conv1D(_Conv):
         if self.use_bias:
             self.grads["bias"] = db
         return dx
+
+
+class ZeroPadding2D(Layer):
+    """Zeros around each map, as Keras: ``padding`` an int, (rows, cols) or ((top, bottom), (left, right))."""
+
+    def __init__(self, padding=(1, 1), **kwargs):
+        super().__init__(**kwargs)
+        if _is_int(padding):
+            padding = (padding, padding)
+        try:
+            pairs = [(p, p) if _is_int(p) else tuple(p) for p in padding]
+        except TypeError:
+            pairs = []
+        if len(pairs) != 2 or not all(len(p) == 2 and all(_is_int(v) and v >= 0 for v in p) for p in pairs):
+            raise ValueError(f"ZeroPadding2D padding must be an int, (rows, cols) or ((top, bottom), (left, right)) "
+                             f"of ints >= 0, got {padding!r}")
+        self.padding = tuple(tuple(int(v) for v in p) for p in pairs)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.name}: expects per-sample inputs (C, H, W), got {tuple(input_shape)}")
+        (top, bottom), (left, right) = self.padding
+        return (input_shape[0], input_shape[1] + top + bottom, input_shape[2] + left + right)
+
+    def forward(self, x, training=False):
+        xp = backend.get_array_module(x)
+        return xp.pad(x, ((0, 0), (0, 0), *self.padding))
+
+    def backward(self, dy):
+        (top, bottom), (left, right) = self.padding
+        return dy[:, :, top:dy.shape[2] - bottom, left:dy.shape[3] - right]
+
+    def get_config(self):
+        return {**super().get_config(), "padding": [list(p) for p in self.padding]}

@@ -1,5 +1,7 @@
-"""Dense, Flatten, Dropout."""
+"""Dense, Reshape, Flatten, Dropout."""
 from __future__ import annotations
+
+import math
 
 from .. import ops
 from ..ops import _validate as check
@@ -61,6 +63,34 @@ def _init_name(init):
     if isinstance(init, str):
         return init
     raise TypeError(f"only initializers given by name can be saved in a config, got {init!r}")
+
+
+class Reshape(Layer):
+    """(N, ...) -> (N, *target_shape); one entry may be -1, inferred as in Keras."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        target = tuple(target_shape) if isinstance(target_shape, (tuple, list)) else (target_shape,)
+        if not all(check.is_int(d) and (d > 0 or d == -1) for d in target) or target.count(-1) > 1:
+            raise ValueError(f"Reshape target_shape must be positive ints with at most one -1, got {target_shape!r}")
+        self.target_shape = tuple(int(d) for d in target)
+
+    def compute_output_shape(self, input_shape):
+        size, known = math.prod(input_shape), math.prod(d for d in self.target_shape if d != -1)
+        if (size % known if -1 in self.target_shape else size != known):
+            raise ValueError(f"{self.name}: cannot reshape per-sample {tuple(input_shape)} ({size} values) "
+                             f"to {self.target_shape}")
+        return tuple(size // known if d == -1 else d for d in self.target_shape)
+
+    def forward(self, x, training=False):
+        self._in_shape = x.shape
+        return x.reshape(x.shape[0], *self.compute_output_shape(x.shape[1:]))
+
+    def backward(self, dy):
+        return dy.reshape(self._in_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
 
 
 class Flatten(Layer):

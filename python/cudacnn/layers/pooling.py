@@ -1,4 +1,4 @@
-"""MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D (channels first)."""
+"""MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D (channels first)."""
 from __future__ import annotations
 
 from .. import ops
@@ -67,3 +67,22 @@ class GlobalAveragePooling2D(Layer):
 
     def backward(self, dy):
         return ops.global_avg_pool2d_backward(dy, self._x)
+
+
+class GlobalMaxPooling2D(Layer):
+    """(N, C, H, W) -> (N, C): each map's maximum; the gradient goes to its first maximum."""
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self.name}: expects per-sample inputs (C, H, W), got {tuple(input_shape)}")
+        return (input_shape[0],)
+
+    def forward(self, x, training=False):
+        self._x, window = x, tuple(x.shape[2:])  # one window over the whole map: max pooling's kernels
+        y, self._indices = ops.max_pool2d(x, window, window, 0, return_indices=True)
+        return y.reshape(x.shape[:2])
+
+    def backward(self, dy):
+        window = tuple(self._x.shape[2:])
+        return ops.max_pool2d_backward(dy.reshape(*dy.shape, 1, 1), self._x, window, window, 0,
+                                       indices=self._indices)
