@@ -411,3 +411,20 @@ def test_cifar10_float_labels_are_refused_not_truncated(tmp_path):
     with pytest.raises(ValueError, match="whole numbers") as err:
         datasets.load_cifar10(tmp_path)
     assert str(path) in str(err.value)
+
+
+def test_a_gzip_bomb_is_refused_from_its_header_without_inflating_it(tmp_path):
+    """A gzipped IDX file is read as a stream: the header's shape bounds what is inflated."""
+    path = tmp_path / "bomb-idx1-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(bytes([0, 0, 0x08, 1]) + (10).to_bytes(4, "big"))
+        f.write(b"\0" * (64 << 20))  # 64 MB of zeros behind a header that promises 10 bytes
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(ValueError, match="has trailing bytes"):
+        datasets.read_idx(path)
+    huge = tmp_path / "huge-idx3-ubyte"
+    huge.write_bytes(bytes([0, 0, 0x08, 3]) + b"".join(d.to_bytes(4, "big") for d in (60000, 65536, 65536)))
+    with pytest.raises(ValueError, match="more than 2147483647 values"):
+        datasets.read_idx(huge)
+    with pytest.raises(FileNotFoundError):
+        datasets.read_idx(tmp_path / "missing-idx1-ubyte")

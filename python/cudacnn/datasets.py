@@ -73,15 +73,15 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's content, un-gzipped when it starts with the gzip magic."""
-    raw = path.read_bytes()
-    if not raw.startswith(_GZIP_MAGIC):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as exc:
-        raise ValueError(f"{path}: corrupt or truncated gzip data ({exc})") from None
+_MAX_IDX_VALUES = 2**31 - 1  # far above any image data set; refused before reading a byte of data
+
+
+def _open_idx(path: Path):
+    """A binary stream of the file, un-gzipped as it is read when it starts with the gzip magic
+    (streamed, so a file that inflates far past its header's shape is never held in memory)."""
+    with path.open("rb") as probe:
+        gzipped = probe.read(2) == _GZIP_MAGIC
+    return gzip.open(path, "rb") if gzipped else path.open("rb")
 
 
 def read_idx(path) -> np.ndarray:
@@ -91,23 +91,31 @@ def read_idx(path) -> np.ndarray:
     dimensions, then each dimension as a big-endian uint32; the data follows.
     """
     path = Path(path)
-    data = _read_bytes(path)
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (bad magic number {data[:4].hex() or 'empty'})")
-    type_code, ndim = data[2], data[3]
-    if type_code not in _IDX_DTYPES:
-        raise ValueError(f"{path}: unknown IDX data type code 0x{type_code:02x}")
-    header_len = 4 + 4 * ndim
-    if len(data) < header_len:
-        raise ValueError(f"{path}: truncated IDX header ({len(data)} bytes, need {header_len})")
-    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_DTYPES[type_code])
-    expected = header_len + math.prod(dims) * dtype.itemsize
-    if len(data) != expected:
-        problem = "truncated" if len(data) < expected else "has trailing bytes"
-        raise ValueError(f"{path}: IDX file {problem}: {len(data)} bytes, header with shape "
-                         f"{dims} needs {expected}")
-    return np.frombuffer(data, dtype, offset=header_len).reshape(dims).astype(dtype.newbyteorder("="))
+    stream = _open_idx(path)  # a missing file raises as itself
+    try:
+        with stream:
+            head = stream.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0:
+                raise ValueError(f"{path}: not an IDX file (bad magic number {head.hex() or 'empty'})")
+            type_code, ndim = head[2], head[3]
+            if type_code not in _IDX_DTYPES:
+                raise ValueError(f"{path}: unknown IDX data type code 0x{type_code:02x}")
+            raw_dims = stream.read(4 * ndim)
+            if len(raw_dims) < 4 * ndim:
+                raise ValueError(f"{path}: truncated IDX header ({4 + len(raw_dims)} bytes, need {4 + 4 * ndim})")
+            dims = tuple(int(d) for d in np.frombuffer(raw_dims, ">u4"))
+            if math.prod(dims) > _MAX_IDX_VALUES:
+                raise ValueError(f"{path}: IDX header declares shape {dims}, more than {_MAX_IDX_VALUES} values")
+            dtype = np.dtype(_IDX_DTYPES[type_code])
+            need = math.prod(dims) * dtype.itemsize
+            data = stream.read(need)
+            extra = stream.read(1)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise ValueError(f"{path}: corrupt or truncated gzip data ({exc})") from None
+    if len(data) != need or extra:
+        problem = "truncated" if len(data) < need else "has trailing bytes"
+        raise ValueError(f"{path}: IDX file {problem}: the header with shape {dims} needs {need} bytes of data")
+    return np.frombuffer(data, dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 _IDX_FILES = {
