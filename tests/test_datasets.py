@@ -3,6 +3,7 @@ import gzip
 import os
 import pickle
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -420,8 +421,14 @@ def test_a_gzip_bomb_is_refused_from_its_header_without_inflating_it(tmp_path):
         f.write(bytes([0, 0, 0x08, 1]) + (10).to_bytes(4, "big"))
         f.write(b"\0" * (64 << 20))  # 64 MB of zeros behind a header that promises 10 bytes
     assert path.stat().st_size < 1 << 20
-    with pytest.raises(ValueError, match="has trailing bytes"):
-        datasets.read_idx(path)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="has trailing bytes"):
+            datasets.read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak} bytes allocated: the data was inflated"
     huge = tmp_path / "huge-idx3-ubyte"
     huge.write_bytes(bytes([0, 0, 0x08, 3]) + b"".join(d.to_bytes(4, "big") for d in (60000, 65536, 65536)))
     with pytest.raises(ValueError, match="more than 2147483647 values"):
