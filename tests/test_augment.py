@@ -110,13 +110,74 @@ def test_backward_matches_finite_differences_of_the_same_draw(make, rng):
 
 
 def test_augmented_model_trains_and_predicts_deterministically():
+    x, y = images(8), np.arange(8) % 2
+
+    def run(train_seed):
+        cudacnn.set_seed(0)
+        model = Sequential([L.RandomFlip("horizontal", input_shape=(2, 7, 9)), L.RandomZoom(0.1),
+                            L.GaussianNoise(0.1), L.Conv2D(3, 3, activation="relu"), L.Flatten(),
+                            L.Dense(2, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+        initial = model.get_weights()
+        cudacnn.set_seed(train_seed)  # the augmentation draws (and the shuffle) of fit
+        model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+        return model, initial
+
+    model, initial = run(1)
+    weights = model.get_weights()
+    assert all(w.shape == w0.shape and not np.array_equal(w, w0) for w, w0 in zip(weights, initial))
+    again, _ = run(1)  # the same seeds: bitwise the same training
+    assert all(np.array_equal(a, b) for a, b in zip(weights, again.get_weights()))
+    other, _ = run(2)  # other draws: other weights
+    assert not all(np.array_equal(a, b) for a, b in zip(weights, other.get_weights()))
+    # At inference the augmenters are the identity: predict is the rest of the model, in any batching.
+    probs = model.predict(x)
+    expected = x
+    for layer in model.layers[3:]:
+        expected = layer(expected, training=False)
+    np.testing.assert_allclose(probs, expected, rtol=1e-6)
+    np.testing.assert_array_equal(model.predict(x), probs)
+    np.testing.assert_allclose(model.predict(x, batch_size=3), probs, rtol=1e-6)
+    np.testing.assert_array_equal(again.predict(x), probs)
+
+
+def test_gaussian_noise_has_the_stddev_asked_for():
     cudacnn.set_seed(0)
-    model = Sequential([L.RandomFlip("horizontal", input_shape=(2, 7, 9)), L.RandomZoom(0.1),
-                        L.Conv2D(3, 3, activation="relu"), L.Flatten(), L.Dense(2, activation="softmax")])
-    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
-    x = images(8)
-    model.fit(x, np.arange(8) % 2, epochs=1, verbose=0)
-    np.testing.assert_array_equal(model.predict(x), model.predict(x))
+    x = np.full((50, 2, 50, 50), 3.0, np.float32)  # 250,000 draws: the sample std is within 0.5 %
+    for stddev in (0.1, 0.5):
+        noise = L.GaussianNoise(stddev)(x, training=True) - x
+        assert noise.std() == pytest.approx(stddev, rel=0.01)
+        assert abs(noise.mean()) < 5 * stddev / np.sqrt(noise.size)
+        # Gaussian, not uniform: 68 % within one stddev, 95 % within two
+        assert np.mean(np.abs(noise) < stddev) == pytest.approx(0.6827, abs=0.005)
+        assert np.mean(np.abs(noise) < 2 * stddev) == pytest.approx(0.9545, abs=0.005)
+    layer = L.GaussianNoise(0.5)
+    layer(x, training=True)
+    np.testing.assert_array_equal(layer.backward(x), x)  # additive noise: the gradient passes through
+
+
+def test_translation_shift_stays_within_its_factor():
+    """Nearest-pixel translation of images with distinct pixel values: each output is its input
+    moved by one whole-pixel shift, at most round(factor * size), and the extremes are reached."""
+    n, h, w = 200, 7, 9
+    x = (np.arange(h * w, dtype=np.float32) + 1).reshape(1, 1, h, w).repeat(n, axis=0)
+    cudacnn.set_seed(3)
+    layer = L.RandomTranslation(0.2, 0.3, interpolation="nearest", fill_mode="constant")
+    y = layer(x, training=True)
+    shifts = set()
+    for out in y[:, 0]:
+        inside = np.argwhere(out > 0)
+        r, c = inside[0]
+        source_r, source_c = divmod(int(out[r, c]) - 1, w)
+        dr, dc = r - source_r, c - source_c  # the image moved down by dr, right by dc
+        expected = np.zeros((h, w), np.float32)
+        expected[max(dr, 0):h + min(dr, 0), max(dc, 0):w + min(dc, 0)] = \
+            x[0, 0, max(-dr, 0):h + min(-dr, 0), max(-dc, 0):w + min(-dc, 0)]
+        np.testing.assert_array_equal(out, expected)
+        shifts.add((int(dr), int(dc)))
+    rows, cols = {r for r, _ in shifts}, {c for _, c in shifts}
+    assert rows == {-1, 0, 1}  # 0.2 * 7 = 1.4 rows
+    assert cols == {-3, -2, -1, 0, 1, 2, 3}  # 0.3 * 9 = 2.7 columns
 
 
 def test_bad_arguments():

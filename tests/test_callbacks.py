@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import cudacnn
-from cudacnn import Sequential, callbacks, optimizers
+from cudacnn import Sequential, callbacks, io, optimizers
 from cudacnn import layers as L
 
 
@@ -75,6 +75,48 @@ def test_reduce_lr_on_plateau_reduces():
     assert m2.optimizer.learning_rate == pytest.approx(0.1)
 
 
+class LearningRates(callbacks.Callback):
+    """The learning rate at each epoch end, after the callbacks before it ran."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen.append(self.model.optimizer.learning_rate)
+
+
+def test_reduce_lr_on_plateau_cooldown_pauses_the_count():
+    """Keras' order: a cooldown epoch counts down and resets wait; no wait counts until it ends."""
+    x, y = data()
+    m = model(lr=0.1)
+    rates = LearningRates()
+    reduce = callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, cooldown=2)
+    m.fit(x, y, epochs=6, verbose=0, callbacks=[Scripted("loss", [1.0] * 6), reduce, rates])
+    # epoch 0 sets best; 1: wait 1 -> reduce, cooldown 2; 2: cooldown 1; 3: cooldown 0, wait 1 -> reduce; ...
+    assert rates.seen == pytest.approx([0.1, 0.05, 0.05, 0.025, 0.025, 0.0125])
+    without = LearningRates()
+    m = model(lr=0.1)
+    m.fit(x, y, epochs=4, verbose=0, callbacks=[Scripted("loss", [1.0] * 4),
+                                                callbacks.ReduceLROnPlateau("loss", 0.5, patience=1), without])
+    assert without.seen == pytest.approx([0.1, 0.05, 0.025, 0.0125])
+
+
+@pytest.mark.parametrize("values, epochs", [
+    ([0.9] * 6, 2),  # never beats the baseline: stops after patience=2 epochs, as from a best of 0.5
+    ([0.9, 0.8, 0.7, 0.6, 0.55, 0.52], 2),  # improving, but never below the baseline
+    ([0.9, 0.4, 0.6, 0.6, 0.6, 0.6], 4),  # beats it at epoch 1, then patience runs from there
+    ([0.4, 0.3, 0.2, 0.1, 0.05, 0.01], 6),  # beats it all along: trains to the end
+])
+def test_early_stopping_baseline(values, epochs):
+    x, y = data()
+    stop = callbacks.EarlyStopping(monitor="val_loss", patience=2, baseline=0.5)
+    history = model().fit(x, y, epochs=6, verbose=0, validation_split=0.25,
+                          callbacks=[Scripted("val_loss", values), stop])
+    assert len(history.history["loss"]) == epochs
+    assert stop.stopped_epoch == (epochs - 1 if epochs < 6 else 0)
+
+
 def test_terminate_on_nan_stops_in_the_first_epoch():
     x, y = data()
     x[5] = np.nan
@@ -114,9 +156,6 @@ def test_learning_rate_scheduler():
 
 
 def test_model_checkpoint_saves_through_io(tmp_path):
-    io = pytest.importorskip("cudacnn.io")
-    if not hasattr(io, "save_weights") or not hasattr(io, "load_weights"):
-        pytest.skip("cudacnn.io has no save_weights/load_weights yet")
     x, y = data()
     m = model()
     pattern = str(tmp_path / "w-{epoch:02d}.safetensors")
@@ -125,9 +164,12 @@ def test_model_checkpoint_saves_through_io(tmp_path):
                      callbacks.ModelCheckpoint(pattern, save_best_only=True, save_weights_only=True)])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w-01.safetensors", "w-03.safetensors"]
     restored = model()
-    restored.load_weights(str(tmp_path / "w-03.safetensors"))
+    io.load_weights(restored, str(tmp_path / "w-03.safetensors"))
     for a, b in zip(restored.get_weights(), m.get_weights()):
         np.testing.assert_array_equal(a, b)
+    first = model()
+    io.load_weights(first, str(tmp_path / "w-01.safetensors"))  # the weights after epoch 1, not the last
+    assert not all(np.array_equal(a, b) for a, b in zip(first.get_weights(), m.get_weights()))
 
 
 def test_callback_argument_errors():
@@ -141,9 +183,6 @@ def test_callback_argument_errors():
 
 
 def test_model_checkpoint_saves_whole_models(tmp_path):
-    io = pytest.importorskip("cudacnn.io")
-    if not hasattr(io, "load_model"):
-        pytest.skip("cudacnn.io has no load_model yet")
     x, y = data()
     m = model()
     path = tmp_path / "last.cudacnn"

@@ -182,15 +182,31 @@ def test_bad_inputs_raise_clear_errors(make, shape, match):
         make()(np.zeros(shape, np.float32))
 
 
-@pytest.mark.parametrize("make", [
-    lambda: L.Dense(0), lambda: L.Conv2D(4, 3, padding="full"), lambda: L.Conv2D(3, 3, groups=2),
-    lambda: L.Dropout(1.0), lambda: L.Activation("swish"), lambda: L.BatchNormalization(axis=-1),
-    lambda: L.Conv2D(4, 0), lambda: L.RandomFlip("diagonal"), lambda: L.Dense(3, kernel_initializer="nope"),
+@pytest.mark.parametrize("make, message", [
+    (lambda: L.Dense(0), "units must be >= 1, got 0"),
+    (lambda: L.Conv2D(4, 3, padding="full"), "padding must be .*got 'full'"),
+    (lambda: L.Conv2D(3, 3, groups=2), "groups must be a positive int dividing filters=3, got 2"),
+    (lambda: L.Conv2D(6, 3, groups=4), "groups must be a positive int dividing filters=6, got 4"),
+    (lambda: L.Conv1D(6, 3, groups=4), "groups must be a positive int dividing filters=6, got 4"),
+    (lambda: L.Conv2D(4, 3, groups=0), "groups must be a positive int"),
+    (lambda: L.Dropout(1.0), r"Dropout rate must be in \[0.0, 1.0\), got 1.0"),
+    (lambda: L.Activation("swish"), "unknown activation 'swish'"),
+    (lambda: L.Dense(3, activation="swish"), "unknown activation 'swish'"),
+    (lambda: L.BatchNormalization(axis=-1), "channel axis 1.*got -1"),
+    (lambda: L.Conv2D(4, 0), "kernel_size must be a positive int"),
+    (lambda: L.Conv2D(4, 3, strides=(1, 0)), "strides must be a positive int"),
+    (lambda: L.RandomFlip("diagonal"), "RandomFlip mode must be .*got 'diagonal'"),
 ])
-def test_bad_arguments_raise(make):
-    with pytest.raises((ValueError, TypeError)):
-        layer = make()
-        layer(np.zeros((1, 4), np.float32))
+def test_bad_arguments_raise_at_construction_naming_the_argument(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()  # the constructor alone: no call that could fail for another reason
+
+
+@pytest.mark.parametrize("make", [lambda: L.Dense(3, kernel_initializer="nope"),
+                                  lambda: L.Conv2D(3, 3, bias_initializer="nope")])
+def test_an_unknown_initializer_is_refused_at_construction(make):
+    with pytest.raises(ValueError, match="unknown initializer 'nope'"):
+        make()
 
 
 def test_calling_a_layer_on_something_else_is_a_type_error():
@@ -208,6 +224,21 @@ def test_leaky_relu_slopes_are_keras_defaults():
     np.testing.assert_allclose(L.LeakyReLU(negative_slope=0.1)(x), [[-1.0, 4.0]])
     dense = L.Dense(1, activation="leaky_relu", use_bias=False, kernel_initializer="ones")
     np.testing.assert_allclose(dense(np.array([[-1.0, -2.0]], np.float32)), [[-0.6]], rtol=1e-6)
+
+
+def test_elu_and_leaky_relu_layer_defaults_by_value():
+    """ELU: alpha 1 (x for x > 0, exp(x) - 1 below); the LeakyReLU layer: slope 0.3; both also backward."""
+    x = np.array([[-2.0, -0.5, 0.0, 1.5]])
+    elu = L.ELU()
+    np.testing.assert_allclose(elu(x), [[np.exp(-2.0) - 1, np.exp(-0.5) - 1, 0.0, 1.5]], rtol=1e-12)
+    np.testing.assert_allclose(elu.backward(np.ones_like(x))[:, [0, 1, 3]], [[np.exp(-2.0), np.exp(-0.5), 1.0]],
+                               rtol=1e-12)
+    np.testing.assert_allclose(L.Activation("elu")(x)[0, :2], np.exp([-2.0, -0.5]) - 1, rtol=1e-12)
+    np.testing.assert_allclose(L.ELU(alpha=0.5)(x)[0, :2], 0.5 * (np.exp([-2.0, -0.5]) - 1), rtol=1e-12)
+    leaky = L.LeakyReLU()
+    np.testing.assert_allclose(leaky(x)[:, [0, 1, 3]], [[-0.6, -0.15, 1.5]], rtol=1e-12)
+    np.testing.assert_allclose(leaky.backward(np.ones_like(x))[:, [0, 1, 3]], [[0.3, 0.3, 1.0]], rtol=1e-12)
+    assert leaky.get_config()["negative_slope"] == 0.3 and elu.get_config()["alpha"] == 1.0
 
 
 @pytest.mark.parametrize("make", [

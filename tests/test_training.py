@@ -23,10 +23,12 @@ def cnn(dropout=0.2):
                        L.Dense(16, activation="relu"), L.Dense(3, activation="softmax")])
 
 
-@pytest.mark.parametrize("optimizer", ["adam", optimizers.SGD(0.1, momentum=0.9, nesterov=True),
-                                       optimizers.RMSprop(0.01), optimizers.Adam(0.01, weight_decay=1e-4)],
-                         ids=["adam", "sgd", "rmsprop", "adamw"])
-def test_fit_learns_a_separable_problem(optimizer):
+@pytest.mark.parametrize("make_optimizer", [
+    lambda: "adam", lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True), lambda: optimizers.RMSprop(0.01),
+    lambda: optimizers.Adam(0.01, weight_decay=1e-4), lambda: optimizers.AdamW(0.01), lambda: "adamw",
+], ids=["adam", "sgd", "rmsprop", "adam_weight_decay", "AdamW", "adamw_by_name"])
+def test_fit_learns_a_separable_problem(make_optimizer):
+    optimizer = make_optimizer()  # a fresh instance per test: optimizers keep per-weight state
     cudacnn.set_seed(0)
     x, y = blobs()
     model = cnn()
@@ -79,6 +81,34 @@ def test_validation_split_takes_the_last_samples():
     expected = model.evaluate(x[80:], y[80:], verbose=0)  # the weights did not change since
     assert history.history["val_loss"][0] == pytest.approx(expected[0], rel=1e-6)
     assert history.history["val_accuracy"][0] == pytest.approx(expected[1])
+
+
+def whole_set_cross_entropy(model, x, y):
+    """The mean loss over all samples at once, by hand from the predicted probabilities."""
+    p = model.predict(x, batch_size=len(x)).astype(np.float64)
+    return float(-np.log(p[np.arange(len(y)), y]).mean())
+
+
+def test_epoch_loss_weights_a_partial_last_batch_by_its_size():
+    """50 samples in batches of 16: the last batch holds 2; the epoch loss is the mean over samples."""
+    x, y = blobs(50)
+    cudacnn.set_seed(5)
+    model = cnn(0.0)
+    model.compile(optimizers.SGD(1e-30), "sparse_categorical_crossentropy", ["accuracy"])  # steps change nothing
+    expected = whole_set_cross_entropy(model, x, y)
+    batch_losses = [whole_set_cross_entropy(model, x[i:i + 16], y[i:i + 16]) for i in range(0, 50, 16)]
+    assert abs(np.mean(batch_losses) - expected) > 1e-3  # a plain mean of batch means would differ
+    loss, acc = model.evaluate(x, y, batch_size=16, verbose=0)
+    assert loss == pytest.approx(expected, rel=1e-5)
+    assert acc == pytest.approx((model.predict(x).argmax(1) == y).mean())
+    # the training loss, in BN's training mode (batch statistics): one BN-free model keeps it comparable
+    cudacnn.set_seed(5)
+    plain = Sequential([L.Flatten(input_shape=(1, 6, 6)), L.Dense(3, activation="softmax")])
+    plain.compile(optimizers.SGD(1e-30), "sparse_categorical_crossentropy")
+    expected = whole_set_cross_entropy(plain, x, y)
+    history = plain.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, validation_data=(x, y))
+    assert history.history["loss"][0] == pytest.approx(expected, rel=1e-5)
+    assert history.history["val_loss"][0] == pytest.approx(expected, rel=1e-5)
 
 
 def test_fused_softmax_cross_entropy_is_used_and_matches_the_plain_loss(monkeypatch):

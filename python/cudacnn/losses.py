@@ -95,13 +95,18 @@ class CategoricalCrossentropy(Loss):
         return self._on_probabilities(y_pred, targets, targets_checked)
 
     def _on_probabilities(self, y_pred, onehot, targets_checked=False):
+        """As Keras: rows scaled to sum to 1 (q = y / s), clipped to [eps, 1 - eps], then
+        -sum(t * log q); the gradient flows back through the clip and the scaling."""
         xp = get_array_module(y_pred)
         n = _batch(y_pred)
-        p = xp.clip(y_pred, EPSILON, 1.0 - EPSILON)
+        s = y_pred.sum(axis=-1, keepdims=True)
+        q = y_pred / s
+        p = xp.clip(q, EPSILON, 1.0 - EPSILON)
         loss = -(onehot * xp.log(p)).sum() / n
-        inside = (y_pred > EPSILON) & (y_pred < 1.0 - EPSILON)
-        grad = xp.where(inside, -onehot / p, 0.0).astype(y_pred.dtype) / n
-        return loss, grad
+        inside = (q > EPSILON) & (q < 1.0 - EPSILON)
+        g = xp.where(inside, -onehot / p, 0.0) / n  # d loss / d q
+        grad = (g - (g * q).sum(axis=-1, keepdims=True)) / s
+        return loss, grad.astype(y_pred.dtype)
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):

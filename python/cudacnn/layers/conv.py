@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import numbers
 
+from .. import initializers
 from .. import backend, ops
 from ..ops import _validate as check
 from .activations import ActivationFn
@@ -79,6 +80,8 @@ class _Conv(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
+        for initializer in (kernel_initializer, bias_initializer):
+            initializers.get(initializer)  # an unknown name fails here, not at build
 
     def build(self, input_shape):
         if len(input_shape) != self.rank + 1:

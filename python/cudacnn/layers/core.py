@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from .. import initializers
 from .. import ops
 from ..ops import _validate as check
 from .. import random as _random
@@ -22,6 +23,8 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
+        for initializer in (kernel_initializer, bias_initializer):
+            initializers.get(initializer)  # an unknown name fails here, not at build
 
     def build(self, input_shape):
         if len(input_shape) != 1:
