@@ -13,6 +13,26 @@ def _out(size, pad_a, pad_b, kernel, stride, dilation=1):
     return (size + pad_a + pad_b - (kernel - 1) * dilation - 1) // stride + 1
 
 
+def same_pads(size, kernel, stride, dilation=1):
+    """(before, after) for TensorFlow's 'same' on one axis, from its documented rule:
+    out = ceil(size / stride); the total pad lets the last (dilated) window end on the padded
+    input; the smaller half goes before, an odd extra after."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def pads(padding, spatial, kernel, stride, dilation):
+    """(top, bottom, left, right) for padding given as an int, (ph, pw), "valid" or "same"."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        return (*same_pads(spatial[0], kernel[0], stride[0], dilation[0]),
+                *same_pads(spatial[1], kernel[1], stride[1], dilation[1]))
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    return (ph, ph, pw, pw)
+
+
 def conv2d(x, w, b, stride, pads, dilation, groups):
     N, C, H, W = x.shape
     K, Cg, R, S = w.shape

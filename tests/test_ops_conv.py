@@ -24,12 +24,9 @@ CASES = [
 
 
 def _pads(padding, H, W, R, S, stride, dilation):
-    """Explicit (top, bottom, left, right) for the naive reference."""
-    from cudacnn.ops import _validate
-
-    st = (stride, stride) if isinstance(stride, int) else stride
-    dl = (dilation, dilation) if isinstance(dilation, int) else dilation
-    return _validate.padding("test", padding, (H, W), (R, S), st, dl)
+    """Explicit (top, bottom, left, right) for the naive reference, computed by naive.py itself
+    (not by the library's padding helper, whose 'same' rule is under test here too)."""
+    return naive.pads(padding, (H, W), (R, S), _pair(stride), _pair(dilation))
 
 
 def _pair(v):
@@ -92,6 +89,48 @@ def test_same_padding_is_ceil_with_extra_pad_bottom_right(rng, H, W, R, S, strid
     explicit = np.pad(x, ((0, 0), (0, 0), (total_h // 2, total_h - total_h // 2),
                           (total_w // 2, total_w - total_w // 2)))
     np.testing.assert_allclose(y, ops.conv2d(explicit, w, stride=stride), rtol=1e-12)
+
+
+@pytest.mark.parametrize("size,kernel,stride,dilation,expected", [
+    (9, 3, 2, 2, (2, 2)),   # out 5: 4 * 2 + 5 - 9 = 4
+    (8, 3, 2, 2, (1, 2)),   # out 4: 3 * 2 + 5 - 8 = 3, the odd one after
+    (7, 2, 2, 2, (1, 1)),   # dilated 2 -> 3; out 4: 6 + 3 - 7 = 2
+    (10, 2, 2, 2, (0, 1)),  # out 5: 8 + 3 - 10 = 1
+    (8, 4, 2, 2, (2, 3)),   # dilated 4 -> 7; out 4: 6 + 7 - 8 = 5
+    (5, 3, 1, 3, (3, 3)),   # dilated 3 -> 7; out 5: 4 + 7 - 5 = 6
+    (9, 1, 3, 2, (0, 0)),   # a 1x1 kernel never pads
+])
+def test_naive_same_pads_follow_the_tensorflow_rule(size, kernel, stride, dilation, expected):
+    """The reference's own 'same' rule, checked by hand: pad_total = max((out - 1) * stride +
+    (kernel - 1) * dilation + 1 - size, 0) with out = ceil(size / stride)."""
+    assert naive.same_pads(size, kernel, stride, dilation) == expected
+
+
+@pytest.mark.parametrize("H,W,R,S", [(9, 8, 3, 3), (8, 9, 3, 3), (10, 7, 2, 4), (7, 10, 4, 2),
+                                     (8, 8, 2, 2), (9, 9, 3, 2)])
+def test_same_padding_with_dilation2_stride2_matches_naive_and_torch(rng, H, W, R, S):
+    """'same' pads for the dilated kernel, (k - 1) * d + 1, not the kernel itself: odd and even
+    sizes and kernels, stride 2 (PyTorch's padding='same' refuses stride 2, so it gets the
+    asymmetric pads explicitly through F.pad)."""
+    x, w, b = _make(rng, 2, 3, H, W, 4, R, S, 1)
+    y = ops.conv2d(x, w, b, stride=2, padding="same", dilation=2)
+    assert y.shape == (2, 4, -(-H // 2), -(-W // 2))
+    pads = naive.pads("same", (H, W), (R, S), (2, 2), (2, 2))
+    np.testing.assert_allclose(y, naive.conv2d(x, w, b, (2, 2), pads, (2, 2), 1), rtol=1e-12, atol=1e-12)
+
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    top, bottom, left, right = pads
+    xt = F.pad(torch.tensor(x), (left, right, top, bottom))  # F.pad takes the last axis first
+    expected = F.conv2d(xt, torch.tensor(w), torch.tensor(b), stride=2, dilation=2).numpy()
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    dx, dw, db = ops.conv2d_backward(dy, x, w, stride=2, padding="same", dilation=2)
+    xg, wg = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    F.conv2d(F.pad(xg, (left, right, top, bottom)), wg, stride=2, dilation=2).backward(torch.tensor(dy))
+    np.testing.assert_allclose(dx, xg.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dw, wg.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(db, dy.sum(axis=(0, 2, 3)), rtol=1e-12)
 
 
 def test_same_padding_with_stride1_keeps_size(rng):
