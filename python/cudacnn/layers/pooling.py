@@ -55,12 +55,14 @@ class AveragePooling2D(_Pooling2D):
                                        count_include_pad=False)
 
 
-class GlobalAveragePooling2D(Layer):
+class _GlobalPooling2D(Layer):
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"{self.name}: expects per-sample inputs (C, H, W), got {tuple(input_shape)}")
         return (input_shape[0],)
 
+
+class GlobalAveragePooling2D(_GlobalPooling2D):
     def forward(self, x, training=False):
         self._x = x
         return ops.global_avg_pool2d(x)
@@ -69,13 +71,8 @@ class GlobalAveragePooling2D(Layer):
         return ops.global_avg_pool2d_backward(dy, self._x)
 
 
-class GlobalMaxPooling2D(Layer):
+class GlobalMaxPooling2D(_GlobalPooling2D):
     """(N, C, H, W) -> (N, C): each map's maximum; the gradient goes to its first maximum."""
-
-    def compute_output_shape(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(f"{self.name}: expects per-sample inputs (C, H, W), got {tuple(input_shape)}")
-        return (input_shape[0],)
 
     def forward(self, x, training=False):
         self._x, window = x, tuple(x.shape[2:])  # one window over the whole map: max pooling's kernels
