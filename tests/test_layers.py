@@ -338,3 +338,12 @@ def test_a_built_layer_refuses_inputs_of_another_width():
     with pytest.raises(ValueError, match="built for 3 input channels"):
         conv(np.ones((1, 4, 4, 4), np.float32))
     assert conv(np.ones((1, 3, 6, 5), np.float32)).shape == (1, 2, 6, 5)  # other sizes: fully convolutional
+
+
+def test_a_declared_channels_first_shape_stays_trusted_through_transfer_and_onnx(tmp_path):
+    base = cudacnn.Sequential([L.Conv2D(2, 1, input_shape=(16, 16, 3), data_format="channels_first"),
+                               L.GlobalAveragePooling2D()])
+    model = cudacnn.transfer.add_head(base, 2)  # the head's input copies the base's checked shape
+    assert model.input_shape == (None, 16, 16, 3)
+    path = model.export_onnx(tmp_path / "m.onnx")
+    assert cudacnn.onnx.load(path).input_shape == (None, 16, 16, 3)

@@ -62,12 +62,27 @@ def test_regularizers_survive_save_and_load(tmp_path):
 
 @pytest.mark.parametrize("make,message", [
     (lambda: L.Dense(3, kernel_regularizer="l3"), "unknown regularizer 'l3'"),
-    (lambda: regularizers.L2(-0.1), "l2 must be a finite number >= 0"),
-    (lambda: regularizers.L1(float("nan")), "l1 must be a finite number"),
+    (lambda: regularizers.L2(-0.1), r"l2 must be in \[0.0, inf\)"),
+    (lambda: regularizers.L1(float("nan")), "l1 must be a finite real number"),
+    (lambda: regularizers.L2(True), "l2 must be a finite real number"),
 ])
 def test_bad_regularizers_are_named(make, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         make()
+
+
+def test_only_regularizers_that_load_back_can_be_saved(tmp_path):
+    class Custom(regularizers.L2):
+        pass
+
+    assert repr(regularizers.L2(np.float32(0.5))) == "L2(l1=0.0, l2=0.5)"
+    plain = net(dense={"kernel_regularizer": regularizers.Regularizer(l1=0.1)})
+    plain.save(tmp_path / "plain.cudacnn")  # saved as the L1L2 it equals
+    loaded = cudacnn.load_model(tmp_path / "plain.cudacnn")
+    assert repr(loaded.layers[2].regularizers["kernel"]) == "L1L2(l1=0.1, l2=0.0)"
+    with pytest.raises(TypeError, match="only L1, L2 and L1L2 regularizers can be saved"):
+        net(dense={"kernel_regularizer": Custom(0.1)}).save(tmp_path / "custom.cudacnn")
+    assert not (tmp_path / "custom.cudacnn").exists()
 
 
 @pytest.mark.gpu

@@ -442,3 +442,22 @@ def test_targets_that_do_not_pair_with_loss_or_metric_fail_before_any_step(loss,
         model.fit(iter([(x[:10], y(labels)[:10])]), steps_per_epoch=1, verbose=0)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_acc_on_one_output_channel_is_binary_accuracy_whatever_the_loss():
+    """Keras 3 picks binary accuracy for one output unit: argmax over one column is always 0."""
+    x = np.random.default_rng(0).standard_normal((40, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32).reshape(-1, 1)
+    model = Sequential([L.Dense(1, activation="sigmoid", input_shape=(3,))])
+    model.compile("sgd", "mse", ["acc"])
+    acc = model.evaluate(x, y, verbose=0, return_dict=True)["acc"]
+    assert acc == pytest.approx(((model.predict(x) > 0.5) == (y > 0.5)).mean())
+
+
+def test_train_on_batch_checks_target_shapes_too():
+    model = Sequential([L.Dense(1, input_shape=(3,))])
+    model.compile("sgd", "mse")
+    x = np.zeros((10, 3), np.float32)
+    for call in (model.train_on_batch, model.test_on_batch):
+        with pytest.raises(ValueError, match="targets of 3 values per sample cannot pair with 1 outputs"):
+            call(x, np.zeros((10, 3), np.float32))

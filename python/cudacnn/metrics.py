@@ -32,17 +32,18 @@ TARGET_RULES = {sparse_categorical_accuracy: class_indices, categorical_accuracy
                 binary_accuracy: same_size}  # see losses; user metrics bring none
 
 
-def resolve(name, loss):
-    """(display name, function) for a metric; "accuracy"/"acc" follow the loss and keep the
-    spelling given (logs "acc", "val_acc" for "acc"), as in Keras."""
+def resolve(name, loss, output_channels=None):
+    """(display name, function) for a metric. "accuracy"/"acc" keep the spelling given (logs
+    "acc", "val_acc") and pick their kind as Keras does: binary for one output channel (or
+    binary cross-entropy), sparse for sparse cross-entropy, else categorical."""
     if callable(name) and not isinstance(name, str):
         return getattr(name, "__name__", "metric"), name
     key = str(name).lower()
     if key in ("accuracy", "acc"):
+        if output_channels == 1 or loss.name == "binary_crossentropy":
+            return key, binary_accuracy
         if loss.name == "sparse_categorical_crossentropy":
             return key, sparse_categorical_accuracy
-        if loss.name == "binary_crossentropy":
-            return key, binary_accuracy
         return key, categorical_accuracy
     if key in _BY_NAME:
         return key, _BY_NAME[key]

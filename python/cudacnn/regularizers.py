@@ -8,17 +8,14 @@ weight's gradient before the optimizer step. Unlike the optimizers' ``weight_dec
 """
 from __future__ import annotations
 
-import math
-
 from .backend import get_array_module
+from .ops import _validate as check
 
 
 class Regularizer:
     def __init__(self, l1=0.0, l2=0.0):
-        for name, value in (("l1", l1), ("l2", l2)):
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{type(self).__name__}: {name} must be a finite number >= 0, got {value!r}")
-        self.l1, self.l2 = float(l1), float(l2)
+        self.l1 = check.real(type(self).__name__, "l1", l1, 0.0)
+        self.l2 = check.real(type(self).__name__, "l2", l2, 0.0)
 
     def penalty(self, w):
         """The scalar added to the loss, on ``w``'s device."""
@@ -86,4 +83,8 @@ def get(identifier):
 
 
 def serialize(regularizer):
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    """A saved config; a plain Regularizer is saved as the L1L2 it equals, others must be ours."""
+    kind = L1L2 if type(regularizer) is Regularizer else type(regularizer)
+    if _BY_NAME.get(kind.__name__.lower()) is not kind:
+        raise TypeError(f"only L1, L2 and L1L2 regularizers can be saved in a config, got {regularizer!r}")
+    return {"class_name": kind.__name__, "config": regularizer.get_config()}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
+
 from . import backend
 from . import callbacks as callbacks_module
 from . import losses as losses_module
@@ -112,7 +114,8 @@ class TrainingMixin:
         self.loss = losses_module.get(loss)
         if isinstance(metrics, str):  # one metric given alone
             metrics = [metrics]
-        self._metrics = [metrics_module.resolve(m, self.loss) for m in (metrics or [])]
+        channels = self.outputs[0].shape[1] if self.built and len(self.outputs[0].shape) > 1 else None
+        self._metrics = [metrics_module.resolve(m, self.loss, channels) for m in (metrics or [])]
 
     def _check_compiled(self):
         if self.optimizer is None or self.loss is None:
@@ -161,13 +164,14 @@ class TrainingMixin:
 
     def _check_target_shape(self, y):
         """Targets must pair with the outputs for the loss and every metric, before any step."""
-        target, output = tuple(y.shape[1:]), tuple(self.outputs[0].shape[1:])
+        y_shape = np.shape(y)  # arrays of either device, or lists
+        target, output = tuple(y_shape[1:]), tuple(self.outputs[0].shape[1:])
         rules = [(self.loss.name, self.loss.target_rule)]
         rules += [(name, metrics_module.TARGET_RULES.get(fn)) for name, fn in self._metrics]
         for name, rule in rules:
             problem = rule(target, output) if rule is not None else None
             if problem:
-                raise ValueError(f"{name}: {problem} (targets {tuple(y.shape)}, model outputs "
+                raise ValueError(f"{name}: {problem} (targets {tuple(y_shape)}, model outputs "
                                  f"{self.outputs[0].shape})")
 
     def _to_model(self, a, dtype=None):
@@ -210,6 +214,7 @@ class TrainingMixin:
     def _one_batch(self, step_fn, x, y):
         self._check_compiled()
         self._prepare_inputs(x)
+        self._check_target_shape(y)
         loss, counts = step_fn(self._to_model(x, self.dtype), self._to_model(y), self._fused_output_layer())
         return self._logs(float(loss), [(float(c), n) for c, n in counts], 1)
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .layers import Dense, Dropout, Flatten, GlobalAveragePooling2D, Input
-from .layers.base import to_device
+from .layers import Dense, Dropout, Flatten, GlobalAveragePooling2D
+from .layers.base import to_device, trusted_input
 from .models import Model
 from .ops import _validate as check
 from .safetensors import atomic_write
@@ -85,7 +85,7 @@ def add_head(base, num_classes, hidden_units=(), dropout=0.0, pooling="flatten",
         raise ValueError(f"add_head needs a single-input base, {base.name!r} has {len(base.inputs)}")
     if pooling not in ("flatten", "avg"):
         raise ValueError(f"pooling must be 'flatten' or 'avg', got {pooling!r}")
-    inputs = Input(base.inputs[0].shape[1:], name=f"{base.name}_input")
+    inputs = trusted_input(base.inputs[0].shape[1:], name=f"{base.name}_input")  # the base's own, checked
     x = base(inputs)
     if len(x.shape) > 2:
         x = (Flatten() if pooling == "flatten" else GlobalAveragePooling2D())(x)

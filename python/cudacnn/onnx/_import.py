@@ -19,6 +19,7 @@ import onnx
 from onnx import numpy_helper
 
 from .. import layers as L
+from ..layers.base import trusted_input
 from ..models import Model
 from . import _fold
 
@@ -121,7 +122,7 @@ class _Importer:
             if not dims or any(d <= 0 for d in per_sample):
                 raise ValueError(f"ONNX input {value.name!r} needs static non-batch dimensions, got "
                                  f"{[d.dim_param or d.dim_value for d in dims]}")
-            tensor = L.Input(per_sample, name=self.layer_name(value))
+            tensor = trusted_input(per_sample, name=self.layer_name(value))  # ONNX CNN inputs are NCHW
             self.tensors[value.name] = tensor
             self.onnx_shapes[value.name] = per_sample
             inputs.append(tensor)
