@@ -351,3 +351,18 @@ def test_model_fit_on_flow_trains_for_the_epochs_asked():
     history = model.fit(split.flow(x, y, batch_size=32, subset="training"), epochs=2, verbose=0,
                         validation_data=split.flow(x, y, batch_size=32, subset="validation"))
     assert len(history.history["val_loss"]) == 2
+
+
+def test_a_flow_is_read_as_a_sequence_from_its_first_batch():
+    """predict/evaluate/fit index a flow from batch 0, as Keras reads a Sequence, however far
+    next() has already taken it."""
+    x = np.random.default_rng(0).random((10, 1, 4, 4)).astype(np.float32)
+    y = np.arange(10) % 3
+    model = Sequential([L.Flatten(input_shape=(1, 4, 4)), L.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    it = ImageDataGenerator().flow(x, batch_size=4, shuffle=False)
+    next(it)
+    np.testing.assert_array_equal(model.predict(it), model.predict(x))
+    labelled = ImageDataGenerator().flow(x, y, batch_size=4, shuffle=False)
+    next(labelled)
+    assert model.evaluate(labelled, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-6)

@@ -389,7 +389,10 @@ class BatchSource:
             raise TypeError(f"{what} must be an array or an iterable of (x, y) batches, got {type(x).__name__}")
         if y is not None:
             raise ValueError(f"y must be None when {what} yields (x, y) batches")
-        self._iterator = x if iter(x) is x else None  # a generator: continue it across epochs
+        # A Keras-style Sequence (len and indexing; flow() iterators are one) is read from batch 0
+        # every epoch, even when it is also an iterator; a plain generator continues across epochs.
+        sequence = hasattr(x, "__getitem__") and hasattr(x, "__len__") and not isinstance(x, (list, tuple))
+        self._iterator = x if not sequence and iter(x) is x else None
         if steps is None:
             if not hasattr(x, "__len__"):
                 raise ValueError(f"{what} is a generator without len(): give steps_per_epoch / steps")
