@@ -154,3 +154,47 @@ def test_binary_accuracy_thresholds(y_pred, logits, expected):
     assert (int(correct), count) == (0, 6)
     soft = np.where(expected == 1, 0.55, 0.45)  # soft targets are read by their own 0.5 threshold
     assert int(metrics.binary_accuracy(y_pred, soft, logits)[0]) == 6
+
+
+def test_cross_entropy_on_feature_maps_is_per_position_over_channels(rng):
+    """Segmentation-style outputs (N, C, H, W): torch's cross_entropy over the class axis 1,
+    averaged over every position; our fused path (logits) and probability path agree."""
+    logits = rng.standard_normal((2, 3, 4, 5))
+    labels = rng.integers(0, 3, (2, 4, 5))
+    onehot = np.moveaxis(np.eye(3)[labels], -1, 1)
+    oracle = torch_value_and_grad(lambda z, t: torch.nn.functional.cross_entropy(z, t), logits,
+                                  torch.tensor(labels))
+    for loss, targets in ((losses.SparseCategoricalCrossentropy(), labels),
+                          (losses.CategoricalCrossentropy(), onehot)):
+        value, grad = loss.value_and_grad(logits, targets, logits=True)
+        np.testing.assert_allclose(float(value), oracle[0], rtol=1e-10)
+        np.testing.assert_allclose(grad, oracle[1], rtol=1e-8, atol=1e-12)
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    value, _ = losses.CategoricalCrossentropy().value_and_grad(probabilities, onehot)
+    np.testing.assert_allclose(float(value), oracle[0], rtol=1e-8)
+
+
+def test_accuracy_on_feature_maps_counts_positions(rng):
+    from cudacnn import metrics
+    y_pred = rng.standard_normal((2, 3, 4, 5))
+    labels = rng.integers(0, 3, (2, 4, 5))
+    expected = (y_pred.argmax(axis=1) == labels).sum()
+    correct, count = metrics.sparse_categorical_accuracy(y_pred, labels)
+    assert (int(correct), count) == (expected, 40)
+    correct, count = metrics.categorical_accuracy(y_pred, np.moveaxis(np.eye(3)[labels], -1, 1))
+    assert (int(correct), count) == (expected, 40)
+
+
+def test_a_segmentation_net_trains_per_position():
+    import cudacnn
+    from cudacnn import layers as L
+    cudacnn.set_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 2, 5, 5)).astype(np.float32)
+    labels = (x[:, 0] > x[:, 1]).astype(np.int64)  # per pixel: which channel is larger
+    model = cudacnn.Sequential([L.Conv2D(2, 1, activation="softmax", input_shape=(2, 5, 5))])
+    model.compile(cudacnn.optimizers.Adam(0.05), "sparse_categorical_crossentropy", ["acc"])
+    history = model.fit(x, labels, epochs=15, batch_size=4, verbose=0)
+    assert history.history["acc"][-1] > 0.95
+    loss, acc = model.evaluate(x, labels, verbose=0)
+    assert acc == pytest.approx((model.predict(x).argmax(axis=1) == labels).mean())

@@ -29,9 +29,24 @@ def same_size(target, output):
 
 
 def class_indices(target, output):
-    if target not in ((), (1,)):
-        return f"targets must be class indices of shape (N,) or (N, 1), got per-sample shape {target}"
-    return None if len(output) == 1 else f"class indices need outputs of shape (N, classes), got {output}"
+    """One index per sample for (N, K) outputs; one per position for (N, C, ...) maps."""
+    positions = tuple(output[1:])
+    if target in (positions, (1, *positions)) or (not positions and target == (1,)):
+        return None
+    expected = "(N,) or (N, 1)" if not positions else f"(N, {', '.join(map(str, positions))})"
+    return f"targets must be class indices of shape {expected}, got per-sample shape {target}"
+
+
+def channel_rows(a):
+    """(N, C, ...) maps as (N * positions, C) rows, channels last: the categorical losses and
+    accuracies work per position over the channels, as Keras' over its (last) channel axis."""
+    xp = get_array_module(a)
+    return xp.ascontiguousarray(xp.moveaxis(a, 1, -1)).reshape(-1, a.shape[1])
+
+
+def _from_channel_rows(rows, shape):
+    xp = get_array_module(rows)
+    return xp.ascontiguousarray(xp.moveaxis(rows.reshape(shape[0], *shape[2:], shape[1]), -1, 1))
 
 
 def _batch(y_pred):
@@ -88,11 +103,19 @@ class CategoricalCrossentropy(Loss):
         return y
 
     def value_and_grad(self, y_pred, y_true, logits=False, targets_checked=False):
+        if y_pred.ndim > 2:  # feature maps: the mean over every position's loss
+            loss, grad = self.value_and_grad(channel_rows(y_pred), self._target_rows(y_true, y_pred), logits,
+                                             targets_checked)
+            return loss, _from_channel_rows(grad, y_pred.shape)
         targets = self._targets(y_true, y_pred, targets_checked)
         if logits or self.from_logits:
             loss, cache = ops.softmax_cross_entropy(y_pred, targets, labels_checked=targets_checked)
             return loss, ops.softmax_cross_entropy_backward(cache)
         return self._on_probabilities(y_pred, targets, targets_checked)
+
+    def _target_rows(self, y_true, y_pred):
+        y = get_array_module(y_pred).asarray(y_true)
+        return channel_rows(y) if y.ndim == y_pred.ndim else y  # else _targets names the mismatch
 
     def _on_probabilities(self, y_pred, onehot, targets_checked=False):
         """As Keras: rows scaled to sum to 1 (q = y / s), clipped to [eps, 1 - eps], then
@@ -115,6 +138,9 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     target_rule = staticmethod(class_indices)
 
     name = "sparse_categorical_crossentropy"
+
+    def _target_rows(self, y_true, y_pred):
+        return get_array_module(y_pred).asarray(y_true).reshape(-1)  # one index per position
 
     def _targets(self, y_true, y_pred, targets_checked=False):
         y = get_array_module(y_pred).asarray(y_true).reshape(-1)

@@ -6,18 +6,17 @@ from .backend import get_array_module
 from .losses import class_indices, same_shape, same_size
 
 
-def _labels(y_true, xp):
-    return xp.asarray(y_true).reshape(-1)
-
-
+# The categorical accuracies compare the channel argmax (axis 1) per sample, or per position of
+# (N, C, ...) maps, counting every position, as Keras does over its channel axis.
 def sparse_categorical_accuracy(y_pred, y_true, logits=False):
-    xp = get_array_module(y_pred)
-    return (y_pred.argmax(axis=1) == _labels(y_true, xp)).sum(), y_pred.shape[0]
+    predicted = y_pred.argmax(axis=1)
+    labels = get_array_module(y_pred).asarray(y_true).reshape(predicted.shape)
+    return (predicted == labels).sum(), predicted.size
 
 
 def categorical_accuracy(y_pred, y_true, logits=False):
-    xp = get_array_module(y_pred)
-    return (y_pred.argmax(axis=1) == xp.asarray(y_true).argmax(axis=1)).sum(), y_pred.shape[0]
+    predicted = y_pred.argmax(axis=1)
+    return (predicted == get_array_module(y_pred).asarray(y_true).argmax(axis=1)).sum(), predicted.size
 
 
 def binary_accuracy(y_pred, y_true, logits=False):
