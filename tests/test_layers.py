@@ -347,3 +347,16 @@ def test_a_declared_channels_first_shape_stays_trusted_through_transfer_and_onnx
     assert model.input_shape == (None, 16, 16, 3)
     path = model.export_onnx(tmp_path / "m.onnx")
     assert cudacnn.onnx.load(path).input_shape == (None, 16, 16, 3)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda **kw: L.Conv1D(4, 3, input_shape=(100, 3), **kw),
+     r"input_shape=\(100, 3\) reads as 100 channels of length 3.*input_shape=\(3, 100\) and x.transpose\(0, 2, 1\)"),
+    (lambda **kw: L.Reshape((28, 28, 1), **kw), r"target_shape=\(28, 28, 1\) reads as 28 channels.*\(1, 28, 28\);"),
+])
+def test_keras_channels_last_idioms_for_signals_and_reshape_are_refused(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+    make(data_format="channels_first")  # meant as written
+    L.Conv1D(4, 3, input_shape=(3, 100))
+    L.Reshape((1, 28, 28))

@@ -80,23 +80,32 @@ def _shape_tuple(shape, what="input_shape"):
     return shape
 
 
-def check_channels_first(shape, data_format, what):
+def check_channels_first(shape, data_format, what, signals=False, data=True):
     """cudacnn is channels-first. Keras' default is channels-last, so a Keras-style
     ``input_shape=(32, 32, 3)`` would silently build a net for 32 channels of 32x3
     images: such shapes are refused with the fix, unless ``data_format="channels_first"``
-    says they are meant."""
+    says they are meant. ``signals``: also (steps, channels) shapes of 1-D inputs (Conv1D).
+    ``data``: the shape describes the data (so the fix includes a transpose)."""
     if data_format not in (None, "channels_first", "channels_last"):
         raise ValueError(f"data_format must be 'channels_first', got {data_format!r}")
     if data_format == "channels_last":
         raise ValueError("cudacnn layers are channels-first (N, C, H, W): give input_shape as (C, H, W) and "
                          "transpose channels-last data with x.transpose(0, 3, 1, 2)")
-    if data_format is None and shape is not None and len(shape) == 3:
-        a, b, c = shape
-        if c in (1, 3, 4) and min(a, b) >= 8:
-            raise ValueError(
-                f"{what}={tuple(shape)} reads as {a} channels of {b}x{c} images: cudacnn is channels-first, "
-                f"unlike Keras' default. For {a}x{b} images with {c} channel(s) use {what}={(c, a, b)} and "
-                f"x.transpose(0, 3, 1, 2); if {a} channels are meant, add data_format='channels_first'")
+    if data_format is not None or shape is None:
+        return
+    shape = tuple(shape)
+    if len(shape) == 3 and shape[2] in (1, 3, 4) and min(shape[:2]) >= 8:
+        meant, reading, axes = f"{shape[0]}x{shape[1]} images with {shape[2]} channel(s)", \
+            f"{shape[0]} channels of {shape[1]}x{shape[2]} images", "0, 3, 1, 2"
+    elif signals and len(shape) == 2 and shape[1] <= 4 and shape[0] >= 8:
+        meant, reading, axes = f"signals of {shape[0]} steps with {shape[1]} channel(s)", \
+            f"{shape[0]} channels of length {shape[1]}", "0, 2, 1"
+    else:
+        return
+    fix = (shape[-1], *shape[:-1])
+    raise ValueError(f"{what}={shape} reads as {reading}: cudacnn is channels-first, unlike Keras' default. "
+                     f"For {meant} use {what}={fix}" + (f" and x.transpose({axes})" if data else "")
+                     + f"; if {shape[0]} channels are meant, add data_format='channels_first'")
 
 
 class SymbolicTensor:

@@ -8,7 +8,7 @@ from .. import initializers
 from .. import backend, ops
 from ..ops import _validate as check
 from .activations import ActivationFn
-from .base import Layer
+from .base import Layer, check_channels_first
 from .core import _init_name
 
 
@@ -143,6 +143,11 @@ class Conv2D(_Conv):
 
 class Conv1D(_Conv):
     rank = 1
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        super().__init__(filters, kernel_size, **kwargs)
+        # Keras' (steps, channels), e.g. (100, 3), would read as 100 channels of length 3.
+        check_channels_first(self._declared_input_shape, self.data_format, "input_shape", signals=True)
 
     def forward(self, x, training=False):
         self._x = x

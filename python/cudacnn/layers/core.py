@@ -8,7 +8,7 @@ from .. import ops
 from ..ops import _validate as check
 from .. import random as _random
 from .activations import ActivationFn
-from .base import Layer
+from .base import Layer, check_channels_first
 
 
 class Dense(Layer):
@@ -77,6 +77,8 @@ class Reshape(Layer):
         if not all(check.is_int(d) and (d > 0 or d == -1) for d in target) or target.count(-1) > 1:
             raise ValueError(f"Reshape target_shape must be positive ints with at most one -1, got {target_shape!r}")
         self.target_shape = tuple(int(d) for d in target)
+        if -1 not in self.target_shape:  # Keras' Reshape((28, 28, 1)) before a Conv2D is channels-last
+            check_channels_first(self.target_shape, self.data_format, "target_shape", data=False)
 
     def compute_output_shape(self, input_shape):
         size, known = math.prod(input_shape), math.prod(d for d in self.target_shape if d != -1)
