@@ -366,3 +366,15 @@ def test_a_flow_is_read_as_a_sequence_from_its_first_batch():
     labelled = ImageDataGenerator().flow(x, y, batch_size=4, shuffle=False)
     next(labelled)
     assert model.evaluate(labelled, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-6)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda x, y: ImageDataGenerator().flow(x, y, seed=-1), "seed must be None or an int >= 0, got -1"),
+    (lambda x, y: ImageDataGenerator().flow(x, y, seed=1.5), "seed must be None or an int"),
+    (lambda x, y: ImageDataGenerator(validation_split=0.01).flow(x, y, subset="validation"),
+     "leaves an empty validation subset"),
+])
+def test_flow_names_a_bad_seed_or_an_empty_subset(make, message):
+    x, y = np.zeros((20, 1, 4, 4), np.float32), np.arange(20) % 2
+    with pytest.raises(ValueError, match=message):
+        make(x, y)

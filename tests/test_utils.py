@@ -19,10 +19,16 @@ def test_one_hot_rows_like_keras():
     ([0, 5], 3, r"label 5 is outside \[0, 3\)"),
     ([0, -1], None, "labels >= 0"),
     ([0.5, 1.0], None, "integer class labels"),
-    ([1], 0, "num_classes must be positive"),
+    ([1], 0, "num_classes must be >= 1"),
+    ([1], 3.7, "num_classes must be an int"),
+    ([1], True, "num_classes must be an int"),
+    (["a", "b"], None, "integer class labels, got dtype <U1"),
+    ([1 + 2j], None, "integer class labels, got dtype complex"),
+    ([1e20], None, "too large for a class index"),
+    ([float("nan")], None, "non-integer values"),
 ])
 def test_bad_labels_are_named(labels, classes, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         to_categorical(labels, classes)
 
 

@@ -319,6 +319,9 @@ class NumpyArrayIterator:
             if not gen.validation_split:
                 raise ValueError(f"subset={subset!r} needs ImageDataGenerator(validation_split=...) > 0")
             split = int(len(x) * gen.validation_split)
+            if split == 0 or split == len(x):
+                raise ValueError(f"validation_split={gen.validation_split} of {len(x)} images leaves an empty "
+                                 f"{'validation' if split == 0 else 'training'} subset")
             if (y is not None and y.ndim == 1 and not ignore_class_split
                     and not np.array_equal(np.unique(y[:split]), np.unique(y[split:]))):
                 raise ValueError("the training and validation subsets hold different classes after the split "
@@ -330,6 +333,8 @@ class NumpyArrayIterator:
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.x, self.y, self.n = x, y, len(x)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+            raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
         self.batch_size, self.shuffle, self.seed = int(batch_size), bool(shuffle), seed
         self._rng = None if seed is None else np.random.default_rng(seed)
         self.index_array, self.batch_index, self.total_batches_seen = None, 0, 0
