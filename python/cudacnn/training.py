@@ -202,7 +202,6 @@ class TrainingMixin:
     def _test_batch(self, xb, yb, fused_layer, targets_checked=False):
         out = self._forward_logits(xb, False, fused_layer)
         loss = self.loss.value(out, yb, logits=fused_layer is not None, targets_checked=targets_checked)
-        loss = loss + _regularization(self.trainable_layers())
         return loss, [fn(out, yb, fused_layer is not None) for _, fn in self._metrics]
 
     def train_on_batch(self, x, y):
@@ -216,12 +215,17 @@ class TrainingMixin:
         self._prepare_inputs(x)
         self._check_target_shape(y)
         loss, counts = step_fn(self._to_model(x, self.dtype), self._to_model(y), self._fused_output_layer())
-        return self._logs(float(loss), [(float(c), n) for c, n in counts], 1)
+        return self._logs(float(loss), [(float(c), n) for c, n in counts], 1, self._test_penalty(step_fn))
 
-    def _logs(self, loss_total, metric_totals, count, prefix=""):
-        logs = {prefix + "loss": loss_total / count}
+    def _test_penalty(self, step_fn):
+        """Keras' reported loss includes the weight penalties; a training step adds its own (the
+        weights change every step), a test pass adds them once: its weights stay put."""
+        return 0.0 if step_fn == self._train_batch else float(_regularization(self.trainable_layers()))
+
+    def _logs(self, loss_total, metric_totals, count, penalty=0.0):
+        logs = {"loss": loss_total / count + penalty}
         for (name, _), (correct, n) in zip(self._metrics, metric_totals):
-            logs[prefix + name] = correct / max(n, 1)
+            logs[name] = correct / max(n, 1)
         return logs
 
     # ----- epochs -----------------------------------------------------------------------------
@@ -230,10 +234,12 @@ class TrainingMixin:
         dtype = self.dtype
         loss_total, metric_totals, seen, step = 0.0, [(0, 0) for _ in self._metrics], 0, 0
 
-        def read_logs():
-            return self._logs(float(loss_total), [(float(c), n) for c, n in metric_totals], max(seen, 1))
-
         step_fn = self._train_batch if training else self._test_batch
+        penalty = self._test_penalty(step_fn)
+
+        def read_logs():
+            return self._logs(float(loss_total), [(float(c), n) for c, n in metric_totals], max(seen, 1), penalty)
+
         for step, (xb, yb) in enumerate(batches, start=1):
             if step == 1:
                 self._prepare_inputs(xb)
