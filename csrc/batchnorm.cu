@@ -1,22 +1,36 @@
 // Batch normalisation (PyTorch semantics), x viewed as (N, C, HW) float32
 // (HW = 1 for (N, C) input). Channel c's M = N*HW values sit in N runs of HW.
 //
-// Training forward, two launches over x plus one tiny one:
-//   1. statistics: grid (C, splits); each block runs Welford over its slice of
-//      one channel (per thread, then a fixed-order tree merge), writing
-//      (count, mean, M2) partials;
-//   2. finalize: one thread per channel merges its partials in split order
-//      (Chan et al.), writes mean and inv_std = 1/sqrt(var + eps) and updates
-//      the running statistics (unbiased variance);
-//   3. normalize: y = (x - mean) * inv_std * gamma + beta in one pass
-//      (inference uses the same pass with the running statistics).
-// x_hat = (x - mean) * inv_std is never stored: the backward recomputes it
-// from x (which the caller keeps anyway) and the per-channel mean and inv_std,
-// so the forward writes y alone.
-// Backward, two passes over (dy, x): per-channel partial sums of dy and
-// dy * x_hat (finalized in fixed order into dbeta, dgamma), then dx.
-// No atomics anywhere: results are deterministic.
+// The training forward and the backward need a per-channel reduction over
+// their input before they can write anything, so done as two launches they
+// read it from DRAM twice. Here each is one launch of a pipeline that reads it
+// from DRAM once:
+//   * channel c's M values are cut into slices of kItemValues; each slice is a
+//     reduce item (its partial sums) and an apply item (its y or dx);
+//   * each block takes the next ticket from a counter in global memory; the
+//     tickets run: the first `lag` reduce items, then reduce and apply items in
+//     turn, then the last apply items. An apply item re-reads its slice about
+//     `lag` reduce items after the reduction read it, while it is still in L2
+//     (the caller sizes the lag to a fraction of the L2; lag = all items gives
+//     the plain two-pass order);
+//   * the block that finishes a channel's last reduce item merges the
+//     channel's partials in split order and raises the channel's ready flag;
+//     apply items wait for their channel's flag. No float atomics, so the
+//     results are deterministic.
+//   An item waits only on items with smaller tickets, and only running blocks
+//   hold tickets, so the unfinished item with the smallest ticket never waits:
+//   no deadlock, whatever the occupancy or the order blocks start in.
+// Forward reduce: per slice (count, mean, M2) from sums of x - K and (x - K)^2,
+//   K the channel's first value (a shift that keeps the sums well conditioned);
+//   slices merge by Chan et al.'s formula into mean and inv_std =
+//   1/sqrt(var + eps) (biased var), and the running statistics are updated
+//   (unbiased var). Apply: y = (x - mean) * inv_std * gamma + beta.
+//   x_hat is never stored: the backward recomputes it from x, mean and
+//   inv_std, so the forward writes y alone.
+// Backward reduce: dbeta = sum dy, dgamma = sum dy * x_hat. Apply: dx.
+// Inference forward: one elementwise pass with the running statistics.
 #include <algorithm>
+#include <climits>
 
 #include "common.cuh"
 #include "launchers.h"
@@ -24,20 +38,144 @@
 namespace cudacnn {
 namespace {
 
-// 256 threads per statistics block; a slice of at least 4096 values per block
-// keeps the merge overhead small, and about 1024 blocks fill any current GPU.
-constexpr int kStatThreads = 256;
-constexpr long long kMinValuesPerBlock = 4096;
-constexpr long long kTargetBlocks = 1024;
-constexpr int kMaxSplits = 256;
 constexpr int kThreads = 256;
+constexpr int kItemValues = 4096;  // a channel's values per item: 16 per thread
+// Resident blocks per SM the pipeline kernels are compiled for (register cap):
+// more blocks hide the per-item ticket, barrier and flag latencies.
+constexpr int kMinBlocks = 4;
 
-int stat_splits(int N, int C, int HW) {
-  const long long M = 1LL * N * HW;
-  long long splits = std::min(CEIL_DIV(M, kMinValuesPerBlock), CEIL_DIV(kTargetBlocks, (long long)C));
-  return (int)std::max(1LL, std::min(splits, (long long)kMaxSplits));
+// ---------------------------------------------------------------------------
+// The pipeline: tickets, items, partials and ready flags.
+// ---------------------------------------------------------------------------
+struct Pipeline {
+  int C, HW, M, splits;  // M = N * HW values per channel, in `splits` items
+  long long items, lag;  // reduce items (as many apply items); the apply stream's lag
+  FastDiv hw_div;
+  float *partial;        // [fields][C][splits]
+  unsigned *counters;    // [0] next ticket; [1 + c] reduce items of c done; [1 + C + c] c ready
+};
+
+struct Item {
+  int c, split, j0, j1;  // channel c's values j0 <= j < j1, j = n * HW + hw
+  bool apply;
+};
+
+__device__ __forceinline__ Item take_item(const Pipeline &p) {
+  __shared__ unsigned s_ticket;
+  if (threadIdx.x == 0) s_ticket = atomicAdd(&p.counters[0], 1u);
+  __syncthreads();
+  const long long t = s_ticket, S = p.items, D = p.lag;
+  long long index;
+  bool apply;
+  if (t < D) {
+    index = t, apply = false;
+  } else if (t < D + 2 * (S - D)) {
+    const long long u = t - D;
+    apply = u & 1;
+    index = apply ? u / 2 : D + u / 2;
+  } else {
+    index = t - S, apply = true;
+  }
+  Item it;
+  it.c = (int)(index / p.splits);
+  it.split = (int)(index - (long long)it.c * p.splits);
+  it.j0 = it.split * kItemValues;
+  it.j1 = min(p.M, it.j0 + kItemValues);
+  it.apply = apply;
+  return it;
 }
 
+__device__ __forceinline__ long long partial_at(const Pipeline &p, int field, int c, int split) {
+  return ((long long)field * p.C + c) * p.splits + split;
+}
+
+// Called by every thread after thread 0 wrote the item's partial: true in the
+// block that completed channel c's reduction.
+__device__ __forceinline__ bool arrive(const Pipeline &p, int c) {
+  __shared__ bool s_last;
+  if (threadIdx.x == 0) {
+    __threadfence();  // the partial is visible before the count that announces it
+    s_last = atomicAdd(&p.counters[1 + c], 1u) == (unsigned)p.splits - 1;
+    if (s_last) __threadfence();
+  }
+  __syncthreads();
+  return s_last;
+}
+
+// Thread 0, after writing the channel's results.
+__device__ __forceinline__ void raise_ready(const Pipeline &p, int c) {
+  __threadfence();
+  atomicExch(&p.counters[1 + p.C + c], 1u);
+}
+
+__device__ __forceinline__ void wait_ready(const Pipeline &p, int c) {
+  if (threadIdx.x == 0) {
+    const volatile unsigned *flag = &p.counters[1 + p.C + c];
+    while (*flag == 0) __nanosleep(64);
+    __threadfence();
+  }
+  __syncthreads();
+}
+
+// Tensor index of channel c's value j.
+__device__ __forceinline__ int element(const Pipeline &p, int c, int j) {
+  const int n = p.hw_div.div(j);
+  return (n * p.C + c) * p.HW + (j - n * p.HW);
+}
+
+// W consecutive values of one plane: W = 4 (HW % 4 == 0, 16-byte aligned
+// tensors: float4 accesses) or 1. An item is kChunks<W> packs per thread; pack
+// k of a thread starts at value j0 + W * (threadIdx.x + k * kThreads).
+template <int W>
+struct Pack {
+  float v[W];
+};
+template <int W>
+constexpr int kChunks = kItemValues / (W * kThreads);
+
+__device__ __forceinline__ int pack_start(const Item &it, int W, int k) {
+  return it.j0 + W * ((int)threadIdx.x + k * kThreads);
+}
+
+// First read: cached, so the apply item finds it in L2.
+template <int W>
+__device__ __forceinline__ Pack<W> load(const float *__restrict__ a, int i) {
+  Pack<W> r;
+  if constexpr (W == 4) {
+    const float4 q = *reinterpret_cast<const float4 *>(a + i);
+    r.v[0] = q.x, r.v[1] = q.y, r.v[2] = q.z, r.v[3] = q.w;
+  } else {
+    r.v[0] = a[i];
+  }
+  return r;
+}
+
+// Second and last read, and the outputs: evict-first, so they do not push
+// slices still waiting for their apply item out of L2.
+template <int W>
+__device__ __forceinline__ Pack<W> load_last_use(const float *a, int i) {
+  Pack<W> r;
+  if constexpr (W == 4) {
+    const float4 q = __ldcs(reinterpret_cast<const float4 *>(a + i));
+    r.v[0] = q.x, r.v[1] = q.y, r.v[2] = q.z, r.v[3] = q.w;
+  } else {
+    r.v[0] = __ldcs(a + i);
+  }
+  return r;
+}
+
+template <int W>
+__device__ __forceinline__ void store_streaming(float *a, int i, const Pack<W> &r) {
+  if constexpr (W == 4) {
+    __stcs(reinterpret_cast<float4 *>(a + i), make_float4(r.v[0], r.v[1], r.v[2], r.v[3]));
+  } else {
+    __stcs(a + i, r.v[0]);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Training forward.
+// ---------------------------------------------------------------------------
 struct Welford {
   float n, mean, m2;
 };
@@ -49,84 +187,215 @@ __device__ __forceinline__ Welford welford_merge(Welford a, Welford b) {
   return {n, a.mean + delta * fb, a.m2 + b.m2 + delta * delta * a.n * fb};
 }
 
-// Slice [j0, j1) of channel c's values, j = n * HW + hw.
-__device__ __forceinline__ void channel_slice(int N, int HW, int splits, int split, int *j0, int *j1) {
-  const int M = N * HW, per = CEIL_DIV(M, splits);
-  *j0 = min(M, split * per);
-  *j1 = min(M, *j0 + per);
-}
-
-// partial: [3][C][splits] = count, mean, M2.
-__global__ void __launch_bounds__(kStatThreads) batch_norm_stats_kernel(float *__restrict__ partial,
-                                                                        const float *__restrict__ x, int N, int C,
-                                                                        int HW, FastDiv hw_div) {
-  __shared__ float s_n[kStatThreads], s_mean[kStatThreads], s_m2[kStatThreads];
-  const int c = blockIdx.x, split = blockIdx.y, splits = gridDim.y, tid = threadIdx.x;
-  int j0, j1;
-  channel_slice(N, HW, splits, split, &j0, &j1);
-  Welford w{0.0f, 0.0f, 0.0f};
-  for (int j = j0 + tid; j < j1; j += kStatThreads) {
-    const int n = hw_div.div(j), hw = j - n * HW;
-    const float v = x[(n * C + c) * HW + hw];
-    w.n += 1.0f;
-    const float d = v - w.mean;
-    w.mean += d / w.n;
-    w.m2 += d * (v - w.mean);
-  }
-  s_n[tid] = w.n;
-  s_mean[tid] = w.mean;
-  s_m2[tid] = w.m2;
+// Fixed-order tree over the block: the result is valid in thread 0.
+__device__ __forceinline__ Welford block_merge(Welford w) {
+  __shared__ float s_n[kThreads], s_mean[kThreads], s_m2[kThreads];
+  const int tid = threadIdx.x;
+  s_n[tid] = w.n, s_mean[tid] = w.mean, s_m2[tid] = w.m2;
   __syncthreads();
-  for (int stride = kStatThreads / 2; stride > 0; stride >>= 1) {
+  for (int stride = kThreads / 2; stride > 0; stride >>= 1) {
     if (tid < stride) {
-      const Welford m = welford_merge({s_n[tid], s_mean[tid], s_m2[tid]},
-                                      {s_n[tid + stride], s_mean[tid + stride], s_m2[tid + stride]});
-      s_n[tid] = m.n;
-      s_mean[tid] = m.mean;
-      s_m2[tid] = m.m2;
+      w = welford_merge(w, {s_n[tid + stride], s_mean[tid + stride], s_m2[tid + stride]});
+      s_n[tid] = w.n, s_mean[tid] = w.mean, s_m2[tid] = w.m2;
     }
     __syncthreads();
   }
-  if (tid == 0) {
-    const long long at = (long long)c * splits + split, plane = (long long)C * splits;
-    partial[at] = s_n[0];
-    partial[plane + at] = s_mean[0];
-    partial[2 * plane + at] = s_m2[0];
+  return w;
+}
+
+struct ForwardArgs {
+  float *y, *mean, *inv_std, *running_mean, *running_var;
+  const float *x, *gamma, *beta;
+  float momentum, one_minus_momentum, unbiased_momentum, eps;
+};
+
+template <int W>
+__device__ __forceinline__ void forward_reduce(const Pipeline &p, const Item &it, const ForwardArgs &a) {
+  __shared__ float scratch[32];
+  const float shift = a.x[element(p, it.c, 0)];
+  float s1 = 0.0f, s2 = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kChunks<W>; ++k) {
+    const int j = pack_start(it, W, k);
+    if (j < it.j1) {
+      const Pack<W> v = load<W>(a.x, element(p, it.c, j));
+#pragma unroll
+      for (int l = 0; l < W; ++l) {
+        const float d = v.v[l] - shift;
+        s1 += d;
+        s2 = fmaf(d, d, s2);
+      }
+    }
+  }
+  s1 = block_reduce_sum(s1, scratch);
+  s2 = block_reduce_sum(s2, scratch);
+  if (threadIdx.x == 0) {
+    const float n = (float)(it.j1 - it.j0);
+    p.partial[partial_at(p, 0, it.c, it.split)] = n;
+    p.partial[partial_at(p, 1, it.c, it.split)] = shift + s1 / n;
+    p.partial[partial_at(p, 2, it.c, it.split)] = fmaxf(0.0f, s2 - s1 * s1 / n);
   }
 }
 
-__global__ void batch_norm_finalize_kernel(float *__restrict__ mean, float *__restrict__ inv_std,
-                                           float *__restrict__ running_mean, float *__restrict__ running_var,
-                                           const float *__restrict__ partial, int C, int splits, float momentum,
-                                           float one_minus_momentum, float unbiased_momentum, float eps) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  const long long plane = (long long)C * splits;
+__device__ __forceinline__ void forward_finalize(const Pipeline &p, int c, const ForwardArgs &a) {
   Welford w{0.0f, 0.0f, 0.0f};
-  for (int sp = 0; sp < splits; ++sp) {
-    const long long at = (long long)c * splits + sp;
-    w = welford_merge(w, {partial[at], partial[plane + at], partial[2 * plane + at]});
+  for (int sp = threadIdx.x; sp < p.splits; sp += kThreads)
+    w = welford_merge(w, {__ldcg(&p.partial[partial_at(p, 0, c, sp)]), __ldcg(&p.partial[partial_at(p, 1, c, sp)]),
+                          __ldcg(&p.partial[partial_at(p, 2, c, sp)])});
+  w = block_merge(w);
+  if (threadIdx.x == 0) {
+    const float var = w.m2 / w.n;  // biased: the normalisation uses it
+    a.mean[c] = w.mean;
+    a.inv_std[c] = 1.0f / sqrtf(var + a.eps);
+    a.running_mean[c] = a.running_mean[c] * a.one_minus_momentum + a.momentum * w.mean;
+    a.running_var[c] = a.running_var[c] * a.one_minus_momentum + a.unbiased_momentum * var;
+    raise_ready(p, c);
   }
-  const float var = w.m2 / w.n;  // biased: the normalisation uses it
-  mean[c] = w.mean;
-  inv_std[c] = 1.0f / sqrtf(var + eps);
-  // unbiased_momentum = momentum * M / (M - 1), formed in double on the host.
-  running_mean[c] = running_mean[c] * one_minus_momentum + momentum * w.mean;
-  running_var[c] = running_var[c] * one_minus_momentum + unbiased_momentum * var;
 }
-
-// Elementwise passes. Planes (one (n, c)) of at least kPlaneMin values: one
-// block per segment of a plane, so the channel's constants are read once per
-// block, no per-element division, float4 accesses when aligned. Smaller planes
-// (e.g. (N, C) input): a flat loop that finds the channel with a FastDiv.
-constexpr int kPlaneMin = 256;
-constexpr int kSegment = kThreads * 8;  // values per block in the plane kernels
 
 struct Affine {  // y = x_hat * g + b with x_hat = (x - m) * s
   float m, s, g, b;
 };
 
 __device__ __forceinline__ float normalize(float v, const Affine &a) { return (v - a.m) * a.s * a.g + a.b; }
+
+template <int W>
+__device__ __forceinline__ void forward_apply(const Pipeline &p, const Item &it, const ForwardArgs &a) {
+  wait_ready(p, it.c);
+  const Affine f{__ldcg(&a.mean[it.c]), __ldcg(&a.inv_std[it.c]), a.gamma[it.c], a.beta[it.c]};
+  int at[kChunks<W>];
+  Pack<W> v[kChunks<W>];
+#pragma unroll
+  for (int k = 0; k < kChunks<W>; ++k) {
+    const int j = pack_start(it, W, k);
+    at[k] = j < it.j1 ? element(p, it.c, j) : -1;
+    if (at[k] >= 0) v[k] = load_last_use<W>(a.x, at[k]);
+  }
+#pragma unroll
+  for (int k = 0; k < kChunks<W>; ++k) {
+    if (at[k] >= 0) {
+#pragma unroll
+      for (int l = 0; l < W; ++l) v[k].v[l] = normalize(v[k].v[l], f);
+      store_streaming<W>(a.y, at[k], v[k]);
+    }
+  }
+}
+
+template <int W>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) batch_norm_forward_train_kernel(Pipeline p, ForwardArgs a) {
+  const Item it = take_item(p);
+  if (it.apply) {
+    forward_apply<W>(p, it, a);
+  } else {
+    forward_reduce<W>(p, it, a);
+    if (arrive(p, it.c)) forward_finalize(p, it.c, a);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Backward.
+// dx = scale * (dy - mean_dy - x_hat * mean_dy_xhat) in training, scale * dy
+// with inference statistics; scale = gamma * inv_std, x_hat = (x - mean) * inv_std.
+// ---------------------------------------------------------------------------
+struct BackwardArgs {
+  float *dx, *dgamma, *dbeta;
+  const float *dy, *x, *mean, *inv_std, *gamma;
+  float inv_count;
+  bool training;
+};
+
+template <int W>
+__device__ __forceinline__ void backward_reduce(const Pipeline &p, const Item &it, const BackwardArgs &a) {
+  __shared__ float scratch[32];
+  const float m = a.mean[it.c], s = a.inv_std[it.c];
+  float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kChunks<W>; ++k) {
+    const int j = pack_start(it, W, k);
+    if (j < it.j1) {
+      const int i = element(p, it.c, j);
+      const Pack<W> d = load<W>(a.dy, i), x = load<W>(a.x, i);
+#pragma unroll
+      for (int l = 0; l < W; ++l) {
+        sum_dy += d.v[l];
+        sum_dy_xhat = fmaf(d.v[l], (x.v[l] - m) * s, sum_dy_xhat);
+      }
+    }
+  }
+  sum_dy = block_reduce_sum(sum_dy, scratch);
+  sum_dy_xhat = block_reduce_sum(sum_dy_xhat, scratch);
+  if (threadIdx.x == 0) {
+    p.partial[partial_at(p, 0, it.c, it.split)] = sum_dy;
+    p.partial[partial_at(p, 1, it.c, it.split)] = sum_dy_xhat;
+  }
+}
+
+__device__ __forceinline__ void backward_finalize(const Pipeline &p, int c, const BackwardArgs &a) {
+  __shared__ float scratch[32];
+  float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
+  for (int sp = threadIdx.x; sp < p.splits; sp += kThreads) {
+    sum_dy += __ldcg(&p.partial[partial_at(p, 0, c, sp)]);
+    sum_dy_xhat += __ldcg(&p.partial[partial_at(p, 1, c, sp)]);
+  }
+  sum_dy = block_reduce_sum(sum_dy, scratch);
+  sum_dy_xhat = block_reduce_sum(sum_dy_xhat, scratch);
+  if (threadIdx.x == 0) {
+    a.dbeta[c] = sum_dy;
+    a.dgamma[c] = sum_dy_xhat;
+    raise_ready(p, c);
+  }
+}
+
+template <int W>
+__device__ __forceinline__ void backward_apply(const Pipeline &p, const Item &it, const BackwardArgs &a) {
+  wait_ready(p, it.c);
+  const int c = it.c;
+  const float m = a.mean[c], s = a.inv_std[c], scale = a.gamma[c] * s;
+  const float mean_dy = a.training ? __ldcg(&a.dbeta[c]) * a.inv_count : 0.0f;
+  const float mean_dy_xhat = a.training ? __ldcg(&a.dgamma[c]) * a.inv_count : 0.0f;
+  int at[kChunks<W>];
+  Pack<W> d[kChunks<W>], x[kChunks<W>];
+#pragma unroll
+  for (int k = 0; k < kChunks<W>; ++k) {
+    const int j = pack_start(it, W, k);
+    at[k] = j < it.j1 ? element(p, c, j) : -1;
+    if (at[k] >= 0) {
+      d[k] = load_last_use<W>(a.dy, at[k]);
+      x[k] = load_last_use<W>(a.x, at[k]);
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < kChunks<W>; ++k) {
+    if (at[k] >= 0) {
+#pragma unroll
+      for (int l = 0; l < W; ++l) {
+        const float g = d[k].v[l];
+        d[k].v[l] = a.training ? (g - mean_dy - (x[k].v[l] - m) * s * mean_dy_xhat) * scale : g * scale;
+      }
+      store_streaming<W>(a.dx, at[k], d[k]);
+    }
+  }
+}
+
+template <int W>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) batch_norm_backward_kernel(Pipeline p, BackwardArgs a) {
+  const Item it = take_item(p);
+  if (it.apply) {
+    backward_apply<W>(p, it, a);
+  } else {
+    backward_reduce<W>(p, it, a);
+    if (arrive(p, it.c)) backward_finalize(p, it.c, a);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Inference forward. Planes (one (n, c)) of at least kPlaneMin values: one
+// block per segment of a plane, so the channel's constants are read once per
+// block, no per-element division, float4 accesses when aligned. Smaller planes
+// (e.g. (N, C) input): a flat loop that finds the channel with a FastDiv.
+// ---------------------------------------------------------------------------
+constexpr int kPlaneMin = 256;
+constexpr int kSegment = kThreads * 8;  // values per block in the plane kernel
 
 __global__ void batch_norm_normalize_plane_kernel(float *__restrict__ y, const float *__restrict__ x, const float *__restrict__ mean,
                                                   const float *__restrict__ inv_std, const float *__restrict__ gamma,
@@ -158,107 +427,20 @@ __global__ void batch_norm_normalize_flat_kernel(float *__restrict__ y, const fl
   }
 }
 
-// partial: [2][C][splits] = sum dy, sum dy * x_hat, x_hat = (x - mean) * inv_std.
-__global__ void __launch_bounds__(kStatThreads) batch_norm_backward_reduce_kernel(
-    float *__restrict__ partial, const float *__restrict__ dy, const float *__restrict__ x,
-    const float *__restrict__ mean, const float *__restrict__ inv_std, int N, int C, int HW, FastDiv hw_div) {
-  __shared__ float scratch[32];
-  const int c = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
-  int j0, j1;
-  channel_slice(N, HW, splits, split, &j0, &j1);
-  const float m = mean[c], s = inv_std[c];
-  float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
-  for (int j = j0 + threadIdx.x; j < j1; j += kStatThreads) {
-    const int n = hw_div.div(j), hw = j - n * HW;
-    const int i = (n * C + c) * HW + hw;
-    const float d = dy[i];
-    sum_dy += d;
-    sum_dy_xhat = fmaf(d, (x[i] - m) * s, sum_dy_xhat);
-  }
-  sum_dy = block_reduce_sum(sum_dy, scratch);
-  sum_dy_xhat = block_reduce_sum(sum_dy_xhat, scratch);
-  if (threadIdx.x == 0) {
-    const long long at = (long long)c * splits + split;
-    partial[at] = sum_dy;
-    partial[(long long)C * splits + at] = sum_dy_xhat;
-  }
-}
+// ---------------------------------------------------------------------------
+// Host side.
+// ---------------------------------------------------------------------------
+constexpr int kPartialFields = 3;  // the forward's (count, mean, M2); the backward uses 2
 
-__global__ void batch_norm_backward_finalize_kernel(float *__restrict__ dgamma, float *__restrict__ dbeta,
-                                                    const float *__restrict__ partial, int C, int splits) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
-  for (int sp = 0; sp < splits; ++sp) {
-    sum_dy += partial[(long long)c * splits + sp];
-    sum_dy_xhat += partial[(long long)C * splits + (long long)c * splits + sp];
-  }
-  dbeta[c] = sum_dy;
-  dgamma[c] = sum_dy_xhat;
-}
-
-// dx = scale * (dy - mean_dy - x_hat * mean_dy_xhat) in training, scale * dy in inference,
-// scale = gamma * inv_std, x_hat = (x - mean) * inv_std.
-struct DxCoeffs {
-  float scale, mean_dy, mean_dy_xhat, mean, inv_std;
-  bool training;
-};
-
-__device__ __forceinline__ DxCoeffs dx_coeffs(int c, const float *mean, const float *inv_std, const float *gamma,
-                                              const float *dgamma, const float *dbeta, bool training,
-                                              float inv_count) {
-  return {gamma[c] * inv_std[c], training ? dbeta[c] * inv_count : 0.0f, training ? dgamma[c] * inv_count : 0.0f,
-          mean[c], inv_std[c], training};
-}
-
-__device__ __forceinline__ float dx_value(float dy, float x, const DxCoeffs &k) {
-  if (!k.training) return dy * k.scale;
-  const float xh = (x - k.mean) * k.inv_std;
-  return (dy - k.mean_dy - xh * k.mean_dy_xhat) * k.scale;
-}
-
-__global__ void batch_norm_backward_dx_plane_kernel(float *__restrict__ dx, const float *__restrict__ dy,
-                                                    const float *__restrict__ x, const float *__restrict__ mean,
-                                                    const float *__restrict__ inv_std,
-                                                    const float *__restrict__ gamma, const float *__restrict__ dgamma,
-                                                    const float *__restrict__ dbeta, int C, int HW, int segments,
-                                                    bool vectorized, bool training, float inv_count) {
-  const int plane = blockIdx.x / segments, seg = blockIdx.x - plane * segments;
-  const DxCoeffs k = dx_coeffs(plane % C, mean, inv_std, gamma, dgamma, dbeta, training, inv_count);
-  const long long base = (long long)plane * HW;
-  const int begin = seg * kSegment, end = min(HW, begin + kSegment);
-  if (vectorized) {
-    const float4 *d4 = reinterpret_cast<const float4 *>(dy + base);
-    const float4 *h4 = reinterpret_cast<const float4 *>(x + base);
-    float4 *o4 = reinterpret_cast<float4 *>(dx + base);
-    for (int i = begin / 4 + threadIdx.x; i < end / 4; i += blockDim.x) {
-      const float4 d = d4[i], h = h4[i];
-      o4[i] = make_float4(dx_value(d.x, h.x, k), dx_value(d.y, h.y, k), dx_value(d.z, h.z, k),
-                          dx_value(d.w, h.w, k));
-    }
-  } else {
-    for (int i = begin + threadIdx.x; i < end; i += blockDim.x) dx[base + i] = dx_value(dy[base + i], x[base + i], k);
-  }
-}
-
-__global__ void batch_norm_backward_dx_flat_kernel(float *__restrict__ dx, const float *__restrict__ dy,
-                                                   const float *__restrict__ x, const float *__restrict__ mean,
-                                                   const float *__restrict__ inv_std,
-                                                   const float *__restrict__ gamma, const float *__restrict__ dgamma,
-                                                   const float *__restrict__ dbeta, int total, FastDiv hw_div,
-                                                   FastDiv c_div, bool training, float inv_count) {
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
-    const DxCoeffs k =
-        dx_coeffs(c_div.mod(hw_div.div(i)), mean, inv_std, gamma, dgamma, dbeta, training, inv_count);
-    dx[i] = dx_value(dy[i], x[i], k);
-  }
-}
+int splits_of(int N, int HW) { return (int)CEIL_DIV(1LL * N * HW, (long long)kItemValues); }
 
 void check_sizes(int N, int C, int HW) {
   require_positive(N, "N");
   require_positive(C, "C");
   require_positive(HW, "H*W");
   require_fits_int32(1LL * N * C * HW, "batch_norm input");
+  require(2LL * C * splits_of(N, HW) <= INT_MAX,
+          "batch_norm: " + std::to_string(C) + " channels are more than one launch can hold");
 }
 
 void check_workspace(ptr_t workspace, long long workspace_size, int N, int C, int HW) {
@@ -268,35 +450,60 @@ void check_workspace(ptr_t workspace, long long workspace_size, int N, int C, in
                                       " floats is smaller than the " + std::to_string(need) + " needed");
 }
 
+// tensors_read: inputs a reduce item reads (and its apply item reads again).
+Pipeline make_pipeline(ptr_t workspace, int N, int C, int HW, long long lag_bytes, int tensors_read) {
+  Pipeline p;
+  p.C = C, p.HW = HW, p.M = N * HW, p.splits = splits_of(N, HW);
+  p.items = (long long)C * p.splits;
+  const long long item_bytes = 4LL * std::min(p.M, kItemValues) * tensors_read;
+  const long long lag = lag_bytes > 0 ? lag_bytes / item_bytes : p.items;
+  // At least a channel's items: an apply item's reduction then always holds smaller tickets.
+  p.lag = std::min(p.items, std::max<long long>(p.splits, lag));
+  p.hw_div = FastDiv(HW);
+  p.partial = as_ptr<float>(workspace);
+  p.counters = reinterpret_cast<unsigned *>(p.partial + kPartialFields * p.items);
+  return p;
+}
+
+void start_pipeline(const Pipeline &p, cudaStream_t st) {
+  CUDA_CHECK(cudaMemsetAsync(p.counters, 0, (1 + 2LL * p.C) * sizeof(unsigned), st));
+}
+
 }  // namespace
 
 long long batch_norm_workspace(int N, int C, int HW) {
   check_sizes(N, C, HW);
-  return 3LL * C * stat_splits(N, C, HW);
+  return kPartialFields * (long long)C * splits_of(N, HW) + 1 + 2LL * C;
 }
 
-void batch_norm_statistics(ptr_t mean, ptr_t inv_std, ptr_t running_mean, ptr_t running_var, ptr_t x,
-                           ptr_t workspace, long long workspace_size, int N, int C, int HW, float momentum,
-                           float eps, ptr_t stream) {
+void batch_norm_forward_train(ptr_t y, ptr_t mean, ptr_t inv_std, ptr_t running_mean, ptr_t running_var, ptr_t x,
+                              ptr_t gamma, ptr_t beta, ptr_t workspace, long long workspace_size, int N, int C,
+                              int HW, float momentum, float eps, long long lag_bytes, ptr_t stream) {
   check_sizes(N, C, HW);
   require(1LL * N * HW >= 2, "batch_norm: training needs more than 1 value per channel");
+  require_ptr(y, "y");
   require_ptr(mean, "mean");
   require_ptr(inv_std, "inv_std");
   require_ptr(running_mean, "running_mean");
   require_ptr(running_var, "running_var");
   require_ptr(x, "x");
+  require_ptr(gamma, "gamma");
+  require_ptr(beta, "beta");
   check_workspace(workspace, workspace_size, N, C, HW);
   cudaStream_t st = as_stream(stream);
-  const int splits = stat_splits(N, C, HW);
-  float *partial = as_ptr<float>(workspace);
-  batch_norm_stats_kernel<<<dim3(C, splits), kStatThreads, 0, st>>>(partial, as_ptr<const float>(x), N, C, HW,
-                                                                     FastDiv(HW));
-  CUDA_CHECK_LAUNCH("batch_norm_stats_kernel");
+  const Pipeline p = make_pipeline(workspace, N, C, HW, lag_bytes, 1);
   const double count = 1.0 * N * HW;
-  batch_norm_finalize_kernel<<<CEIL_DIV(C, kThreads), kThreads, 0, st>>>(
-      as_ptr<float>(mean), as_ptr<float>(inv_std), as_ptr<float>(running_mean), as_ptr<float>(running_var), partial,
-      C, splits, momentum, (float)(1.0 - (double)momentum), (float)((double)momentum * count / (count - 1.0)), eps);
-  CUDA_CHECK_LAUNCH("batch_norm_finalize_kernel");
+  const ForwardArgs a{as_ptr<float>(y), as_ptr<float>(mean), as_ptr<float>(inv_std), as_ptr<float>(running_mean),
+                      as_ptr<float>(running_var), as_ptr<const float>(x), as_ptr<const float>(gamma),
+                      as_ptr<const float>(beta), momentum, (float)(1.0 - (double)momentum),
+                      (float)((double)momentum * count / (count - 1.0)), eps};
+  start_pipeline(p, st);
+  if (HW % 4 == 0 && all_aligned16({y, x})) {
+    batch_norm_forward_train_kernel<4><<<(unsigned)(2 * p.items), kThreads, 0, st>>>(p, a);
+  } else {
+    batch_norm_forward_train_kernel<1><<<(unsigned)(2 * p.items), kThreads, 0, st>>>(p, a);
+  }
+  CUDA_CHECK_LAUNCH("batch_norm_forward_train_kernel");
 }
 
 void batch_norm_normalize(ptr_t y, ptr_t x, ptr_t mean, ptr_t inv_std, ptr_t gamma, ptr_t beta, int N, int C,
@@ -329,7 +536,7 @@ void batch_norm_normalize(ptr_t y, ptr_t x, ptr_t mean, ptr_t inv_std, ptr_t gam
 
 void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x, ptr_t mean, ptr_t inv_std,
                          ptr_t gamma, ptr_t workspace, long long workspace_size, int N, int C, int HW, bool training,
-                         ptr_t stream) {
+                         long long lag_bytes, ptr_t stream) {
   check_sizes(N, C, HW);
   require_ptr(dx, "dx");
   require_ptr(dgamma, "dgamma");
@@ -341,34 +548,17 @@ void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x,
   require_ptr(gamma, "gamma");
   check_workspace(workspace, workspace_size, N, C, HW);
   cudaStream_t st = as_stream(stream);
-  const int splits = stat_splits(N, C, HW);
-  float *partial = as_ptr<float>(workspace);
-  batch_norm_backward_reduce_kernel<<<dim3(C, splits), kStatThreads, 0, st>>>(
-      partial, as_ptr<const float>(dy), as_ptr<const float>(x), as_ptr<const float>(mean),
-      as_ptr<const float>(inv_std), N, C, HW, FastDiv(HW));
-  CUDA_CHECK_LAUNCH("batch_norm_backward_reduce_kernel");
-  batch_norm_backward_finalize_kernel<<<CEIL_DIV(C, kThreads), kThreads, 0, st>>>(
-      as_ptr<float>(dgamma), as_ptr<float>(dbeta), partial, C, splits);
-  CUDA_CHECK_LAUNCH("batch_norm_backward_finalize_kernel");
-  const int total = N * C * HW;
-  const float inv_count = (float)(1.0 / (1.0 * N * HW));
-  if (HW >= kPlaneMin) {
-    const int segments = CEIL_DIV(HW, kSegment);
-    const bool vectorized = HW % 4 == 0 && all_aligned16({dx, dy, x});
-    batch_norm_backward_dx_plane_kernel<<<N * C * segments, kThreads, 0, st>>>(
-        as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(x), as_ptr<const float>(mean),
-        as_ptr<const float>(inv_std),
-        as_ptr<const float>(gamma), as_ptr<const float>(dgamma), as_ptr<const float>(dbeta), C, HW, segments,
-        vectorized, training, inv_count);
-    CUDA_CHECK_LAUNCH("batch_norm_backward_dx_plane_kernel");
+  const Pipeline p = make_pipeline(workspace, N, C, HW, lag_bytes, 2);
+  const BackwardArgs a{as_ptr<float>(dx), as_ptr<float>(dgamma), as_ptr<float>(dbeta), as_ptr<const float>(dy),
+                       as_ptr<const float>(x), as_ptr<const float>(mean), as_ptr<const float>(inv_std),
+                       as_ptr<const float>(gamma), (float)(1.0 / (1.0 * N * HW)), training};
+  start_pipeline(p, st);
+  if (HW % 4 == 0 && all_aligned16({dx, dy, x})) {
+    batch_norm_backward_kernel<4><<<(unsigned)(2 * p.items), kThreads, 0, st>>>(p, a);
   } else {
-    batch_norm_backward_dx_flat_kernel<<<elementwise_blocks(total, kThreads), kThreads, 0, st>>>(
-        as_ptr<float>(dx), as_ptr<const float>(dy), as_ptr<const float>(x), as_ptr<const float>(mean),
-        as_ptr<const float>(inv_std),
-        as_ptr<const float>(gamma), as_ptr<const float>(dgamma), as_ptr<const float>(dbeta), total, FastDiv(HW),
-        FastDiv(C), training, inv_count);
-    CUDA_CHECK_LAUNCH("batch_norm_backward_dx_flat_kernel");
+    batch_norm_backward_kernel<1><<<(unsigned)(2 * p.items), kThreads, 0, st>>>(p, a);
   }
+  CUDA_CHECK_LAUNCH("batch_norm_backward_kernel");
 }
 
 }  // namespace cudacnn

@@ -130,16 +130,17 @@ static void bind_pool(py::module_ &m) {
 
 static void bind_norm_and_loss(py::module_ &m) {
   m.def("batch_norm_workspace", &batch_norm_workspace, py::arg("N"), py::arg("C"), py::arg("HW"));
-  m.def("batch_norm_statistics", &batch_norm_statistics, py::arg("mean"), py::arg("inv_std"),
-        py::arg("running_mean"), py::arg("running_var"), py::arg("x"), py::arg("workspace"),
-        py::arg("workspace_size"), py::arg("N"), py::arg("C"), py::arg("HW"), py::arg("momentum"), py::arg("eps"),
-        py::arg("stream"));
+  m.def("batch_norm_forward_train", &batch_norm_forward_train, py::arg("y"), py::arg("mean"), py::arg("inv_std"),
+        py::arg("running_mean"), py::arg("running_var"), py::arg("x"), py::arg("gamma"), py::arg("beta"),
+        py::arg("workspace"), py::arg("workspace_size"), py::arg("N"), py::arg("C"), py::arg("HW"),
+        py::arg("momentum"), py::arg("eps"), py::arg("lag_bytes"), py::arg("stream"));
   m.def("batch_norm_normalize", &batch_norm_normalize, py::arg("y"), py::arg("x"), py::arg("mean"),
         py::arg("inv_std"), py::arg("gamma"), py::arg("beta"), py::arg("N"), py::arg("C"), py::arg("HW"),
         py::arg("stream"));
   m.def("batch_norm_backward", &batch_norm_backward, py::arg("dx"), py::arg("dgamma"), py::arg("dbeta"),
         py::arg("dy"), py::arg("x"), py::arg("mean"), py::arg("inv_std"), py::arg("gamma"), py::arg("workspace"),
-        py::arg("workspace_size"), py::arg("N"), py::arg("C"), py::arg("HW"), py::arg("training"), py::arg("stream"));
+        py::arg("workspace_size"), py::arg("N"), py::arg("C"), py::arg("HW"), py::arg("training"),
+        py::arg("lag_bytes"), py::arg("stream"));
   m.def("softmax_xent_forward_index", &softmax_xent_forward_index, py::arg("loss"), py::arg("row_max"),
         py::arg("log_sum"), py::arg("row_loss"), py::arg("logits"), py::arg("labels"), py::arg("N"), py::arg("K"),
         py::arg("stream"));

@@ -121,22 +121,26 @@ void global_avg_pool2d_forward(ptr_t y, ptr_t x, int N, int C, int HW, ptr_t str
 void global_avg_pool2d_backward(ptr_t dx, ptr_t dy, int N, int C, int HW, ptr_t stream);
 
 // ---- batchnorm.cu (x viewed as (N, C, HW); HW = 1 for (N, C) input) --------
-// Floats of workspace for the per-channel partial statistics.
+// Floats of workspace for the per-channel partial sums and the pipeline's counters.
 long long batch_norm_workspace(int N, int C, int HW);
-// Training statistics: mean and 1/sqrt(var + eps) per channel (biased variance),
-// running stats updated in place (unbiased variance), PyTorch semantics.
-void batch_norm_statistics(ptr_t mean, ptr_t inv_std, ptr_t running_mean, ptr_t running_var, ptr_t x,
-                           ptr_t workspace, long long workspace_size, int N, int C, int HW, float momentum,
-                           float eps, ptr_t stream);
-// y = (x - mean) * inv_std * gamma + beta (training or inference statistics).
+// Training forward in one launch: mean and inv_std = 1/sqrt(var + eps) per channel
+// (biased variance), running stats updated in place (unbiased variance), PyTorch
+// semantics, and y = (x - mean) * inv_std * gamma + beta. lag_bytes: how far
+// (in bytes of input) the normalisation trails the statistics, so it re-reads x
+// from L2; 0: after all of them (x read from DRAM twice).
+void batch_norm_forward_train(ptr_t y, ptr_t mean, ptr_t inv_std, ptr_t running_mean, ptr_t running_var, ptr_t x,
+                              ptr_t gamma, ptr_t beta, ptr_t workspace, long long workspace_size, int N, int C,
+                              int HW, float momentum, float eps, long long lag_bytes, ptr_t stream);
+// Inference forward: y = (x - mean) * inv_std * gamma + beta with given statistics.
 void batch_norm_normalize(ptr_t y, ptr_t x, ptr_t mean, ptr_t inv_std, ptr_t gamma, ptr_t beta, int N, int C,
                           int HW, ptr_t stream);
 // With x_hat = (x - mean) * inv_std recomputed from the forward's x and statistics:
 // dbeta = sum dy, dgamma = sum dy * x_hat; dx = gamma * inv_std * dy (inference statistics) or,
 // in training, gamma * inv_std * (dy - dbeta / M - x_hat * dgamma / M), M = N * HW.
+// One launch; lag_bytes as in batch_norm_forward_train (dy and x both count).
 void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x, ptr_t mean, ptr_t inv_std,
                          ptr_t gamma, ptr_t workspace, long long workspace_size, int N, int C, int HW, bool training,
-                         ptr_t stream);
+                         long long lag_bytes, ptr_t stream);
 
 // ---- softmax_xent.cu --------------------------------------------------------
 // loss scalar (mean over rows); per row: row_max, log_sum (log sum exp(logits - row_max)),

@@ -18,7 +18,7 @@ EXPECTED = [
     "linear_backward",
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
     "global_avg_pool2d_forward", "global_avg_pool2d_backward",
-    "batch_norm_workspace", "batch_norm_statistics", "batch_norm_normalize", "batch_norm_backward",
+    "batch_norm_workspace", "batch_norm_forward_train", "batch_norm_normalize", "batch_norm_backward",
     "softmax_xent_forward_index", "softmax_xent_forward_prob", "softmax_xent_backward_index",
     "softmax_xent_backward_prob", "softmax_forward", "softmax_backward",
     "channel_sum", "activation_forward", "activation_backward", "dropout_apply",

@@ -117,7 +117,22 @@ BN_SHAPES = {
     "4d_many_channels": (2, 300, 3, 3),
     "4d_plane_float4": (2, 3, 16, 20),  # planes of >= 256 values, a multiple of 4: vector path
     "4d_plane_scalar": (2, 3, 17, 19),  # planes of >= 256 values, not a multiple of 4
+    "4d_items_float4": (3, 5, 48, 64),  # 3 items of 4096 values per channel, the last cut short
+    "4d_items_across_planes": (5, 4, 30, 31),  # scalar path; items begin and end inside planes
 }
+
+# How far the second read trails the reduction (csrc/batchnorm.cu): the
+# default (a quarter of the L2: for these sizes, every reduction first, as
+# with 0), and 1 byte, the shortest lag the launcher allows (one channel's
+# items), where reduce and apply items alternate the most.
+BN_LAGS = {"default": None, "two_pass": 0, "shortest": 1}
+
+
+@pytest.fixture(params=sorted(BN_LAGS))
+def bn_lag(request, on_cuda, monkeypatch):
+    from cudacnn.backends import _cuda_norm
+    monkeypatch.setattr(_cuda_norm, "LAG_BYTES", BN_LAGS[request.param])
+    return on_cuda
 
 
 def _bn_data(shape, seed=0):
@@ -134,8 +149,8 @@ def _bn_data(shape, seed=0):
 
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("name", sorted(BN_SHAPES))
-def test_batch_norm(on_cuda, name, training):
-    cp = on_cuda
+def test_batch_norm(bn_lag, name, training):
+    cp = bn_lag
     x, gamma, beta, rm, rv, dy = _bn_data(BN_SHAPES[name])
     ref_rm, ref_rv = rm.astype(np.float64), rv.astype(np.float64)
     y_ref, cache_ref = ops.batch_norm(x.astype(np.float64), gamma.astype(np.float64), beta.astype(np.float64),
@@ -154,9 +169,25 @@ def test_batch_norm(on_cuda, name, training):
     assert_close(dbeta, dbeta_ref, 1e-4, "dbeta")
 
 
-def test_batch_norm_is_deterministic(on_cuda):
-    cp = on_cuda
-    x, gamma, beta, rm, rv, dy = _bn_data(BN_SHAPES["4d_split_reduction"])
+def test_batch_norm_statistics_of_a_large_mean_and_small_spread(bn_lag):
+    """A mean far from 0 and a small spread: the variance must not cancel away (sums of x^2 would lose it)."""
+    cp = bn_lag
+    shape = (4, 3, 40, 41)
+    x = (1000 + 0.01 * np.random.default_rng(1).standard_normal(shape)).astype(np.float32)
+    C = shape[1]
+    ref_rm, ref_rv = np.zeros(C), np.ones(C)
+    _, cache_ref = ops.batch_norm(x.astype(np.float64), np.ones(C), np.zeros(C), ref_rm, ref_rv, True, eps=1e-8)
+    grm, grv = cp.zeros(C, dtype=np.float32), cp.ones(C, dtype=np.float32)
+    _, cache = ops.batch_norm(cp.asarray(x), cp.ones(C, dtype=np.float32), cp.zeros(C, dtype=np.float32), grm, grv,
+                              True, eps=1e-8)
+    assert_close(cp.asnumpy(cache["mean"]), cache_ref["mean"], 1e-6, "mean")
+    assert_close(cp.asnumpy(cache["inv_std"]), cache_ref["inv_std"], 1e-3, "inv_std")
+    assert_close(cp.asnumpy(grv), ref_rv, 1e-3, "running_var")
+
+
+def test_batch_norm_is_deterministic(bn_lag):
+    cp = bn_lag
+    x, gamma, beta, rm, rv, dy = _bn_data(BN_SHAPES["4d_items_float4"])
     outs = []
     for _ in range(2):
         gx, ggamma, gbeta, grm, grv, gdy = to_gpu(cp, x, gamma, beta, rm, rv, dy)

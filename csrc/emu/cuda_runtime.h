@@ -321,3 +321,34 @@ inline cudaError_t cudaGetLastError() {
   ::cudaemu::last_error() = cudaSuccess;
   return e;
 }
+
+// Atomics, fences and cache hints: one block runs at a time, on one host
+// thread, so plain accesses are atomic and every write is visible at once.
+inline unsigned atomicAdd(unsigned *a, unsigned v) {
+  const unsigned old = *a;
+  *a = old + v;
+  return old;
+}
+inline unsigned atomicExch(unsigned *a, unsigned v) {
+  const unsigned old = *a;
+  *a = v;
+  return old;
+}
+inline void __threadfence() {}
+template <typename T>
+T __ldcg(const T *p) { return *p; }
+template <typename T>
+T __ldcs(const T *p) { return *p; }
+template <typename T>
+void __stcs(T *p, T v) { *p = v; }
+// Blocks run one after another in launch order, so a spin-wait that is not
+// satisfied at once waits on a later block: on a GPU that is a possible deadlock.
+inline void __nanosleep(unsigned) {
+  std::fprintf(stderr, "cudaemu: block (%u, %u, %u) waits on a block that has not run yet\n",
+               ::cudaemu::block_idx().x, ::cudaemu::block_idx().y, ::cudaemu::block_idx().z);
+  std::abort();
+}
+inline cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t = nullptr) {
+  std::memset(p, value, bytes);
+  return cudaSuccess;
+}

@@ -19,6 +19,7 @@ Every callable returns the outputs that are compared with the reference.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,11 @@ import numpy as np
 FAMILIES = ("conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "softmax_ce", "linear")
 DIRECTIONS = ("fwd", "bwd")
 CONV_ALGOS = ("direct", "im2col", "winograd", "auto")
+# Our batch norm's training passes re-read their input while it is in L2 if the
+# second read trails the first by a lag (csrc/batchnorm.cu). The GPU benchmark
+# times these lags, as fractions of the L2, beside the default (None: a quarter);
+# 0 is the two-pass order, every read from DRAM.
+BN_LAGS = {"lag=L2/8": 0.125, "lag=L2/2": 0.5, "two-pass": 0.0}
 
 
 @dataclass(frozen=True)
@@ -299,11 +305,36 @@ class AvgPoolCase(_PoolCase):
         return _torch_grads(torch, F.avg_pool2d(x, k), (x,), t["dy"])
 
 
+@contextmanager
+def _bn_lag(fraction):
+    """Our cuda backend's batch-norm lag set to ``fraction`` of the L2 (None: left as it is)."""
+    if fraction is None:
+        yield
+        return
+    from cudacnn.backends import _cuda_common, _cuda_norm
+
+    before = _cuda_norm.LAG_BYTES
+    _cuda_norm.LAG_BYTES = int(fraction * _cuda_common.l2_bytes())
+    try:
+        yield
+    finally:
+        _cuda_norm.LAG_BYTES = before
+
+
 class BatchNormCase(_MemoryBound):
-    """Training-mode batch norm over (N, C, H, W): batch statistics, running stats updated."""
+    """Training-mode batch norm over (N, C, H, W): batch statistics, running stats updated.
+
+    ``algo``: one of BN_LAGS for our cuda backend, or None for the default.
+    """
 
     family = "batch_norm"
     momentum, eps = 0.1, 1e-5
+
+    def __init__(self, label: str, shape: tuple, direction: str, algo: str | None = None):
+        if algo is not None and algo not in BN_LAGS:
+            raise ValueError(f"batch norm variant must be one of {tuple(BN_LAGS)}, got {algo!r}")
+        super().__init__(label, shape, direction)
+        self.algo = algo
 
     def work(self):
         # fwd: read x, write y.  bwd: read dy and x, write dx (per-channel vectors are negligible).
@@ -324,14 +355,21 @@ class BatchNormCase(_MemoryBound):
     def ours(self, a):
         from cudacnn import ops
 
+        lag = None if isinstance(a["x"], np.ndarray) else BN_LAGS.get(self.algo)  # only our GPU kernels have a lag
+
         def forward():
-            return ops.batch_norm(a["x"], a["gamma"], a["beta"], a["running_mean"], a["running_var"],
-                                  training=True, momentum=self.momentum, eps=self.eps)
+            with _bn_lag(lag):
+                return ops.batch_norm(a["x"], a["gamma"], a["beta"], a["running_mean"], a["running_var"],
+                                      training=True, momentum=self.momentum, eps=self.eps)
+
+        def backward():
+            with _bn_lag(lag):
+                return ops.batch_norm_backward(a["dy"], cache)
 
         if self.direction == "fwd":
             return lambda: forward()[0]
         _, cache = forward()
-        return lambda: ops.batch_norm_backward(a["dy"], cache)
+        return backward
 
     def torch(self, t):
         import torch
@@ -416,6 +454,8 @@ def op_cases(families=FAMILIES, conv_sets=("lecture",), batch: int = 64, algos=C
             cases.append(AvgPoolCase("2x2", shapes["pool"], direction))
         if "batch_norm" in families:
             cases.append(BatchNormCase("train", shapes["bn"], direction))
+            if scale == "gpu":
+                cases += [BatchNormCase("train", shapes["bn"], direction, lag) for lag in BN_LAGS]
         if "softmax_ce" in families:
             cases.append(SoftmaxCECase("int labels", shapes["ce"], direction))
         if "linear" in families:

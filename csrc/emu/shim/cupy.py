@@ -80,6 +80,14 @@ class _Runtime:
     def getDeviceCount():
         return 1
 
+    @staticmethod
+    def getDevice():
+        return 0
+
+    @staticmethod
+    def getDeviceProperties(device):
+        return {"l2CacheSize": 50 << 20}  # an H100's
+
 
 class cuda:  # noqa: N801  (mirrors the cupy.cuda namespace)
     runtime = _Runtime

@@ -7,6 +7,7 @@ kernel is launched on CuPy's current stream.
 """
 from __future__ import annotations
 
+import functools
 import logging
 
 import cupy as cp
@@ -30,6 +31,16 @@ def ext():
 def stream() -> int:
     """cudaStream_t of CuPy's current stream, as an integer."""
     return cp.cuda.get_current_stream().ptr
+
+
+@functools.lru_cache(maxsize=None)
+def _l2_bytes(device: int) -> int:
+    return int(cp.cuda.runtime.getDeviceProperties(device)["l2CacheSize"])
+
+
+def l2_bytes() -> int:
+    """L2 cache size of the current device, in bytes."""
+    return _l2_bytes(cp.cuda.runtime.getDevice())
 
 
 def empty(shape, dtype=cp.float32):
