@@ -210,7 +210,7 @@ struct ForwardArgs {
 };
 
 template <int W>
-__device__ __forceinline__ void forward_reduce(const Pipeline &p, const Item &it, const ForwardArgs &a) {
+__device__ __forceinline__ void reduce(const Pipeline &p, const Item &it, const ForwardArgs &a) {
   __shared__ float scratch[32];
   const float shift = a.x[element(p, it.c, 0)];
   float s1 = 0.0f, s2 = 0.0f;
@@ -237,7 +237,7 @@ __device__ __forceinline__ void forward_reduce(const Pipeline &p, const Item &it
   }
 }
 
-__device__ __forceinline__ void forward_finalize(const Pipeline &p, int c, const ForwardArgs &a) {
+__device__ __forceinline__ void finalize(const Pipeline &p, int c, const ForwardArgs &a) {
   Welford w{0.0f, 0.0f, 0.0f};
   for (int sp = threadIdx.x; sp < p.splits; sp += kThreads)
     w = welford_merge(w, {__ldcg(&p.partial[partial_at(p, 0, c, sp)]), __ldcg(&p.partial[partial_at(p, 1, c, sp)]),
@@ -260,7 +260,7 @@ struct Affine {  // y = x_hat * g + b with x_hat = (x - m) * s
 __device__ __forceinline__ float normalize(float v, const Affine &a) { return (v - a.m) * a.s * a.g + a.b; }
 
 template <int W>
-__device__ __forceinline__ void forward_apply(const Pipeline &p, const Item &it, const ForwardArgs &a) {
+__device__ __forceinline__ void apply(const Pipeline &p, const Item &it, const ForwardArgs &a) {
   wait_ready(p, it.c);
   const Affine f{__ldcg(&a.mean[it.c]), __ldcg(&a.inv_std[it.c]), a.gamma[it.c], a.beta[it.c]};
   int at[kChunks<W>];
@@ -281,17 +281,6 @@ __device__ __forceinline__ void forward_apply(const Pipeline &p, const Item &it,
   }
 }
 
-template <int W>
-__global__ void __launch_bounds__(kThreads, kMinBlocks) batch_norm_forward_train_kernel(Pipeline p, ForwardArgs a) {
-  const Item it = take_item(p);
-  if (it.apply) {
-    forward_apply<W>(p, it, a);
-  } else {
-    forward_reduce<W>(p, it, a);
-    if (arrive(p, it.c)) forward_finalize(p, it.c, a);
-  }
-}
-
 // ---------------------------------------------------------------------------
 // Backward.
 // dx = scale * (dy - mean_dy - x_hat * mean_dy_xhat) in training, scale * dy
@@ -305,7 +294,7 @@ struct BackwardArgs {
 };
 
 template <int W>
-__device__ __forceinline__ void backward_reduce(const Pipeline &p, const Item &it, const BackwardArgs &a) {
+__device__ __forceinline__ void reduce(const Pipeline &p, const Item &it, const BackwardArgs &a) {
   __shared__ float scratch[32];
   const float m = a.mean[it.c], s = a.inv_std[it.c];
   float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
@@ -330,7 +319,7 @@ __device__ __forceinline__ void backward_reduce(const Pipeline &p, const Item &i
   }
 }
 
-__device__ __forceinline__ void backward_finalize(const Pipeline &p, int c, const BackwardArgs &a) {
+__device__ __forceinline__ void finalize(const Pipeline &p, int c, const BackwardArgs &a) {
   __shared__ float scratch[32];
   float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
   for (int sp = threadIdx.x; sp < p.splits; sp += kThreads) {
@@ -347,7 +336,7 @@ __device__ __forceinline__ void backward_finalize(const Pipeline &p, int c, cons
 }
 
 template <int W>
-__device__ __forceinline__ void backward_apply(const Pipeline &p, const Item &it, const BackwardArgs &a) {
+__device__ __forceinline__ void apply(const Pipeline &p, const Item &it, const BackwardArgs &a) {
   wait_ready(p, it.c);
   const int c = it.c;
   const float m = a.mean[c], s = a.inv_std[c], scale = a.gamma[c] * s;
@@ -377,14 +366,15 @@ __device__ __forceinline__ void backward_apply(const Pipeline &p, const Item &it
   }
 }
 
-template <int W>
-__global__ void __launch_bounds__(kThreads, kMinBlocks) batch_norm_backward_kernel(Pipeline p, BackwardArgs a) {
+// One launch of either pass: Args is ForwardArgs or BackwardArgs.
+template <int W, typename Args>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) batch_norm_pipeline_kernel(Pipeline p, Args a) {
   const Item it = take_item(p);
   if (it.apply) {
-    backward_apply<W>(p, it, a);
+    apply<W>(p, it, a);
   } else {
-    backward_reduce<W>(p, it, a);
-    if (arrive(p, it.c)) backward_finalize(p, it.c, a);
+    reduce<W>(p, it, a);
+    if (arrive(p, it.c)) finalize(p, it.c, a);
   }
 }
 
@@ -456,17 +446,46 @@ Pipeline make_pipeline(ptr_t workspace, int N, int C, int HW, long long lag_byte
   p.C = C, p.HW = HW, p.M = N * HW, p.splits = splits_of(N, HW);
   p.items = (long long)C * p.splits;
   const long long item_bytes = 4LL * std::min(p.M, kItemValues) * tensors_read;
-  const long long lag = lag_bytes > 0 ? lag_bytes / item_bytes : p.items;
-  // At least a channel's items: an apply item's reduction then always holds smaller tickets.
-  p.lag = std::min(p.items, std::max<long long>(p.splits, lag));
+  p.lag = lag_bytes > 0 ? lag_bytes / item_bytes : p.items;  // launch_pipeline bounds it
   p.hw_div = FastDiv(HW);
   p.partial = as_ptr<float>(workspace);
   p.counters = reinterpret_cast<unsigned *>(p.partial + kPartialFields * p.items);
   return p;
 }
 
-void start_pipeline(const Pipeline &p, cudaStream_t st) {
+// Blocks of `kernel` the current device holds at once.
+template <typename Kernel>
+long long resident_blocks(Kernel kernel) {
+  int device = 0, sms = 0, per_sm = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0));
+  return 1LL * sms * per_sm;
+}
+
+template <int W, typename Args>
+void launch_pipeline(Pipeline p, const Args &a, cudaStream_t st) {
+  const auto kernel = batch_norm_pipeline_kernel<W, Args>;
+  // An apply item trails the last reduce item of its channel by at least
+  // 2 * (lag - splits) + 3 tickets. lag >= splits: that item's ticket is the
+  // smaller one, which is what rules out a deadlock. And since the running
+  // blocks hold a window of about resident_blocks consecutive tickets, a trail
+  // longer than that lets the reduction finish before the apply item starts,
+  // so blocks seldom spin on the ready flag.
+  p.lag = std::min(p.items, std::max(p.lag, p.splits + resident_blocks(kernel) / 2));
   CUDA_CHECK(cudaMemsetAsync(p.counters, 0, (1 + 2LL * p.C) * sizeof(unsigned), st));
+  kernel<<<(unsigned)(2 * p.items), kThreads, 0, st>>>(p, a);  // one item per block
+  CUDA_CHECK_LAUNCH("batch_norm_pipeline_kernel");
+}
+
+// vectorized: HW % 4 == 0 and every tensor of the pass 16-byte aligned.
+template <typename Args>
+void run_pipeline(const Pipeline &p, const Args &a, bool vectorized, cudaStream_t st) {
+  if (vectorized) {
+    launch_pipeline<4>(p, a, st);
+  } else {
+    launch_pipeline<1>(p, a, st);
+  }
 }
 
 }  // namespace
@@ -497,13 +516,7 @@ void batch_norm_forward_train(ptr_t y, ptr_t mean, ptr_t inv_std, ptr_t running_
                       as_ptr<float>(running_var), as_ptr<const float>(x), as_ptr<const float>(gamma),
                       as_ptr<const float>(beta), momentum, (float)(1.0 - (double)momentum),
                       (float)((double)momentum * count / (count - 1.0)), eps};
-  start_pipeline(p, st);
-  if (HW % 4 == 0 && all_aligned16({y, x})) {
-    batch_norm_forward_train_kernel<4><<<(unsigned)(2 * p.items), kThreads, 0, st>>>(p, a);
-  } else {
-    batch_norm_forward_train_kernel<1><<<(unsigned)(2 * p.items), kThreads, 0, st>>>(p, a);
-  }
-  CUDA_CHECK_LAUNCH("batch_norm_forward_train_kernel");
+  run_pipeline(p, a, HW % 4 == 0 && all_aligned16({y, x}), st);
 }
 
 void batch_norm_normalize(ptr_t y, ptr_t x, ptr_t mean, ptr_t inv_std, ptr_t gamma, ptr_t beta, int N, int C,
@@ -552,13 +565,7 @@ void batch_norm_backward(ptr_t dx, ptr_t dgamma, ptr_t dbeta, ptr_t dy, ptr_t x,
   const BackwardArgs a{as_ptr<float>(dx), as_ptr<float>(dgamma), as_ptr<float>(dbeta), as_ptr<const float>(dy),
                        as_ptr<const float>(x), as_ptr<const float>(mean), as_ptr<const float>(inv_std),
                        as_ptr<const float>(gamma), (float)(1.0 / (1.0 * N * HW)), training};
-  start_pipeline(p, st);
-  if (HW % 4 == 0 && all_aligned16({dx, dy, x})) {
-    batch_norm_backward_kernel<4><<<(unsigned)(2 * p.items), kThreads, 0, st>>>(p, a);
-  } else {
-    batch_norm_backward_kernel<1><<<(unsigned)(2 * p.items), kThreads, 0, st>>>(p, a);
-  }
-  CUDA_CHECK_LAUNCH("batch_norm_backward_kernel");
+  run_pipeline(p, a, HW % 4 == 0 && all_aligned16({dx, dy, x}), st);
 }
 
 }  // namespace cudacnn

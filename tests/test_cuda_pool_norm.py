@@ -123,8 +123,10 @@ BN_SHAPES = {
 
 # How far the second read trails the reduction (csrc/batchnorm.cu): the
 # default (a quarter of the L2: for these sizes, every reduction first, as
-# with 0), and 1 byte, the shortest lag the launcher allows (one channel's
-# items), where reduce and apply items alternate the most.
+# with 0), and 1 byte, which the launcher raises to its shortest lag (a
+# channel's items plus half the blocks the device holds at once; in the
+# emulator, which runs one block at a time, a channel's items), where reduce
+# and apply items alternate the most.
 BN_LAGS = {"default": None, "two_pass": 0, "shortest": 1}
 
 
@@ -167,6 +169,33 @@ def test_batch_norm(bn_lag, name, training):
     assert_close(dx, dx_ref, 1e-4, "dx")
     assert_close(dgamma, dgamma_ref, 1e-4, "dgamma")
     assert_close(dbeta, dbeta_ref, 1e-4, "dbeta")
+
+
+@pytest.mark.parametrize("shape", [(16, 64, 64, 64), (16, 64, 63, 65)], ids=["float4", "scalar"])
+def test_batch_norm_interleaves_its_passes_on_a_gpu(bn_lag, shape):
+    """More items than the lag and than the blocks a GPU holds at once: reduce and
+    apply items run side by side, on many SMs, so the ready flags and the partials'
+    fences are what keep the apply items right (the small shapes above finish every
+    reduction before the first apply item on a GPU). Too slow to emulate."""
+    cp = bn_lag
+    if getattr(cp, "EMULATED", False):
+        pytest.skip("16 MB tensors take minutes emulated; the small shapes above interleave there")
+    x, gamma, beta, rm, rv, dy = _bn_data(shape)
+    ref_rm, ref_rv = rm.astype(np.float64), rv.astype(np.float64)
+    y_ref, cache_ref = ops.batch_norm(x.astype(np.float64), gamma.astype(np.float64), beta.astype(np.float64),
+                                      ref_rm, ref_rv, True)
+    dx_ref, dgamma_ref, dbeta_ref = ops.batch_norm_backward(dy.astype(np.float64), cache_ref)
+    runs = []
+    for _ in range(2):
+        gx, ggamma, gbeta, grm, grv, gdy = to_gpu(cp, x, gamma, beta, rm, rv, dy)
+        y, cache = ops.batch_norm(gx, ggamma, gbeta, grm, grv, True)
+        runs.append(to_cpu(cp, y, grm, grv, *ops.batch_norm_backward(gdy, cache)))
+    for name, ours, ref, tol in zip(("y", "running_mean", "running_var", "dx", "dgamma", "dbeta"), runs[0],
+                                    (y_ref, ref_rm, ref_rv, dx_ref, dgamma_ref, dbeta_ref),
+                                    (1e-5, 1e-5, 1e-5, 1e-4, 1e-4, 1e-4)):
+        assert_close(ours, ref, tol, name)
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_batch_norm_statistics_of_a_large_mean_and_small_spread(bn_lag):

@@ -101,6 +101,7 @@ CASES = {
     "bn_null_mean_in_backward": (lambda: C.batch_norm_backward(FAKE, FAKE, FAKE, FAKE, FAKE, 0, FAKE, FAKE, FAKE,
                                                                10**6, 2, 4, 5, True, 0, 0), "mean is a null"),
     "bn_zero_channels": (lambda: C.batch_norm_workspace(2, 0, 5), "C must be positive"),
+    "bn_more_items_than_a_grid": (lambda: C.batch_norm_workspace(1, 2**31 - 1, 1), "channels are more than one launch"),
     "xent_zero_classes": (lambda: C.softmax_xent_forward_index(FAKE, FAKE, FAKE, FAKE, FAKE, FAKE, 4, 0, 0), "K"),
     "xent_null_labels": (lambda: C.softmax_xent_backward_index(FAKE, FAKE, FAKE, FAKE, 0, 4, 3, 0), "labels is a null"),
     "softmax_zero_rows": (lambda: C.softmax_forward(FAKE, FAKE, 0, 3, 0), "rows"),

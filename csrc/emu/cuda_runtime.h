@@ -348,6 +348,21 @@ inline void __nanosleep(unsigned) {
                ::cudaemu::block_idx().x, ::cudaemu::block_idx().y, ::cudaemu::block_idx().z);
   std::abort();
 }
+// One block runs at a time.
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 };
+inline cudaError_t cudaGetDevice(int *device) {
+  *device = 0;
+  return cudaSuccess;
+}
+inline cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr, int) {
+  *value = 1;
+  return cudaSuccess;
+}
+template <typename Kernel>
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *blocks, Kernel, int, size_t) {
+  *blocks = 1;
+  return cudaSuccess;
+}
 inline cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t = nullptr) {
   std::memset(p, value, bytes);
   return cudaSuccess;
