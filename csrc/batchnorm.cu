@@ -466,12 +466,13 @@ long long resident_blocks(Kernel kernel) {
 template <int W, typename Args>
 void launch_pipeline(Pipeline p, const Args &a, cudaStream_t st) {
   const auto kernel = batch_norm_pipeline_kernel<W, Args>;
-  // An apply item trails the last reduce item of its channel by at least
-  // 2 * (lag - splits) + 3 tickets. lag >= splits: that item's ticket is the
-  // smaller one, which is what rules out a deadlock. And since the running
-  // blocks hold a window of about resident_blocks consecutive tickets, a trail
-  // longer than that lets the reduction finish before the apply item starts,
-  // so blocks seldom spin on the ready flag.
+  // With lag >= splits, every reduce item of an apply item's channel holds a
+  // smaller ticket, which is what rules out a deadlock. While reduce and apply
+  // items alternate, an apply item trails the last reduce item of its channel
+  // by at least 2 * (lag - splits) + 3 tickets (lag - splits + 2 for channels
+  // reduced in the first lag tickets). The running blocks hold a window of
+  // about resident_blocks consecutive tickets; a longer trail lets the
+  // reduction finish before the apply item starts, so blocks seldom spin.
   p.lag = std::min(p.items, std::max(p.lag, p.splits + resident_blocks(kernel) / 2));
   CUDA_CHECK(cudaMemsetAsync(p.counters, 0, (1 + 2LL * p.C) * sizeof(unsigned), st));
   kernel<<<(unsigned)(2 * p.items), kThreads, 0, st>>>(p, a);  // one item per block
