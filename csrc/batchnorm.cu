@@ -30,6 +30,7 @@
 // Backward reduce: dbeta = sum dy, dgamma = sum dy * x_hat. Apply: dx.
 // Inference forward: one elementwise pass with the running statistics.
 #include <algorithm>
+#include <atomic>
 #include <climits>
 
 #include "common.cuh"
@@ -453,14 +454,21 @@ Pipeline make_pipeline(ptr_t workspace, int N, int C, int HW, long long lag_byte
   return p;
 }
 
-// Blocks of `kernel` the current device holds at once.
-template <typename Kernel>
-long long resident_blocks(Kernel kernel) {
-  int device = 0, sms = 0, per_sm = 0;
+// Blocks of the pipeline kernel the current device holds at once, asked of
+// the runtime once per device (every layer calls this twice per step).
+template <int W, typename Args>
+long long resident_blocks() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<long long> known[kMaxDevices];  // 0: not asked yet
+  int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
+  if (device < kMaxDevices && known[device] > 0) return known[device];
+  int sms = 0, per_sm = 0;
   CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0));
-  return 1LL * sms * per_sm;
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, batch_norm_pipeline_kernel<W, Args>, kThreads, 0));
+  const long long blocks = 1LL * sms * per_sm;
+  if (device < kMaxDevices) known[device] = blocks;
+  return blocks;
 }
 
 template <int W, typename Args>
@@ -473,7 +481,7 @@ void launch_pipeline(Pipeline p, const Args &a, cudaStream_t st) {
   // reduced in the first lag tickets). The running blocks hold a window of
   // about resident_blocks consecutive tickets; a longer trail lets the
   // reduction finish before the apply item starts, so blocks seldom spin.
-  p.lag = std::min(p.items, std::max(p.lag, p.splits + resident_blocks(kernel) / 2));
+  p.lag = std::min(p.items, std::max(p.lag, p.splits + resident_blocks<W, Args>() / 2));
   CUDA_CHECK(cudaMemsetAsync(p.counters, 0, (1 + 2LL * p.C) * sizeof(unsigned), st));
   kernel<<<(unsigned)(2 * p.items), kThreads, 0, st>>>(p, a);  // one item per block
   CUDA_CHECK_LAUNCH("batch_norm_pipeline_kernel");
