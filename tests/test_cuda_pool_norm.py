@@ -171,13 +171,16 @@ def test_batch_norm(bn_lag, name, training):
     assert_close(dbeta, dbeta_ref, 1e-4, "dbeta")
 
 
+@pytest.mark.parametrize("lag", ["default", "shortest"])
 @pytest.mark.parametrize("shape", [(16, 64, 64, 64), (16, 64, 63, 65)], ids=["float4", "scalar"])
-def test_batch_norm_interleaves_its_passes_on_a_gpu(bn_lag, shape):
+def test_batch_norm_interleaves_its_passes_on_a_gpu(on_cuda, monkeypatch, shape, lag):
     """More items than the lag and than the blocks a GPU holds at once: reduce and
     apply items run side by side, on many SMs, so the ready flags and the partials'
     fences are what keep the apply items right (the small shapes above finish every
     reduction before the first apply item on a GPU). Too slow to emulate."""
-    cp = bn_lag
+    cp = on_cuda
+    from cudacnn.backends import _cuda_norm
+    monkeypatch.setattr(_cuda_norm, "LAG_BYTES", BN_LAGS[lag])
     if getattr(cp, "EMULATED", False):
         pytest.skip("16 MB tensors take minutes emulated; the small shapes above interleave there")
     x, gamma, beta, rm, rv, dy = _bn_data(shape)
