@@ -135,6 +135,22 @@ def test_cli_rejects_unknown_names(capsys):
         assert message in capsys.readouterr().err, argv
 
 
+def test_batch_norm_lag_variants_are_gpu_size_cases_that_also_run_on_numpy():
+    names = [c.name for c in benchcases.op_cases(("batch_norm",), directions=("fwd",), scale="gpu")]
+    assert names == ["batch_norm_fwd train 64x128x112x112"] + [
+        f"batch_norm_fwd[{lag}] train 64x128x112x112" for lag in benchcases.BN_LAGS]
+    assert [c.name for c in benchcases.op_cases(("batch_norm",), directions=("fwd",))] == [
+        "batch_norm_fwd train 64x64x32x32"]
+    # The lag is our GPU kernels' knob: on NumPy arrays a variant is the plain op.
+    case = benchcases.BatchNormCase("train", (2, 3, 4, 4), "bwd", "two-pass")
+    plain = benchcases.BatchNormCase("train", (2, 3, 4, 4), "bwd")
+    inputs = case.inputs(np.random.default_rng(3))
+    for ours, theirs in zip(case.ours(dict(inputs))(), plain.ours(dict(inputs))()):
+        np.testing.assert_array_equal(ours, theirs)
+    with pytest.raises(ValueError, match="batch norm variant must be one of"):
+        benchcases.BatchNormCase("train", (2, 3, 4, 4), "fwd", "lag=L2/3")
+
+
 def test_library_case_builders_reject_unknown_algos_and_directions():
     with pytest.raises(ValueError, match="unknown conv2d algorithms \\['fft'\\]"):
         benchcases.op_cases(("conv2d",), algos=("fft",))
