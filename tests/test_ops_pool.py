@@ -121,3 +121,43 @@ def test_same_pool_padding_puts_the_odd_extra_bottom_right(rng, H, W, kernel, st
     np.testing.assert_array_equal(y_max, explicit)
     y_avg = ops.avg_pool2d(x, kernel, stride, "same", count_include_pad=True)
     np.testing.assert_allclose(y_avg, ops.avg_pool2d(np.pad(x, pads), kernel, stride), rtol=1e-12)
+
+
+@pytest.mark.parametrize("where,value,window", [
+    ((0, 0, 0, 0), 2, "rows 0..1, columns 0..1"),     # a position of the window to the right
+    ((0, 0, 0, 1), 10, "rows 0..1, columns 2..3"),    # a position of the window below
+    ((0, 0, 1, 0), 4, "rows 2..3, columns 0..1"),     # a position of the window above
+    ((0, 0, 0, 1), 1, "rows 0..1, columns 2..3"),     # a position of the window to the left
+    ((0, 1, 1, 1), -1, "rows 2..3, columns 2..3"),    # before the plane
+    ((1, 0, 1, 0), 16, "rows 2..3, columns 0..1"),    # past the plane
+])
+def test_max_pool2d_backward_refuses_indices_outside_their_windows(rng, where, value, window):
+    x = _distinct(rng, (2, 2, 4, 4))
+    y, indices = ops.max_pool2d(x, 2, return_indices=True)
+    dy = rng.standard_normal(y.shape)
+    bad = indices.copy()
+    bad[where] = value
+    n, c, p, q = where
+    with pytest.raises(ValueError, match=fr"indices\[{n}, {c}, {p}, {q}\] = {value} is not a position in its "
+                                         fr"window: {window} of the 4x4 input"):
+        ops.max_pool2d_backward(dy, x, 2, indices=bad)
+    # The caller's promise skips the check (layers pass max_pool2d's own indices so).
+    ops.max_pool2d_backward(dy, x, 2, indices=indices, indices_checked=True)
+
+
+@pytest.mark.parametrize("where,value,window", [
+    ((0, 0, 0, 0), 2, "rows 0..1, columns 0..1"),   # row 0, column 2: past the window's columns -1..1
+    ((0, 0, 0, 0), -4, "rows 0..1, columns 0..1"),  # "row -1, column 1": the top padding, not a position
+    ((0, 0, 2, 0), 25, "rows 3..4, columns 0..1"),  # "row 5, column 0": the bottom padding
+])
+def test_max_pool2d_backward_indices_may_not_point_into_the_padding(rng, where, value, window):
+    x = _distinct(rng, (1, 1, 5, 5))
+    y, indices = ops.max_pool2d(x, 3, 2, 1, return_indices=True)  # windows of rows and columns -1..1, 1..3, 3..5
+    dy = rng.standard_normal(y.shape)
+    bad = indices.copy()
+    bad[where] = value
+    n, c, p, q = where
+    with pytest.raises(ValueError, match=fr"indices\[{n}, {c}, {p}, {q}\] = {value} .* {window} of the 5x5"):
+        ops.max_pool2d_backward(dy, x, 3, 2, 1, indices=bad)
+    np.testing.assert_array_equal(ops.max_pool2d_backward(dy, x, 3, 2, 1, indices=indices),
+                                  ops.max_pool2d_backward(dy, x, 3, 2, 1))

@@ -266,7 +266,7 @@ class MaxPoolCase(_PoolCase):
         if self.direction == "fwd":
             return lambda: ops.max_pool2d(a["x"], k)
         _, indices = ops.max_pool2d(a["x"], k, return_indices=True)
-        return lambda: ops.max_pool2d_backward(a["dy"], a["x"], k, indices=indices)
+        return lambda: ops.max_pool2d_backward(a["dy"], a["x"], k, indices=indices, indices_checked=True)
 
     def torch(self, t):
         import torch

@@ -40,7 +40,7 @@ class MaxPooling2D(_Pooling2D):
 
     def backward(self, dy):
         return ops.max_pool2d_backward(dy, self._x, self.pool_size, self.strides, self.padding,
-                                       indices=self._indices)
+                                       indices=self._indices, indices_checked=True)
 
 
 class AveragePooling2D(_Pooling2D):
@@ -82,4 +82,4 @@ class GlobalMaxPooling2D(_GlobalPooling2D):
     def backward(self, dy):
         window = tuple(self._x.shape[2:])
         return ops.max_pool2d_backward(dy.reshape(*dy.shape, 1, 1), self._x, window, window, 0,
-                                       indices=self._indices)
+                                       indices=self._indices, indices_checked=True)

@@ -38,7 +38,7 @@ padding int, (ph, pw), "valid" or "same", each pad at most half the kernel)
         indices: int32, flat h*W + w of each maximum inside its input plane
         (PyTorch semantics: the first maximum of a window wins and padding is
         never chosen; a window holding NaN gives NaN).
-    max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0, indices=None) -> dx
+    max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0, indices=None, indices_checked=False) -> dx
     avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True) -> y
     avg_pool2d_backward(dy, x, kernel_size, stride=None, padding=0, count_include_pad=True) -> dx
     global_avg_pool2d(x) -> y (N, C);  global_avg_pool2d_backward(dy, x) -> dx

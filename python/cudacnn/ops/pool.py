@@ -6,6 +6,8 @@ each pad may be at most half the kernel, so no window is all padding.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend as _backend
 from . import _validate as v
 
@@ -48,8 +50,36 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False):
     return (y, indices) if return_indices else y
 
 
-def max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0, indices=None):
-    """dx: each dy routed to its window's maximum (from `indices` when given, else recomputed)."""
+def _check_indices_in_windows(op, indices, x_shape, kernel, stride, pads):
+    """Each index names a position of the input plane inside its own window (not its padding)."""
+    xp = _backend.get_array_module(indices)
+    H, W = x_shape[2:]
+    P, Q = indices.shape[2:]
+    top = xp.arange(P, dtype=xp.int64)[:, None] * stride[0] - pads[0]
+    left = xp.arange(Q, dtype=xp.int64)[None, :] * stride[1] - pads[2]
+    at = indices.astype(xp.int64)
+    row, col = at // W, at % W
+    inside = ((at >= 0) & (at < H * W) & (row >= top) & (row < top + kernel[0])
+              & (col >= left) & (col < left + kernel[1]))
+    if bool(inside.all()):
+        return
+    first = np.unravel_index(int(xp.argmin(inside.ravel().astype(xp.int8))), inside.shape)
+    n, c, p, q = (int(i) for i in first)
+    r0, c0 = p * stride[0] - pads[0], q * stride[1] - pads[2]
+    raise ValueError(f"{op}: indices[{n}, {c}, {p}, {q}] = {int(indices[n, c, p, q])} is not a position in its "
+                     f"window: rows {max(r0, 0)}..{min(r0 + kernel[0], H) - 1}, columns "
+                     f"{max(c0, 0)}..{min(c0 + kernel[1], W) - 1} of the {H}x{W} input planes (positions h*W + w, "
+                     f"as max_pool2d(..., return_indices=True) gives them)")
+
+
+def max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0, indices=None, indices_checked=False):
+    """dx: each dy routed to its window's maximum (from `indices` when given, else recomputed).
+
+    Given indices are checked to lie in their windows, which costs a device-to-host
+    copy on a GPU (the host then waits for the device). ``indices_checked=True``
+    skips that for indices the caller knows are max_pool2d's own (layers pass
+    them so); an index outside its window then routes its gradient nowhere.
+    """
     op = "max_pool2d_backward"
     kernel, stride, pads, out_hw = _pool_args(op, x, kernel_size, stride, padding)
     _check_dy(op, dy, x, out_hw)
@@ -58,6 +88,8 @@ def max_pool2d_backward(dy, x, kernel_size, stride=None, padding=0, indices=None
         if indices.dtype.name != "int32" or tuple(indices.shape) != tuple(dy.shape):
             raise TypeError(f"{op}: indices must be int32 of shape {tuple(dy.shape)}, got "
                             f"{indices.dtype.name} {tuple(indices.shape)}")
+        if not v.flag(op, "indices_checked", indices_checked):
+            _check_indices_in_windows(op, indices, x.shape, kernel, stride, pads)
         indices = _contiguous(indices)
     dy, x = _contiguous(dy), _contiguous(x)
     return _backend.backend_for(dy, x).max_pool2d_backward(dy, x, indices, kernel, stride, pads)
