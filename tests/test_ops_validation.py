@@ -147,3 +147,42 @@ def test_messages_start_with_the_op_name():
                        ("linear_backward", lambda: ops.linear_backward(z(3, 4), z(3, 5), z(4, 6)))]:
         with pytest.raises(ValueError, match="^" + re.escape(name) + ": "):
             call()
+
+
+# Values equal to a valid argument that are still bad arguments: 1.0 == True == 1.
+EQUAL_BUT_INVALID = [
+    pytest.param(dict(stride=True), TypeError, r"stride must be an int", id="bool-stride"),
+    pytest.param(dict(stride=(1.0, 1.0)), TypeError, r"stride must be an int", id="float-stride-pair"),
+    pytest.param(dict(dilation=1.0), TypeError, r"dilation must be an int", id="float-dilation"),
+    pytest.param(dict(groups=True), TypeError, r"groups must be an int", id="bool-groups"),
+    pytest.param(dict(padding=(1.0, 1)), TypeError, r"padding must be an int", id="float-padding"),
+]
+
+
+@pytest.mark.parametrize("kwargs,error,pattern", EQUAL_BUT_INVALID)
+def test_checked_geometry_is_remembered_only_for_the_same_argument(kwargs, error, pattern):
+    """A geometry checked once is remembered, yet an equal value of a bad type still raises."""
+    good = dict(stride=1, dilation=1, groups=1, padding=(1, 1))
+    expected = ops.conv2d(X, W, **good)
+    np.testing.assert_array_equal(ops.conv2d(X, W, **good), expected)
+    with pytest.raises(error, match=pattern):
+        ops.conv2d(X, W, **{**good, **kwargs})
+    # The accepted spellings that are not plain ints or tuples still work, unremembered.
+    np.testing.assert_array_equal(ops.conv2d(X, W, stride=np.int64(1), padding=[1, 1]), expected)
+
+
+def test_pooling_geometry_is_remembered_only_for_the_same_argument():
+    expected = ops.max_pool2d(X, 2, stride=2)
+    np.testing.assert_array_equal(ops.max_pool2d(X, 2, stride=2), expected)
+    with pytest.raises(TypeError, match=r"max_pool2d: kernel_size must be an int"):
+        ops.max_pool2d(X, 2.0, stride=2)
+    with pytest.raises(TypeError, match=r"max_pool2d: stride must be an int"):
+        ops.max_pool2d(X, 2, stride=(True, 2))
+    np.testing.assert_array_equal(ops.max_pool2d(X, [2, 2], stride=np.int32(2)), expected)
+
+
+def test_a_failed_check_is_not_remembered():
+    bad = z(2, 3, 6, 5)  # 3 channels for W's 4
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"input has 3 channels"):
+            ops.conv2d(bad, W)

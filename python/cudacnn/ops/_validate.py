@@ -6,6 +6,7 @@ name and quote the offending shapes or values.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -13,6 +14,35 @@ import numpy as np
 from .. import backend as _backend
 
 CONV_ALGOS = ("auto", "direct", "im2col", "winograd")
+
+
+# Types whose equal values mean the same argument: 1 == 1.0 == True, but only 1 is
+# a valid stride, so a cache keyed on equality must see only these.
+_PLAIN_TYPES = (int, str, type(None))
+
+
+def _plain(value) -> bool:
+    """An int, str or None, or a flat tuple of them (shapes, strides, padding pairs)."""
+    kind = type(value)
+    return kind in _PLAIN_TYPES or (kind is tuple and all(type(item) in _PLAIN_TYPES for item in value))
+
+
+def memoized(check):
+    """``check`` (a pure function of shapes and hyper-parameters) with a cache of its results.
+
+    A training step makes the same calls with the same geometry every batch; the
+    cache answers a repeat in well under a microsecond instead of re-validating.
+    Only plain arguments (see ``_plain``) are cached, others (lists, numpy ints)
+    are checked on every call, and a call that raises is never cached, so bad
+    arguments raise every time.
+    """
+    cached = functools.lru_cache(maxsize=4096)(check)
+
+    @functools.wraps(check)
+    def call(*args):
+        return cached(*args) if all(map(_plain, args)) else check(*args)
+
+    return call
 
 
 def _kind(on_gpu: bool) -> str:

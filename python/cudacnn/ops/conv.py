@@ -14,30 +14,37 @@ def _conv2d_args(op, x, w, b, stride, padding, dilation, groups, algo):
     v.float_dtype(op, x=x, w=w, b=b)
     v.ndim(op, "x", x, 4, "(N, C, H, W)")
     v.ndim(op, "w", w, 4, "(K, C/groups, R, S)")
+    return _conv2d_geometry(op, tuple(x.shape), tuple(w.shape), None if b is None else tuple(b.shape),
+                            stride, padding, dilation, groups, algo)
+
+
+@v.memoized
+def _conv2d_geometry(op, x_shape, w_shape, b_shape, stride, padding, dilation, groups, algo):
+    """The shape and hyper-parameter half of _conv2d_args (x and w are 4-D)."""
     groups = v.integer(op, "groups", groups, minimum=1)
     stride = v.pair(op, "stride", stride, minimum=1)
     dilation = v.pair(op, "dilation", dilation, minimum=1)
     if algo not in v.CONV_ALGOS:
         raise ValueError(f"{op}: algo must be one of {v.CONV_ALGOS}, got {algo!r}")
-    _check_channels(op, x, w, b, groups)
-    H, W = x.shape[2:]
-    R, S = w.shape[2:]
+    _check_channels(op, x_shape, w_shape, b_shape, groups)
+    H, W = x_shape[2:]
+    R, S = w_shape[2:]
     pads = v.padding(op, padding, (H, W), (R, S), stride, dilation)
     out_hw = v.window_output(op, (H, W), (R, S), stride, pads, dilation)
     return stride, pads, dilation, groups, out_hw
 
 
-def _check_channels(op, x, w, b, groups):
+def _check_channels(op, x_shape, w_shape, b_shape, groups):
     """Channels, groups and bias agree (shapes quoted as the caller gave them, 1-D or 2-D)."""
-    C, K, Cg = x.shape[1], w.shape[0], w.shape[1]
+    C, K, Cg = x_shape[1], w_shape[0], w_shape[1]
     if C % groups or K % groups:
         raise ValueError(f"{op}: groups={groups} must divide both the input channels ({C}) "
-                         f"and the filters ({K}) of weight {tuple(w.shape)}")
+                         f"and the filters ({K}) of weight {tuple(w_shape)}")
     if Cg * groups != C:
-        raise ValueError(f"{op}: input has {C} channels but weight {tuple(w.shape)} with "
+        raise ValueError(f"{op}: input has {C} channels but weight {tuple(w_shape)} with "
                          f"groups={groups} expects {Cg * groups}")
-    if b is not None and tuple(b.shape) != (K,):
-        raise ValueError(f"{op}: bias has shape {tuple(b.shape)} but weight {tuple(w.shape)} "
+    if b_shape is not None and tuple(b_shape) != (K,):
+        raise ValueError(f"{op}: bias has shape {tuple(b_shape)} but weight {tuple(w_shape)} "
                          f"needs ({K},)")
 
 
@@ -94,7 +101,8 @@ def _conv1d_as_2d(op, x, w, b, stride, padding, dilation, groups):
     v.arrays(op, x=x, w=w, b=b)
     v.ndim(op, "x", x, 3, "(N, C, L)")
     v.ndim(op, "w", w, 3, "(K, C/groups, S)")
-    _check_channels(op, x, w, b, v.integer(op, "groups", groups, minimum=1))
+    _check_channels(op, x.shape, w.shape, None if b is None else b.shape,
+                    v.integer(op, "groups", groups, minimum=1))
     (stride,) = v.pair(op, "stride", stride, minimum=1, size=1)
     (dilation,) = v.pair(op, "dilation", dilation, minimum=1, size=1)
     if not isinstance(padding, str):

@@ -17,11 +17,17 @@ def _pool_args(op, x, kernel_size, stride, padding):
     v.arrays(op, x=x)
     v.float_dtype(op, x=x)
     v.ndim(op, "x", x, 4, "(N, C, H, W)")
+    return _pool_geometry(op, tuple(x.shape[2:]), kernel_size, stride, padding)
+
+
+@v.memoized
+def _pool_geometry(op, spatial, kernel_size, stride, padding):
+    """The hyper-parameter half of _pool_args, for input planes of size ``spatial``."""
     kernel = v.pair(op, "kernel_size", kernel_size, minimum=1)
     stride = kernel if stride is None else v.pair(op, "stride", stride, minimum=1)
-    pads = v.padding(op, padding, x.shape[2:], kernel, stride)
+    pads = v.padding(op, padding, spatial, kernel, stride)
     v.pool_padding(op, pads, kernel)
-    out_hw = v.window_output(op, x.shape[2:], kernel, stride, pads)
+    out_hw = v.window_output(op, spatial, kernel, stride, pads)
     return kernel, stride, pads, out_hw
 
 
