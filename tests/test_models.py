@@ -253,3 +253,66 @@ def test_freezing_an_unbuilt_sequential_freezes_its_layers():
     assert not any(layer.trainable for layer in model.layers)
     model.build((4,))
     assert model.count_trainable_params() == 0 and model.count_params() == 15 + 8
+
+
+def test_a_head_added_to_a_loaded_model_gets_a_name_of_its_own(tmp_path):
+    """In a new process automatic names restart; a loaded base's names are taken all the same."""
+    from cudacnn import transfer
+    from cudacnn.layers.base import reset_names
+    reset_names()
+    base = Sequential([L.Conv2D(2, 3, input_shape=(1, 6, 6)), L.Flatten(), L.Dense(4)], name="base")
+    base.save(tmp_path / "base.cudacnn")
+    reset_names()  # as a fresh process starts
+    model = transfer.add_head(cudacnn.load_model(tmp_path / "base.cudacnn"), 3)
+    names = [layer.name for layer in model.leaf_layers()]
+    assert len(names) == len(set(names)) and "dense" in names and "dense_1" in names
+    x = np.random.default_rng(0).standard_normal((2, 1, 6, 6)).astype(np.float32)
+    model.save(tmp_path / "tuned.cudacnn")
+    np.testing.assert_array_equal(cudacnn.load_model(tmp_path / "tuned.cudacnn").predict(x), model.predict(x))
+
+
+def test_nested_layers_may_not_share_a_name():
+    base = Sequential([L.Dense(4, name="features", input_shape=(3,))], name="base")
+    with pytest.raises(ValueError, match=r"unique across nested models too .* 'features' \(in 'base', 'features'\)"):
+        Sequential([base, L.Dense(2, name="features")])
+    inner = Sequential([L.Dense(4, name="shared", input_shape=(3,))], name="inner")
+    other = Sequential([L.Dense(4, name="shared", input_shape=(3,))], name="other")
+    x = L.Input((3,))
+    with pytest.raises(ValueError, match=r"'shared' \(in 'inner', 'other'\)"):
+        Model(x, L.Add()([inner(x), other(x)]))
+
+
+def test_a_refused_add_leaves_the_sequential_model_as_it_was():
+    model = Sequential([L.Conv2D(2, 3, input_shape=(1, 8, 8))])
+    with pytest.raises(ValueError):
+        model.add(L.Dense(3))  # needs Flatten first
+    assert [layer.name for layer in model.layers] == [model.layers[0].name]
+    assert model.output_shape == (None, 2, 6, 6)
+    model.add(L.Flatten())
+    model.add(L.Dense(3))
+    x = np.zeros((4, 1, 8, 8), np.float32)
+    assert model.predict(x).shape == (4, 3) and model.count_params() == 20 + 72 * 3 + 3
+
+
+def test_a_refused_build_leaves_the_sequential_model_as_it_was():
+    model = Sequential([L.Conv2D(4, 3, padding="same", input_shape=(1, 4, 4)), L.Flatten(), L.Dense(3)])
+    with pytest.raises(ValueError, match="built for 64 input features"):
+        model.build((1, 16, 16))
+    assert model.input_shape == (None, 1, 4, 4)
+    assert [layer.output_shape for layer in model.layers] == [(None, 4, 4, 4), (None, 64), (None, 3)]
+    model.add(L.Dense(2))
+    assert model.predict(np.zeros((2, 1, 4, 4), np.float32)).shape == (2, 2)
+
+
+def test_trainable_flags_survive_saving(tmp_path):
+    from cudacnn import transfer
+    base = Sequential([L.Conv2D(2, 3, input_shape=(1, 6, 6), name="c1"), L.Conv2D(2, 3, name="c2")], name="b")
+    model = Sequential([base, L.Flatten(), L.Dense(3)])
+    base.trainable = False
+    transfer.set_trainable(model, True, from_layer="c2")
+    flags = {layer.name: layer.trainable for layer in model.leaf_layers()}
+    assert not flags["c1"] and flags["c2"]
+    model.save(tmp_path / "m.cudacnn")
+    loaded = cudacnn.load_model(tmp_path / "m.cudacnn")
+    assert {layer.name: layer.trainable for layer in loaded.leaf_layers()} == flags
+    assert loaded.count_trainable_params() == model.count_trainable_params()

@@ -75,6 +75,7 @@ class Model(TrainingMixin, Layer):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"layer names must be unique within a model, repeated: {duplicates}")
+        _check_leaf_names(t.layer for t in (*inputs, *nodes))
         self.inputs, self.outputs, self._nodes = inputs, outputs, nodes
         self._layers = [t.layer for t in inputs] + [t.layer for t in nodes]
         self.built = True
@@ -297,8 +298,7 @@ class Model(TrainingMixin, Layer):
         model = cls(inputs[0] if config.get("single_input", True) else inputs,
                     outputs[0] if config.get("single_output", True) else outputs,
                     name=config.get("name"))
-        if not config.get("trainable", True):
-            model.trainable = False
+        model._trainable = bool(config.get("trainable", True))  # each layer's own flag came with its config
         return model
 
     def save(self, path, **kwargs):
@@ -317,6 +317,22 @@ class Model(TrainingMixin, Layer):
         """Write this model as ONNX (opset 13) to ``path``; see ``cudacnn.onnx``."""
         from .onnx import export_onnx
         return export_onnx(self, path)
+
+
+def _check_leaf_names(layers):
+    """Weights are saved, loaded and given optimizer state by layer name, so the layers inside
+    nested models must not share a name with each other or with the outer layers."""
+    where, repeated = {}, {}
+    for layer in layers:
+        owner = layer.name
+        for leaf in (layer.leaf_layers() if isinstance(layer, Model) else [layer]):
+            if leaf.name in where:
+                repeated.setdefault(leaf.name, [where[leaf.name]]).append(owner)
+            where[leaf.name] = owner
+    if repeated:
+        listed = "; ".join(f"{name!r} (in {', '.join(map(repr, owners))})" for name, owners in repeated.items())
+        raise ValueError(f"layer names must be unique across nested models too (weights are saved and "
+                         f"trained by layer name), repeated: {listed}; create one of them with another name=")
 
 
 def _has_trainable(layer):
@@ -360,12 +376,17 @@ class Sequential(Model):
             raise TypeError(f"Sequential.add expects a Layer, got {layer!r}")
         if any(l is layer for l in self._stack):
             raise ValueError(f"layer {layer.name!r} is already in this Sequential model")
+        input_before = self._input_tensor
         self._stack.append(layer)
         if self._input_tensor is None and len(self._stack) == 1:
             shape = _declared_input(layer)
             if shape is not None:
                 self._input_tensor = trusted_input(shape)
-        self._rebuild()
+
+        def undo():
+            self._stack.pop()
+            self._input_tensor = input_before
+        self._rebuild_or_undo(undo)
 
     def pop(self):
         if not self._stack:
@@ -373,6 +394,17 @@ class Sequential(Model):
         layer = self._stack.pop()
         self._rebuild()
         return layer
+
+    def _rebuild_or_undo(self, undo):
+        """Rebuild after a change; if a layer refuses it, ``undo()`` the change and rebuild the
+        model as it was (its layers' shapes included) before re-raising, as Keras leaves a model
+        whose add() failed unchanged."""
+        try:
+            self._rebuild()
+        except Exception:
+            undo()
+            self._rebuild()
+            raise
 
     def _rebuild(self):
         if self._input_tensor is None or not self._stack:
@@ -391,8 +423,9 @@ class Sequential(Model):
             shape = tuple(input_shape)
             if len(shape) > 1 and shape[0] is None:
                 shape = shape[1:]
+            input_before = self._input_tensor
             self._input_tensor = Input(shape, data_format=self._stack[0].data_format if self._stack else None)
-            self._rebuild()
+            self._rebuild_or_undo(lambda: setattr(self, "_input_tensor", input_before))
 
     def _build_from_data(self, x):
         if not self.built:
@@ -416,8 +449,7 @@ class Sequential(Model):
             model.add(trusted_input(tuple(config["input_shape"])))
         for entry in config["layers"]:
             model.add(_layer_from_entry(entry, get_layer_class))
-        if not config.get("trainable", True):
-            model.trainable = False
+        model._trainable = bool(config.get("trainable", True))  # each layer's own flag came with its config
         return model
 
 

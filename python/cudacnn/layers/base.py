@@ -20,6 +20,9 @@ from .. import initializers
 from .. import regularizers as regularizers_module
 
 _name_counts: dict[str, int] = defaultdict(int)
+# Every layer name in use in this process, given or automatic: an automatic name skips
+# them, so a head added to a loaded model ("dense" in its file) becomes "dense_1".
+_names_taken: set[str] = set()
 
 # While a saved model is rebuilt from its config (io.load_model), the weight shapes its file
 # holds: a weight of any other shape (an edited config's filters: 10**9) is refused before it
@@ -43,14 +46,25 @@ def to_snake_case(name: str) -> str:
 
 
 def unique_name(base: str) -> str:
-    count = _name_counts[base]
-    _name_counts[base] += 1
-    return base if count == 0 else f"{base}_{count}"
+    """base, base_1, base_2, ...: the first not yet taken in this process."""
+    while True:
+        count = _name_counts[base]
+        _name_counts[base] += 1
+        name = base if count == 0 else f"{base}_{count}"
+        if name not in _names_taken:
+            return take_name(name)
+
+
+def take_name(name: str) -> str:
+    """Mark ``name`` as in use (automatic names will avoid it) and return it."""
+    _names_taken.add(name)
+    return name
 
 
 def reset_names() -> None:
     """Restart automatic names (conv2d, conv2d_1, ...) from scratch."""
     _name_counts.clear()
+    _names_taken.clear()
 
 
 def to_device(array, device: str):
@@ -134,7 +148,7 @@ class Layer:
             input_shape = tuple(batch_input_shape)[1:]
         if input_shape is None and input_dim is not None:
             input_shape = (input_dim,)
-        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self.name = take_name(name) if name else unique_name(to_snake_case(type(self).__name__))
         self.trainable = bool(trainable)
         self.params: dict = {}
         self.state: dict = {}
