@@ -1,4 +1,6 @@
 """compile/fit/evaluate/predict: learning, History, validation, freezing, seeds, the fused path."""
+import re
+
 import numpy as np
 import pytest
 
@@ -461,3 +463,87 @@ def test_train_on_batch_checks_target_shapes_too():
     for call in (model.train_on_batch, model.test_on_batch):
         with pytest.raises(ValueError, match="targets of 3 values per sample cannot pair with 1 outputs"):
             call(x, np.zeros((10, 3), np.float32))
+
+
+def test_accuracy_kind_follows_the_output_width_when_the_model_is_built_by_fit():
+    """One sigmoid output means binary accuracy, whether or not input_shape was given."""
+    x, y = blobs(40)
+    y = (y == 0).astype(np.float32)[:, None]
+    for first in (L.Conv2D(2, 3, input_shape=(1, 6, 6)), L.Conv2D(2, 3)):
+        model = Sequential([first, L.Flatten(), L.Dense(1, activation="sigmoid")])
+        model.compile("adam", "mse", ["accuracy"])
+        accuracy = model.fit(x, y, verbose=0).history["accuracy"][0]
+        predicted = model.predict(x)[:, 0] > 0.5
+        assert accuracy == pytest.approx(float(np.mean(predicted == (y[:, 0] > 0.5))), abs=0.15)
+        assert model._metrics[0][1].__name__ == "binary_accuracy"
+
+
+def test_batches_are_each_checked():
+    x, y = blobs(20)
+    model = cnn()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    wide = np.zeros((10, 1, 8, 8), np.float32)
+    for call in (lambda: model.fit([(x[:10], y[:10]), (wide, y[:10])], verbose=0),
+                 lambda: model.evaluate([(x[:10], y[:10]), (wide, y[:10])], verbose=0),
+                 lambda: model.predict([x[:10], wide])):
+        with pytest.raises(ValueError, match=r"expects inputs of shape \(N, 1, 6, 6\), got \(10, 1, 8, 8\)"):
+            call()
+    onehot = np.eye(3, dtype=np.float32)[y[10:]]
+    with pytest.raises(ValueError, match=r"class indices .* per-sample shape \(3,\)"):
+        model.fit([(x[:10], y[:10]), (x[10:], onehot)], verbose=0)
+
+
+def test_batches_with_sample_weights_are_refused():
+    x, y = blobs(20)
+    model = cnn()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    for call in (lambda: model.fit([(x, y, np.ones(20))], verbose=0),
+                 lambda: model.evaluate([(x, y, np.zeros(20))], verbose=0)):
+        with pytest.raises(ValueError, match=r"batch 0 is \(x, y, sample_weight\): sample weights are not supported"):
+            call()
+
+
+def test_validation_data_may_be_a_list_pair():
+    x, y = blobs(40)
+    model = cnn()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    history = model.fit(x, y, validation_data=[x[:8], y[:8]], verbose=0).history
+    assert set(history) == {"loss", "val_loss"}
+    # Validated after the epoch's last step, with the weights it left.
+    assert history["val_loss"][0] == pytest.approx(model.evaluate(x[:8], y[:8], verbose=0), rel=1e-6)
+
+
+def test_inputs_that_are_not_arrays_get_clear_errors():
+    x, y = blobs(8)
+    model = cnn()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.raises(TypeError, match=r"takes arrays as input, got a batch of type list .*np.asarray"):
+        model.predict(x.tolist())
+    with pytest.raises(ValueError, match=r"x is a list: for a list of samples pass np.asarray\(x\)"):
+        model.fit(x.tolist(), y, verbose=0)
+    with pytest.raises(TypeError, match=r"x must be an array or an iterable of \(x, y\) batches, got dict"):
+        model.fit({"input": x}, verbose=0)
+    with pytest.raises(ValueError, match=r"steps_per_epoch \(or steps\) must be >= 1, got -1"):
+        model.fit((b for b in [(x, y)]), steps_per_epoch=-1, verbose=0)
+
+
+def test_a_generator_that_runs_out_stops_training_with_a_warning():
+    x, y = blobs(16)
+    model = cnn()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.warns(UserWarning, match="ran out of batches at epoch 3"):
+        history = model.fit((b for b in [(x, y)] * 2), steps_per_epoch=1, epochs=4, verbose=0)
+    assert len(history.history["loss"]) == 2
+    with pytest.raises(ValueError, match="no batches"):
+        model.fit(iter([]), steps_per_epoch=1, epochs=2, verbose=0)
+
+
+@pytest.mark.parametrize("label", [np.inf, np.nan, 1e20, 2.5])
+def test_float_labels_that_are_not_class_indices_are_named(label):
+    x, y = blobs(8)
+    model = cnn()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    labels = y.astype(np.float64)
+    labels[3] = label
+    with pytest.raises(ValueError, match=r"labels must be integer class indices, got " + re.escape(repr(float(label)))):
+        model.fit(x, labels, verbose=0)

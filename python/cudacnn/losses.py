@@ -153,8 +153,15 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         if y.dtype.kind in "iu":
             return y
         xp = get_array_module(y)
-        if y.dtype.kind != "f" or (check_integral and bool((y != xp.floor(y)).any())):
+        if y.dtype.kind != "f":
             raise ValueError(f"{self.name}: labels must be integer class indices, got dtype {y.dtype}")
+        if check_integral:
+            # inf, NaN and values past int32 would turn into arbitrary integers in the cast.
+            bad = ~xp.isfinite(y) | (y != xp.floor(y)) | (xp.abs(y) >= 2**31)
+            if bool(bad.any()):
+                value = float(y[int(xp.argmax(bad))])
+                raise ValueError(f"{self.name}: labels must be integer class indices, got {value!r} "
+                                 f"(dtype {y.dtype})")
         return y.astype(xp.int64)
 
     def check_targets(self, y_true, classes) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -99,7 +100,7 @@ class TrainingMixin:
     def _init_training(self):
         self.optimizer = None
         self.loss = None
-        self._metrics = []
+        self._metric_names, self._metrics, self._metrics_channels = [], [], None
         self.stop_training = False
         self.history = None
 
@@ -114,8 +115,15 @@ class TrainingMixin:
         self.loss = losses_module.get(loss)
         if isinstance(metrics, str):  # one metric given alone
             metrics = [metrics]
+        self._metric_names = list(metrics or [])
+        self._resolve_metrics()
+
+    def _resolve_metrics(self):
+        """Keras picks the kind of "accuracy" by the output width: a model compiled before it was
+        built resolves its metrics again once built (see _prepare_inputs)."""
         channels = self.outputs[0].shape[1] if self.built and len(self.outputs[0].shape) > 1 else None
-        self._metrics = [metrics_module.resolve(m, self.loss, channels) for m in (metrics or [])]
+        self._metrics = [metrics_module.resolve(m, self.loss, channels) for m in self._metric_names]
+        self._metrics_channels = channels
 
     def _check_compiled(self):
         if self.optimizer is None or self.loss is None:
@@ -136,6 +144,18 @@ class TrainingMixin:
         if len(self.inputs) != 1:
             raise ValueError(f"model {self.name!r} has {len(self.inputs)} inputs; fit/evaluate/predict "
                              "take single-input models (call model.forward([x1, x2]) directly)")
+        if self.loss is not None and self.outputs[0].shape[1] != self._metrics_channels:
+            self._resolve_metrics()
+        self._check_input_shape(x)
+        if backend.is_gpu_array(x) and self.device == "cpu":
+            self.to("gpu")  # train where the data lives
+
+    def _check_input_shape(self, x):
+        """Every batch, not only the first: the batches of an iterable may differ."""
+        if not hasattr(x, "shape"):
+            hint = " (for data given as nested lists, pass np.asarray(x))" if isinstance(x, (list, tuple)) else ""
+            raise TypeError(f"model {self.name!r} takes arrays as input, got a batch of type "
+                            f"{type(x).__name__}{hint}")
         expected = tuple(self.inputs[0].shape[1:])
         if tuple(x.shape[1:]) != expected:
             hint = ""
@@ -143,8 +163,6 @@ class TrainingMixin:
                 hint = " (channels-last data: cudacnn is channels-first, pass x.transpose(0, 3, 1, 2))"
             raise ValueError(f"model {self.name!r} expects inputs of shape (N, {', '.join(map(str, expected))}), "
                              f"got {tuple(x.shape)}{hint}")
-        if backend.is_gpu_array(x) and self.device == "cpu":
-            self.to("gpu")  # train where the data lives
 
     def _staged(self, source):
         """Array data for a GPU model goes to the GPU once, not batch by batch, when it fits easily;
@@ -243,7 +261,9 @@ class TrainingMixin:
         for step, (xb, yb) in enumerate(batches, start=1):
             if step == 1:
                 self._prepare_inputs(xb)
-                self._check_target_shape(yb)
+            else:
+                self._check_input_shape(xb)
+            self._check_target_shape(yb)
             xb, yb = self._to_model(xb, dtype), self._to_model(yb)
             loss, counts = step_fn(xb, yb, fused, targets_checked)
             size = xb.shape[0]
@@ -257,7 +277,7 @@ class TrainingMixin:
             if training and self.stop_training:
                 break
         if seen == 0:
-            raise ValueError("no batches: the data is empty")
+            raise _NoBatches("no batches: the data is empty")
         return read_logs(), step, seen
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
@@ -282,11 +302,12 @@ class TrainingMixin:
         train = self._staged(BatchSource(x, y, batch_size, shuffle, steps_per_epoch, "x"))
         val = None
         if validation_data is not None:
-            if isinstance(validation_data, tuple) and len(validation_data) == 2:
+            if _is_array_pair(validation_data):
                 val = self._staged(BatchSource(*validation_data, train.batch_size, False, validation_steps,
                                                "x_val"))
             elif isinstance(validation_data, tuple):
-                raise ValueError("validation_data must be a pair (x_val, y_val) or an iterable of batches")
+                raise ValueError("validation_data must be a pair (x_val, y_val) or an iterable of batches, "
+                                 f"got a tuple of {len(validation_data)}")
             else:
                 val = BatchSource(validation_data, None, train.batch_size, False, validation_steps, "x_val")
         history = callbacks_module.History()
@@ -298,7 +319,15 @@ class TrainingMixin:
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
             progress = _Progress(verbose, train.steps, epoch, epochs)
-            logs, step, seen = self._run_epoch(train.epoch(), True, progress, cbs, train.targets_checked)
+            try:
+                logs, step, seen = self._run_epoch(train.epoch(), True, progress, cbs, train.targets_checked)
+            except _NoBatches:
+                if epoch == initial_epoch:
+                    raise
+                # Keras too stops with a warning and keeps what was learnt, history included.
+                warnings.warn(f"the training data ran out of batches at epoch {epoch + 1}; training stops "
+                              "(a generator needs steps_per_epoch * epochs batches)", stacklevel=2)
+                break
             progress.training_done()
             if val is not None:
                 val_logs, _, _ = self._run_epoch(val.epoch(), False, targets_checked=val.targets_checked)
@@ -333,6 +362,8 @@ class TrainingMixin:
                 self._prepare_inputs(xb)
                 if not source.arrays:  # staged arrays sit on the GPU; the caller's x decides
                     on_gpu = backend.is_gpu_array(xb)
+            else:
+                self._check_input_shape(xb)
             outs.append(self._run_forward([self._to_model(xb, self.dtype)], False)[0])
         if not outs:
             raise ValueError("predict got no data")
@@ -360,6 +391,16 @@ class TrainingMixin:
         """``predict`` on a generator or Sequence of batches (Keras 2 name)."""
         return self.predict(generator, steps=steps, verbose=verbose)
 
+
+
+class _NoBatches(ValueError):
+    """An epoch found no data."""
+
+
+def _is_array_pair(data):
+    """(x, y) or [x, y] of arrays, as Keras takes validation_data."""
+    return (isinstance(data, (tuple, list)) and len(data) == 2
+            and all(hasattr(a, "shape") for a in data))
 
 
 def _regularization(layers, add_gradients=False):
@@ -391,10 +432,12 @@ class BatchSource:
                     raise ValueError(f"x and y have different lengths: {n} and {_length(y, 'y')}")
             self.steps = -(-n // self.batch_size)
             return
-        if x is None or not hasattr(x, "__iter__") and not hasattr(x, "__getitem__"):
+        if x is None or isinstance(x, dict) or not hasattr(x, "__iter__") and not hasattr(x, "__getitem__"):
             raise TypeError(f"{what} must be an array or an iterable of (x, y) batches, got {type(x).__name__}")
         if y is not None:
-            raise ValueError(f"y must be None when {what} yields (x, y) batches")
+            raise ValueError(f"y must be None when {what} yields (x, y) batches" + (
+                f"; {what} is a list: for a list of samples pass np.asarray({what})"
+                if isinstance(x, list) else ""))
         # A Keras-style Sequence (len and indexing; flow() iterators are one) is read from batch 0
         # every epoch, even when it is also an iterator; a plain generator continues across epochs.
         sequence = hasattr(x, "__getitem__") and hasattr(x, "__len__") and not isinstance(x, (list, tuple))
@@ -403,7 +446,7 @@ class BatchSource:
             if not hasattr(x, "__len__"):
                 raise ValueError(f"{what} is a generator without len(): give steps_per_epoch / steps")
             steps = len(x)
-        self.steps = int(steps)
+        self.steps = check.integer("batches", "steps_per_epoch (or steps)", steps, minimum=1)
 
     def stage_on_gpu(self, fraction=0.25):
         """Copy the arrays to the GPU if they take under ``fraction`` of its free memory."""
@@ -438,10 +481,15 @@ class BatchSource:
             items = (source[i] for i in range(len(source)))  # a Keras-style Sequence
         else:
             items = iter(source)
-        for _, item in zip(range(self.steps), items):
+        for index, item in zip(range(self.steps), items):
             if self.targets:
-                if not isinstance(item, (tuple, list)) or len(item) < 2:
-                    raise ValueError("each batch must be an (x, y) pair")
+                if isinstance(item, (tuple, list)) and len(item) == 3:
+                    raise ValueError(f"batch {index} is (x, y, sample_weight): sample weights are not "
+                                     "supported; yield (x, y) pairs")
+                if not isinstance(item, (tuple, list)) or len(item) != 2:
+                    got = f"a {type(item).__name__} of {len(item)}" if isinstance(item, (tuple, list)) else \
+                        type(item).__name__
+                    raise ValueError(f"each batch must be an (x, y) pair, batch {index} is {got}")
                 yield item[0], item[1]
             else:
                 yield (item[0] if isinstance(item, (tuple, list)) else item), None
