@@ -547,3 +547,24 @@ def test_float_labels_that_are_not_class_indices_are_named(label):
     labels[3] = label
     with pytest.raises(ValueError, match=r"labels must be integer class indices, got " + re.escape(repr(float(label)))):
         model.fit(x, labels, verbose=0)
+
+
+def test_user_metrics_follow_keras_convention():
+    """fn(y_true, y_pred) sees probabilities (the fused softmax applied) and is averaged per sample."""
+    x, y = blobs(50)
+    seen = []
+
+    def mean_top_probability(y_true, y_pred):
+        seen.append(np.asarray(y_pred).sum(axis=1))
+        return np.max(y_pred, axis=1)  # one value per sample
+
+    def batch_accuracy(y_true, y_pred):
+        return np.mean(np.argmax(y_pred, axis=1) == y_true)  # the batch mean
+
+    model = cnn(dropout=0.0)
+    model.compile("adam", "sparse_categorical_crossentropy", [mean_top_probability, batch_accuracy])
+    loss, top, accuracy = model.evaluate(x, y, batch_size=16, verbose=0)  # batches of 16, 16, 16, 2
+    probabilities = model.predict(x)
+    np.testing.assert_allclose(np.concatenate(seen), 1.0, rtol=1e-5)
+    assert top == pytest.approx(float(probabilities.max(axis=1).mean()), rel=1e-5)
+    assert accuracy == pytest.approx(float(np.mean(probabilities.argmax(axis=1) == y)), abs=1e-6)

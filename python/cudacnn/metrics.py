@@ -1,5 +1,6 @@
 """Accuracy metrics. Each returns the number of correct predictions as a device scalar
-(summed over the epoch without syncing) and the number of predictions counted."""
+(summed over the epoch without syncing) and the number of predictions counted.
+User metrics follow Keras: ``fn(y_true, y_pred)``, averaged over the samples."""
 from __future__ import annotations
 
 from .backend import get_array_module
@@ -31,12 +32,31 @@ TARGET_RULES = {sparse_categorical_accuracy: class_indices, categorical_accuracy
                 binary_accuracy: same_size}  # see losses; user metrics bring none
 
 
+def _mean_of(fn, loss):
+    """A user metric ``fn(y_true, y_pred)`` in Keras' convention: it sees the model's outputs
+    (probabilities, also when the loss absorbs the output activation) and returns per-sample
+    values or their batch mean; the logs report the mean over all samples."""
+    from . import ops
+
+    def metric(y_pred, y_true, logits=False):
+        if logits:
+            y_pred = ops.softmax(y_pred) if loss.fused_activation == "softmax" else ops.sigmoid(y_pred)
+        xp = get_array_module(y_pred)
+        values = xp.asarray(fn(y_true, y_pred), dtype=xp.float32)
+        if values.size == 0:
+            raise ValueError(f"metric {getattr(fn, '__name__', fn)!r} returned no values")
+        count = y_pred.shape[0]
+        return values.mean() * count, count
+
+    return metric
+
+
 def resolve(name, loss, output_channels=None):
     """(display name, function) for a metric. "accuracy"/"acc" keep the spelling given (logs
     "acc", "val_acc") and pick their kind as Keras does: binary for one output channel (or
     binary cross-entropy), sparse for sparse cross-entropy, else categorical."""
     if callable(name) and not isinstance(name, str):
-        return getattr(name, "__name__", "metric"), name
+        return getattr(name, "__name__", "metric"), _mean_of(name, loss)
     key = str(name).lower()
     if key in ("accuracy", "acc"):
         if output_channels == 1 or loss.name == "binary_crossentropy":

@@ -18,13 +18,13 @@ CONV_ALGOS = ("auto", "direct", "im2col", "winograd")
 
 # Types whose equal values mean the same argument: 1 == 1.0 == True, but only 1 is
 # a valid stride, so a cache keyed on equality must see only these.
-_PLAIN_TYPES = (int, str, type(None))
+_PLAIN_TYPES = frozenset((int, str, type(None)))
 
 
 def _plain(value) -> bool:
     """An int, str or None, or a flat tuple of them (shapes, strides, padding pairs)."""
     kind = type(value)
-    return kind in _PLAIN_TYPES or (kind is tuple and all(type(item) in _PLAIN_TYPES for item in value))
+    return kind in _PLAIN_TYPES or (kind is tuple and _PLAIN_TYPES.issuperset(map(type, value)))
 
 
 def memoized(check):
