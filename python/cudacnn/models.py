@@ -332,7 +332,8 @@ def _check_leaf_names(layers):
     if repeated:
         listed = "; ".join(f"{name!r} (in {', '.join(map(repr, owners))})" for name, owners in repeated.items())
         raise ValueError(f"layer names must be unique across nested models too (weights are saved and "
-                         f"trained by layer name), repeated: {listed}; create one of them with another name=")
+                         f"trained by layer name), repeated: {listed}; give one of them another name "
+                         "(name= when creating it, or set layer.name)")
 
 
 def _has_trainable(layer):
