@@ -508,7 +508,6 @@ void batch_norm_forward_train(ptr_t y, ptr_t mean, ptr_t inv_std, ptr_t running_
                               ptr_t gamma, ptr_t beta, ptr_t workspace, long long workspace_size, int N, int C,
                               int HW, float momentum, float eps, long long lag_bytes, ptr_t stream) {
   check_sizes(N, C, HW);
-  require(1LL * N * HW >= 2, "batch_norm: training needs more than 1 value per channel");
   require_ptr(y, "y");
   require_ptr(mean, "mean");
   require_ptr(inv_std, "inv_std");
@@ -521,10 +520,11 @@ void batch_norm_forward_train(ptr_t y, ptr_t mean, ptr_t inv_std, ptr_t running_
   cudaStream_t st = as_stream(stream);
   const Pipeline p = make_pipeline(workspace, N, C, HW, lag_bytes, 1);
   const double count = 1.0 * N * HW;
+  const double unbiased = count > 1.0 ? count / (count - 1.0) : 1.0;  // one value: variance 0 either way
   const ForwardArgs a{as_ptr<float>(y), as_ptr<float>(mean), as_ptr<float>(inv_std), as_ptr<float>(running_mean),
                       as_ptr<float>(running_var), as_ptr<const float>(x), as_ptr<const float>(gamma),
                       as_ptr<const float>(beta), momentum, (float)(1.0 - (double)momentum),
-                      (float)((double)momentum * count / (count - 1.0)), eps};
+                      (float)((double)momentum * unbiased), eps};
   run_pipeline(p, a, HW % 4 == 0 && all_aligned16({y, x}), st);
 }
 

@@ -119,6 +119,8 @@ BN_SHAPES = {
     "4d_plane_scalar": (2, 3, 17, 19),  # planes of >= 256 values, not a multiple of 4
     "4d_items_float4": (3, 5, 48, 64),  # 3 items of 4096 values per channel, the last cut short
     "4d_items_across_planes": (5, 4, 30, 31),  # scalar path; items begin and end inside planes
+    "2d_one_row": (1, 9),  # one value per channel: variance 0, as a last batch of one sample gives
+    "4d_one_value": (1, 3, 1, 1),
 }
 
 # How far the second read trails the reduction (csrc/batchnorm.cu): the

@@ -27,6 +27,24 @@ def test_batch_norm_matches_naive_and_updates_running_stats(rng, shape, training
     np.testing.assert_allclose(running_var, ref_var, rtol=1e-12)
 
 
+@pytest.mark.parametrize("shape", [(1, 3), (1, 3, 1, 1)], ids=["2d", "4d"])
+def test_batch_norm_trains_on_one_value_per_channel(shape):
+    """Keras trains through a last batch of one sample: each value is its channel's mean, of
+    variance 0, so y = beta, the running variance decays toward 0 and no gradient reaches x."""
+    x = np.array([1.0, -2.0, 3.0]).reshape(shape)
+    gamma, beta = np.array([2.0, 0.5, 1.0]), np.array([0.5, -1.0, 0.0])
+    running_mean, running_var = np.zeros(3), np.ones(3)
+    y, cache = ops.batch_norm(x, gamma, beta, running_mean, running_var, True, momentum=0.1, eps=1e-3)
+    np.testing.assert_allclose(y.reshape(3), beta, atol=1e-12)
+    np.testing.assert_allclose(running_mean, [0.1, -0.2, 0.3], rtol=1e-12)
+    np.testing.assert_allclose(running_var, 0.9, rtol=1e-12)
+    dy = np.array([0.3, -1.0, 2.0]).reshape(shape)
+    dx, dgamma, dbeta = ops.batch_norm_backward(dy, cache)
+    np.testing.assert_allclose(dx, 0, atol=1e-12)
+    np.testing.assert_allclose(dgamma, 0, atol=1e-12)
+    np.testing.assert_allclose(dbeta, dy.reshape(3), rtol=1e-12)
+
+
 @pytest.mark.parametrize("shape", [(5, 3), (2, 3, 4, 5)], ids=["2d", "4d"])
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 def test_batch_norm_backward_matches_finite_differences(rng, shape, training):

@@ -16,6 +16,11 @@ def _axes_and_shape(x):
     return (0, 2, 3), (1, x.shape[1], 1, 1)
 
 
+def _unbiased(count):
+    """Bessel's factor for the running variance; a single value has variance 0 either way."""
+    return count / (count - 1) if count > 1 else 1.0
+
+
 def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps):
     xp = get_array_module(x)
     axes, vec = _axes_and_shape(x)
@@ -27,7 +32,7 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, ep
         running_mean *= 1 - momentum
         running_mean += momentum * mean
         running_var *= 1 - momentum
-        running_var += (momentum * count / (count - 1)) * var
+        running_var += (momentum * _unbiased(count)) * var
     else:
         mean = running_mean.copy()  # the backward must see these statistics, whatever happens to the layer's
         centered = x - mean.reshape(vec)

@@ -3,7 +3,9 @@
 Training: y = gamma * (x - mean) / sqrt(var + eps) + beta with the batch mean
 and biased batch variance per channel; running_mean/running_var (C,) are
 updated in place, new = (1 - momentum) * old + momentum * batch, using the
-unbiased batch variance. Inference normalises with the running statistics.
+unbiased batch variance (the batch variance itself, 0, when a channel has a single
+value: Keras trains on a last batch of one sample, PyTorch refuses it). Inference
+normalises with the running statistics.
 (Keras' BatchNormalization(momentum=m) corresponds to momentum = 1 - m here.)
 """
 from __future__ import annotations
@@ -35,9 +37,6 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
                              f"has {C} channels, so it must be ({C},)")
     v.contiguous(op, "running_mean", running_mean)
     v.contiguous(op, "running_var", running_var)
-    if training and x.size // C < 2:
-        raise ValueError(f"{op}: training needs more than 1 value per channel, got x "
-                         f"{tuple(x.shape)}")
     xp = _backend.get_array_module(x)
     x, gamma, beta = (xp.ascontiguousarray(a) for a in (x, gamma, beta))
     return _backend.backend_for(x).batch_norm(x, gamma, beta, running_mean, running_var,
