@@ -38,6 +38,9 @@ def numeric_check(layer, x, rng, entries=5, atol=1e-6, rtol=1e-5, training=True)
     (lambda: L.BatchNormalization(), (4, 3, 3, 3)),
     (lambda: L.BatchNormalization(momentum=0.9, epsilon=1e-5), (5, 3)),
     (lambda: L.BatchNormalization(), (3, 2, 5)),
+    (lambda: L.BatchNormalization(center=False), (4, 3, 3, 3)),
+    (lambda: L.BatchNormalization(scale=False), (5, 3)),
+    (lambda: L.BatchNormalization(center=False, scale=False), (3, 2, 5)),
     (lambda: L.MaxPooling2D(), (2, 2, 4, 5)),
     (lambda: L.MaxPooling2D(3, strides=1, padding="same"), (2, 2, 4, 4)),
     (lambda: L.AveragePooling2D(2, padding="same"), (2, 2, 5, 5)),
@@ -132,6 +135,60 @@ def test_batchnorm_keras_momentum_and_inference():
     assert set(layer.params) == {"gamma", "beta"} and set(layer.state) == {"moving_mean", "moving_variance"}
 
 
+@pytest.mark.parametrize("center, scale, names", [
+    (True, True, ["gamma", "beta", "moving_mean", "moving_variance"]),
+    (False, True, ["gamma", "moving_mean", "moving_variance"]),
+    (True, False, ["beta", "moving_mean", "moving_variance"]),
+    (False, False, ["moving_mean", "moving_variance"]),
+])
+def test_batchnorm_creates_gamma_and_beta_only_as_keras_does(center, scale, names, rng):
+    """No gamma without scale, no beta without center: the weights, their count and get/set_weights
+    order (gamma, beta, moving_mean, moving_variance) are Keras's; the output is as gamma 1, beta 0."""
+    layer = L.BatchNormalization(center=center, scale=scale)
+    x = rng.standard_normal((6, 4, 3, 3)).astype(np.float32) * 2 + 1
+    y = layer(x, training=True)
+    assert [key for key, _ in layer.weight_items()] == names
+    assert len(layer.get_weights()) == len(names) and layer.count_params() == 4 * len(names)
+    assert layer.count_trainable_params() == 4 * (center + scale)
+    full = L.BatchNormalization()
+    np.testing.assert_allclose(y, full(x, training=True), rtol=1e-5, atol=1e-6)
+    layer.backward(np.ones_like(y))
+    assert list(layer.grads) == [name for name in ("gamma", "beta") if name in names]
+    values = [np.full(4, i + 2.0, np.float32) for i in range(len(names))]
+    layer.set_weights(values)
+    for key, value in zip(names, values):
+        np.testing.assert_array_equal((layer.params if key in layer.params else layer.state)[key], value)
+    stats = dict(zip(names, values))
+    expected = ((x - stats["moving_mean"][:, None, None]) / np.sqrt(stats["moving_variance"][:, None, None] + 1e-3)
+                * stats.get("gamma", np.ones(4))[:, None, None] + stats.get("beta", np.zeros(4))[:, None, None])
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("center, scale", [(False, True), (True, False), (False, False)])
+def test_batchnorm_without_gamma_or_beta_trains_saves_and_loads(center, scale, tmp_path, rng):
+    from cudacnn import io
+
+    cudacnn.set_seed(0)
+    model = cudacnn.Sequential([L.Conv2D(3, 3, input_shape=(2, 6, 6)),
+                                L.BatchNormalization(center=center, scale=scale),
+                                L.Flatten(), L.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = rng.standard_normal((16, 2, 6, 6)).astype(np.float32), rng.integers(0, 2, 16)
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    bn = model.layers[1]
+    assert [key.split("/")[1] for key in model.named_weights() if key.startswith(bn.name)] == [
+        name for name, present in (("gamma", scale), ("beta", center), ("moving_mean", True),
+                                   ("moving_variance", True)) if present]
+    io.save_model(model, tmp_path / "m.cudacnn")
+    loaded = io.load_model(tmp_path / "m.cudacnn")
+    assert list(loaded.named_weights()) == list(model.named_weights())
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    io.save_weights(model, tmp_path / "w.safetensors")
+    loaded.set_weights([w * 0 for w in loaded.get_weights()])
+    io.load_weights(loaded, tmp_path / "w.safetensors")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
 def test_frozen_batchnorm_runs_in_inference_mode():
     layer = L.BatchNormalization()
     x = np.random.default_rng(1).standard_normal((8, 2)).astype(np.float32) + 3
@@ -200,6 +257,26 @@ def test_bad_inputs_raise_clear_errors(make, shape, match):
 def test_bad_arguments_raise_at_construction_naming_the_argument(make, message):
     with pytest.raises(ValueError, match=message):
         make()  # the constructor alone: no call that could fail for another reason
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: L.Concatenate(axis="a"), "Concatenate axis must be an int, got 'a'"),
+    (lambda: L.Concatenate(axis=1.5), "Concatenate axis must be an int, got 1.5"),  # int() would give 1
+    (lambda: L.Concatenate(axis=True), "Concatenate axis must be an int, got True"),
+    (lambda: L.BatchNormalization(axis="1"), "BatchNormalization axis must be an int, got '1'"),
+    (lambda: L.BatchNormalization(axis=1.0), "BatchNormalization axis must be an int, got 1.0"),
+    (lambda: L.BatchNormalization(axis=True), "BatchNormalization axis must be an int, got True"),
+])
+def test_a_non_int_axis_is_a_type_error_naming_it(make, message):
+    with pytest.raises(TypeError, match=message):
+        make()
+
+
+def test_numpy_int_axes_are_accepted_and_batchnorm_axis_minus_3_needs_images():
+    assert L.Concatenate(axis=np.int64(-1)).axis == -1
+    L.BatchNormalization(axis=np.int32(-3))(np.zeros((2, 3, 4, 4), np.float32))
+    with pytest.raises(ValueError, match=r"axis -3 is not the channel axis of inputs of shape \(None, 3\)"):
+        L.BatchNormalization(axis=-3)(np.zeros((2, 3), np.float32))
 
 
 @pytest.mark.parametrize("make", [lambda: L.Dense(3, kernel_initializer="nope"),

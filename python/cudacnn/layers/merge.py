@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .. import backend
+from ..ops import _validate as check
 from .base import Layer
 
 
@@ -47,6 +48,8 @@ class Concatenate(Layer):
 
     def __init__(self, axis=1, **kwargs):
         super().__init__(**kwargs)
+        if not check.is_int(axis):  # int() would turn 1.5 into 1 and True into 1
+            raise TypeError(f"{self.name}: Concatenate axis must be an int, got {axis!r}")
         if axis == 0:
             raise ValueError("Concatenate cannot join along the batch axis 0")
         self.axis = int(axis)
