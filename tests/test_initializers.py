@@ -17,11 +17,12 @@ that it is far tighter than the gap to the usual mistakes (fan_in for fan_avg, 3
 he_uniform's limit, a missing truncation correction: 10% to 40% off).
 """
 import math
+import re
 
 import numpy as np
 import pytest
 
-from cudacnn import initializers, random as cc_random
+from cudacnn import initializers, layers, random as cc_random
 
 CONV = (96, 40, 3, 5)  # (out, in, kh, kw): fan_in 600, fan_out 1440
 DENSE = (300, 500)  # (out, in): fan_in 500, fan_out 300
@@ -185,3 +186,31 @@ def test_a_seed_gives_the_same_weights():
     for name in ("glorot_uniform", "he_normal", "random_normal"):
         np.testing.assert_array_equal(_draw(name, (8, 4, 3, 3), seed=11), _draw(name, (8, 4, 3, 3), seed=11))
         assert not np.array_equal(_draw(name, (8, 4, 3, 3), seed=11), _draw(name, (8, 4, 3, 3), seed=12))
+
+
+
+@pytest.mark.parametrize("make, argument, got, needed, input_shape", [
+    (lambda **init: layers.Dense(3, **init), "kernel", (7,), (3, 4), (4,)),
+    (lambda **init: layers.Dense(3, **init), "bias", (3, 1), (3,), (4,)),
+    # transposed: the kernel would read as built for 3 input channels
+    (lambda **init: layers.Conv2D(3, 3, **init), "kernel", (3, 3, 4, 3), (3, 4, 3, 3), (4, 8, 8)),
+])
+def test_a_callable_initializer_of_the_wrong_shape_is_refused_at_build(make, argument, got, needed, input_shape):
+    def wrong(shape):
+        return np.ones(got)
+
+    layer = make(**{f"{argument}_initializer": wrong})
+    with pytest.raises(ValueError, match=rf"layer '{layer.name}' weight '{argument}': initializer "
+                                         rf"'.*wrong' returned shape {re.escape(str(got))}, but the weight "
+                                         rf"needs shape {re.escape(str(needed))}"):
+        layer.ensure_built(input_shape)
+
+
+def test_a_callable_initializer_returning_a_scalar_is_refused():
+    def half(shape):
+        return 0.5
+
+    with pytest.raises(ValueError, match=r"the weight: initializer '.*half' returned shape \(\), but the weight "
+                                         r"needs shape \(3, 4\)"):
+        initializers.initialize(half, (3, 4))
+    assert initializers.initialize(lambda shape: np.full(shape, 0.5, np.float64), (3, 4)).dtype == np.float32

@@ -111,5 +111,12 @@ def get(identifier):
     raise ValueError(f"unknown initializer {identifier!r}; choose one of {sorted(_BY_NAME)}")
 
 
-def initialize(identifier, shape, dtype="float32") -> np.ndarray:
-    return np.ascontiguousarray(get(identifier)(tuple(shape)), dtype=dtype)  # no copy when already float32
+def initialize(identifier, shape, dtype="float32", what="the weight") -> np.ndarray:
+    """``shape`` values from ``identifier``; ``what`` names the weight in the error for a
+    callable returning another shape (it would fail far from here, or build a wrong layer)."""
+    shape = tuple(shape)
+    value = get(identifier)(shape)
+    if np.shape(value) != shape:
+        raise ValueError(f"{what}: initializer {getattr(identifier, '__qualname__', identifier)!r} returned "
+                         f"shape {np.shape(value)}, but the weight needs shape {shape}")
+    return np.ascontiguousarray(value, dtype=dtype)  # no copy when already float32

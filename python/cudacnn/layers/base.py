@@ -207,7 +207,7 @@ class Layer:
                 raise ValueError(f"layer {self.name!r} would get a {name} of shape {wanted}, but the file "
                                  "holds no (further) tensor of that shape")
             allowed[wanted] -= 1
-        value = initializers.initialize(initializer, shape)
+        value = initializers.initialize(initializer, shape, what=f"layer {self.name!r} weight {name!r}")
         (self.params if trainable else self.state)[name] = value
         return value
 
