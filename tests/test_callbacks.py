@@ -155,6 +155,42 @@ def test_learning_rate_scheduler():
     assert seen == pytest.approx([0.1, 0.05, 0.1 / 3])
 
 
+def test_learning_rate_scheduler_takes_a_one_argument_schedule():
+    """Keras 2 still accepts Keras 1's schedule(epoch); the form is read from the signature."""
+    x, y = data()
+    seen = []
+
+    class Watch(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(self.model.optimizer.learning_rate)
+
+    def halving(epoch, lr=None, *, unused=0):
+        assert lr is not None  # a second positional parameter gets the learning rate
+        return lr / 2
+
+    schedulers = [callbacks.LearningRateScheduler(lambda epoch: 0.1 / (epoch + 1)),
+                  callbacks.LearningRateScheduler(halving), callbacks.LearningRateScheduler(lambda *a: a[1]), Watch()]
+    model(lr=0.4).fit(x, y, epochs=2, verbose=0, callbacks=schedulers)
+    assert seen == pytest.approx([0.05, 0.025])
+
+
+def test_learning_rate_scheduler_does_not_hide_a_type_error_inside_the_schedule():
+    def schedule(epoch):
+        return "0.1" + epoch  # a bug of the schedule itself: not retried with other arguments
+
+    x, y = data()
+    with pytest.raises(TypeError, match="can only concatenate str"):
+        model().fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.LearningRateScheduler(schedule)])
+
+
+@pytest.mark.parametrize("schedule, signature", [(lambda: 0.1, r"\(\)"), (lambda e, lr, extra: lr, r"\(e, lr, extra\)"),
+                                                 (lambda e, *, factor: e, r"\(e, \*, factor\)")])
+def test_learning_rate_scheduler_refuses_a_schedule_it_cannot_call(schedule, signature):
+    with pytest.raises(TypeError, match=r"schedule must take \(epoch\) or \(epoch, lr\), got .* with signature "
+                                        + signature):
+        callbacks.LearningRateScheduler(schedule)
+
+
 def test_model_checkpoint_saves_through_io(tmp_path):
     x, y = data()
     m = model()

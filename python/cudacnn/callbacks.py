@@ -7,6 +7,7 @@ built (a device sync) when some callback sets ``needs_batch_logs``.
 from __future__ import annotations
 
 import csv
+import inspect
 import io as _io
 import math
 import numbers
@@ -254,18 +255,39 @@ class ReduceLROnPlateau(_Monitor):
             self.cooldown_counter, self.wait = self.cooldown, 0
 
 
+def _schedule_takes_lr(schedule):
+    """Whether ``schedule`` is ``schedule(epoch, lr)`` rather than Keras 1's ``schedule(epoch)``, read
+    from its signature: retrying after a TypeError (as Keras does) would also hide one raised inside it."""
+    try:
+        signature = inspect.signature(schedule)
+    except (TypeError, ValueError):  # no signature to read (some builtins): take the current form
+        return True
+    params = signature.parameters.values()
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    varargs = any(p.kind == p.VAR_POSITIONAL for p in params)
+    required = [p for p in positional if p.default is p.empty]
+    required_keywords = [p for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+    if len(required) > 2 or required_keywords or not (positional or varargs):
+        raise TypeError(f"LearningRateScheduler: schedule must take (epoch) or (epoch, lr), got {schedule!r} "
+                        f"with signature {signature}")
+    return varargs or len(positional) >= 2
+
+
 class LearningRateScheduler(Callback):
-    """Set the learning rate at each epoch start to ``schedule(epoch, lr)``."""
+    """Set the learning rate at each epoch start to ``schedule(epoch, lr)``, or ``schedule(epoch)``
+    for a one-argument schedule (Keras 1's form, which Keras 2 still accepts)."""
 
     def __init__(self, schedule, verbose=0):
         super().__init__()
         if not callable(schedule):
             raise TypeError(f"LearningRateScheduler: schedule must be a function (epoch, lr) -> lr, got {schedule!r}")
+        self._takes_lr = _schedule_takes_lr(schedule)
         self.schedule = schedule
         self.verbose = verbose
 
     def on_epoch_begin(self, epoch, logs=None):
-        value = self.schedule(epoch, self.model.optimizer.learning_rate)
+        value = (self.schedule(epoch, self.model.optimizer.learning_rate) if self._takes_lr
+                 else self.schedule(epoch))
         try:
             lr = None if isinstance(value, (str, bytes, bool)) else float(value)
         except (TypeError, ValueError):
