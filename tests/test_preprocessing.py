@@ -1,6 +1,7 @@
 """ImageDataGenerator: each transform against a hand-computed expectation, Keras's parameter
 meaning (checked against Keras's own matrix recipe run through scipy.ndimage), normalisation,
 subsets, the iterator protocol model.fit relies on, seeds, argument errors, and training."""
+import re
 import warnings
 
 import numpy as np
@@ -206,6 +207,31 @@ def test_featurewise_statistics_from_fit():
     out = gen.standardize(x)
     np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0, atol=1e-4)
     np.testing.assert_allclose(out.std(axis=(0, 2, 3)), 1, atol=1e-4)
+
+
+@pytest.mark.parametrize("data_format", ["channels_first", "channels_last"])
+@pytest.mark.parametrize("fitted, given", [(3, 1), (1, 3)])
+def test_featurewise_statistics_refuse_images_of_another_channel_count(data_format, fitted, given):
+    """Fit on 3 channels, flow 1: a broadcasting error mid-flow; fit on 1, flow 3: that one mean for all."""
+    def images(channels):
+        shape = (8, channels, 5, 5) if data_format == "channels_first" else (8, 5, 5, channels)
+        return np.random.default_rng(channels).random(shape, dtype=np.float32)
+
+    for kwargs in ({"featurewise_center": True}, {"featurewise_std_normalization": True}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # std normalisation turns centring on, with a warning
+            gen = ImageDataGenerator(data_format=data_format, **kwargs)
+        gen.fit(images(fitted))
+        x = images(given)
+        message = rf"has {given} channel\(s\) \(shape {re.escape(str(x.shape))}\).*fit on {fitted} channel\(s\)"
+        with pytest.raises(ValueError, match="flow: x " + message):
+            gen.flow(x, np.zeros(8))
+        with pytest.raises(ValueError, match="standardize: x " + message):
+            gen.standardize(x)
+        with pytest.raises(ValueError, match=rf"standardize: x has {given} channel"):
+            gen.standardize(x[0])  # one image
+        assert gen.random_transform(x[0]).shape == x[0].shape  # no statistics involved
+        assert gen.standardize(images(fitted)).shape == images(fitted).shape
 
 
 def test_featurewise_warnings():

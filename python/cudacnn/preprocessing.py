@@ -194,6 +194,18 @@ class ImageDataGenerator:
                           f"{self.channel_axis}; is data_format={self.data_format!r} right?", stacklevel=3)
         return x
 
+    def _check_fitted_channels(self, x, what):
+        """fit() keeps one mean/std per channel: images with another channel count would fail to
+        broadcast mid-flow or, fitted on one channel, all share that channel's statistics."""
+        for stat, used in ((self.mean, self.featurewise_center), (self.std, self.featurewise_std_normalization)):
+            if not used or np.ndim(stat) != 3:  # not fitted (a warning later), or set by hand
+                continue
+            fitted, channels = np.shape(stat)[self.channel_axis - 1], x.shape[self.channel_axis]
+            if fitted != channels:
+                raise ValueError(f"{what} has {channels} channel(s) (shape {x.shape}), but the featurewise "
+                                 f"statistics were fit on {fitted} channel(s): fit the generator on images "
+                                 f"like these")
+
     def _hw(self, img_shape):
         if len(img_shape) != 3:
             raise ValueError(f"expected the shape of one image (3 axes), got {tuple(img_shape)}")
@@ -253,6 +265,7 @@ class ImageDataGenerator:
         x = x[None] if single else x
         if x.ndim != 4:
             raise ValueError(f"standardize takes one image or a batch, got shape {x.shape}")
+        self._check_fitted_channels(x, "standardize: x")
         if self.preprocessing_function is not None:
             out = [np.asarray(self.preprocessing_function(img), dtype=self.dtype) for img in x]
             if any(o.shape != x.shape[1:] for o in out):
@@ -308,6 +321,7 @@ class NumpyArrayIterator:
                  ignore_class_split=False):
         gen = self.image_data_generator = image_data_generator
         x = gen._images(x, "flow: x")
+        gen._check_fitted_channels(x, "flow: x")
         if y is not None:
             y = _host_array(y)
             if y.ndim == 0 or len(y) != len(x):
