@@ -303,6 +303,16 @@ def test_leaky_relu_slopes_are_keras_defaults():
     np.testing.assert_allclose(dense(np.array([[-1.0, -2.0]], np.float32)), [[-0.6]], rtol=1e-6)
 
 
+def test_leaky_relu_slope_may_not_be_negative():
+    """As in Keras: the layer's backward reads the sign of its output, wrong for a negative slope."""
+    with pytest.raises(ValueError, match=r"LeakyReLU: negative_slope must be in \[0.0, inf\), got -0.5"):
+        L.LeakyReLU(negative_slope=-0.5)
+    layer = L.LeakyReLU(negative_slope=0.0)
+    x = np.array([[-2.0, 0.5]], np.float32)
+    np.testing.assert_array_equal(layer(x, training=True), [[0.0, 0.5]])
+    np.testing.assert_array_equal(layer.backward(np.ones((1, 2), np.float32)), [[0.0, 1.0]])
+
+
 def test_elu_and_leaky_relu_layer_defaults_by_value():
     """ELU: alpha 1 (x for x > 0, exp(x) - 1 below); the LeakyReLU layer: slope 0.3; both also backward."""
     x = np.array([[-2.0, -0.5, 0.0, 1.5]])

@@ -127,11 +127,12 @@ class ReLU(Activation):
 
 
 class LeakyReLU(Activation):
-    """Keras default slope 0.3 (``alpha`` or ``negative_slope``)."""
+    """Keras default slope 0.3 (``alpha`` or ``negative_slope``), which must be >= 0 as in Keras:
+    the backward tells negative inputs by their outputs' sign."""
 
     def __init__(self, alpha=None, negative_slope=None, **kwargs):
         slope = negative_slope if negative_slope is not None else alpha
-        self.negative_slope = 0.3 if slope is None else check.real("LeakyReLU", "negative_slope", slope)
+        self.negative_slope = 0.3 if slope is None else check.real("LeakyReLU", "negative_slope", slope, 0.0)
         super().__init__("leaky_relu", **kwargs)
 
     def _make_fn(self):

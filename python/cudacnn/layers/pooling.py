@@ -44,7 +44,8 @@ class MaxPooling2D(_Pooling2D):
 
 
 class AveragePooling2D(_Pooling2D):
-    """Keras semantics: with 'same' padding the border windows average only real pixels."""
+    """Keras semantics: padded border windows ('same', or an integer padding) average only real
+    pixels (PyTorch's AvgPool2d counts its zero padding by default)."""
 
     def forward(self, x, training=False):
         self._x = x
