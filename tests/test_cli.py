@@ -240,3 +240,57 @@ def test_data_set_with_a_single_class_is_a_clear_error(tmp_path, capsys):
                                "--quiet", "--out", str(tmp_path / "run")], capsys)
     assert code == 2 and "single class" in err
     assert not (tmp_path / "run").exists()
+
+
+def _tiny_train_args(tmp_path, out, *extra):
+    from test_datasets import write_mnist_dir
+
+    if not (tmp_path / "data").exists():
+        write_mnist_dir(tmp_path / "data", gz=False, n_train=40, n_test=10, size=28)
+    return ["train", "--dataset", "mnist", "--data", str(tmp_path / "data"), "--model", "mnist_conv",
+            "--epochs", "1", "--batch-size", "20", "--backend", "numpy", "--quiet", "--out", str(out), *extra]
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()],
+                         ids=["disk-full", "interrupt"])
+def test_a_failed_save_keeps_the_earlier_run_whole(tmp_path, monkeypatch, capsys, failure):
+    out = tmp_path / "run"
+    assert cli.main(_tiny_train_args(tmp_path, out)) == 0
+    before = {name: (out / name).read_bytes() for name in ("model.cudacnn", "run.json")}
+
+    def failing_save(self, path, **kwargs):
+        raise failure
+    monkeypatch.setattr(cudacnn.models.Model, "save", failing_save)
+    code = cli.main(_tiny_train_args(tmp_path, out, "--seed", "3"))
+    err = capsys.readouterr().err
+    if isinstance(failure, OSError):
+        assert code == 2 and f"cannot save the run in {out}: [Errno 28] No space left on device" in err
+    else:
+        assert code == 130 and "interrupted before the run was saved" in err
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in out.iterdir()) == ["model.cudacnn", "run.json"]  # no temporary files
+
+
+def test_a_failed_save_leaves_no_new_directory(tmp_path, monkeypatch, capsys):
+    def failing_save(self, path, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(cudacnn.models.Model, "save", failing_save)
+    out = tmp_path / "new" / "run"
+    assert cli.main(_tiny_train_args(tmp_path, out)) == 2
+    assert "cannot save the run" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_an_empty_out_is_refused(tmp_path, capsys):
+    assert cli.main(_tiny_train_args(tmp_path, "")) == 2
+    assert "--out: an empty path" in capsys.readouterr().err
+
+
+def test_a_diverged_run_writes_standard_json(tmp_path):
+    out = tmp_path / "run"
+    assert cli.main(_tiny_train_args(tmp_path, out, "--optimizer", "sgd", "--lr", "1e30")) == 0
+
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+    summary = json.loads((out / "run.json").read_text(), parse_constant=refuse)
+    assert summary["test_loss"] is None

@@ -154,7 +154,8 @@ def main(argv=None) -> int:
         print(f"cudacnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ncudacnn train: interrupted; no model saved", file=sys.stderr)
+        print("\ncudacnn train: interrupted before the run was saved; files from an earlier run are kept",
+              file=sys.stderr)
         return 130
 
 
@@ -168,6 +169,8 @@ def train(args) -> int:
     model_name = args.model or DEFAULT_MODEL[args.dataset]
     if model_name not in zoo.names():
         raise UsageError(f"unknown model {model_name!r}; choose one of: {', '.join(zoo.names())}")
+    if args.out is not None and not args.out.strip():
+        raise UsageError("--out: an empty path; give a directory")
     out_dir = Path(args.out) if args.out else Path("cudacnn_runs") / f"{args.dataset}-{model_name}"
     problem = output_dir_problem(out_dir, ("model.cudacnn", "run.json"))
     if problem:
@@ -206,14 +209,9 @@ def train(args) -> int:
         test = model.evaluate(x_test, y_test, batch_size=max(batch_size, 256), verbose=0, return_dict=True)
     test_loss, test_accuracy = float(test["loss"]), float(test["accuracy"])
 
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the output directory {out_dir}: {exc}") from None
     model_path = out_dir / "model.cudacnn"
-    model.save(model_path)
     images_per_second = epochs * len(x_train) / train_seconds
-    _save_run_summary(out_dir / "run.json", {
+    _save_run(out_dir, model, {
         "dataset": args.dataset, "model": model_name, "epochs": epochs, "batch_size": batch_size,
         "optimizer": optimizer_config, "lr_schedule": args.lr_schedule, "augment": args.augment,
         "seed": args.seed, "backend": backend_name, "test_loss": test_loss, "test_accuracy": test_accuracy,
@@ -332,8 +330,30 @@ def _blas_threads(threads):
         yield
 
 
-def _save_run_summary(path, summary: dict) -> None:
+def _save_run(out_dir: Path, model, summary: dict) -> None:
+    """model.cudacnn and run.json, each written atomically: the summary's rename waits for the
+    model's, so a failure leaves the earlier pair (or nothing, and no new empty directory)."""
     from .io import atomic_write
 
-    with atomic_write(path) as f:
-        f.write(json.dumps(summary, indent=2).encode())
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_write(out_dir / "run.json") as f:
+            f.write(json.dumps(_json_safe(summary), indent=2).encode())
+            model.save(out_dir / "model.cudacnn")
+    except OSError as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only if still empty
+        raise UsageError(f"cannot save the run in {out_dir}: {exc}") from None
+
+
+def _json_safe(value):
+    """Non-finite floats (a diverged loss) as null: NaN is not JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
