@@ -316,3 +316,12 @@ def test_trainable_flags_survive_saving(tmp_path):
     loaded = cudacnn.load_model(tmp_path / "m.cudacnn")
     assert {layer.name: layer.trainable for layer in loaded.leaf_layers()} == flags
     assert loaded.count_trainable_params() == model.count_trainable_params()
+
+
+def test_a_float64_model_loads_as_float64(tmp_path):
+    model = small_cnn().astype(np.float64)
+    x = np.random.default_rng(0).standard_normal((2,) + model.input_shape[1:])
+    model.save(tmp_path / "m64.cudacnn")
+    loaded = cudacnn.load_model(tmp_path / "m64.cudacnn")
+    assert loaded.dtype == np.float64
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))

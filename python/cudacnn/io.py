@@ -94,6 +94,8 @@ def load_model(path, compile: bool = True):
         # deeper than the stack...) fails somewhere inside the rebuild; name the file.
         raise ValueError(f"{path}: invalid model config, cannot rebuild the model from it "
                          f"({type(exc).__name__}: {exc})") from exc
+    if tensors and {array.dtype for array in tensors.values()} == {np.dtype(np.float64)}:
+        model.astype(np.float64)  # saved after model.astype(np.float64): rebuild it so
     _assign_weights(model, tensors, path)
     if compile and compile_config is not None:
         _compile_from_config(model, compile_config, path)
