@@ -306,3 +306,18 @@ def test_single_callback_instead_of_a_list():
     assert callbacks.CallbackList(None, None).callbacks == []
     with pytest.raises(TypeError, match="callbacks must be a list of Callback instances, got 5"):
         callbacks.CallbackList(5, None)
+
+
+def test_checkpoint_and_csv_logger_refuse_unusable_files_before_training(tmp_path):
+    x, y = np.zeros((4, 1, 6, 6), np.float32), np.array([0, 1, 2, 0])
+    model = Sequential([L.Conv2D(2, 3, input_shape=(1, 6, 6)), L.Flatten(), L.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    before = [w.copy() for w in model.get_weights()]
+    (tmp_path / "ckpt").mkdir()
+    with pytest.raises(ValueError, match=r"ModelCheckpoint: cannot write .*ckpt'?: it is a directory"):
+        model.fit(x, y, verbose=0, callbacks=[callbacks.ModelCheckpoint(str(tmp_path / "ckpt"), monitor="loss")])
+    (tmp_path / "log.csv").write_bytes(b"epoch,loss\n0,\xff\xfe\n")
+    with pytest.raises(ValueError, match=r"CSVLogger: cannot append to .*log.csv'?: it is not UTF-8 text"):
+        model.fit(x, y, verbose=0, callbacks=[callbacks.CSVLogger(str(tmp_path / "log.csv"), append=True)])
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # refused before any step

@@ -325,3 +325,12 @@ def test_a_float64_model_loads_as_float64(tmp_path):
     loaded = cudacnn.load_model(tmp_path / "m64.cudacnn")
     assert loaded.dtype == np.float64
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_trainable_must_be_a_bool_in_code_and_in_configs():
+    with pytest.raises(TypeError, match=r"dense_x: trainable must be a bool, got 'no'"):
+        L.Dense(2, trainable="no", name="dense_x")
+    config = small_cnn().get_config()
+    config["trainable"] = "no"
+    with pytest.raises(TypeError, match=r"trainable must be a bool, got 'no'"):
+        model_from_config(config)

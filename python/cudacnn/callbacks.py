@@ -183,6 +183,8 @@ class ModelCheckpoint(_Monitor):
             except OSError as exc:
                 raise ValueError(f"ModelCheckpoint: cannot create the directory {directory!r} "
                                  f"for {self.filepath!r}: {exc}") from None
+        if not self._keys and os.path.isdir(self.filepath):  # a fixed path: refuse it now, not after an epoch
+            raise ValueError(f"ModelCheckpoint: cannot write {self.filepath!r}: it is a directory; give a file path")
 
     def _path(self, epoch, logs):
         values = {**logs, "epoch": epoch + 1}
@@ -330,8 +332,12 @@ class CSVLogger(Callback):
                                 else f"the directory {directory!r} does not exist"))
         self._prefix = ""
         if self.append and os.path.exists(self.filename):
-            with open(self.filename, encoding="utf-8") as f:
-                self._prefix = f.read()
+            try:
+                with open(self.filename, encoding="utf-8") as f:
+                    self._prefix = f.read()
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"CSVLogger: cannot append to {self.filename!r}: it is not UTF-8 text "
+                                 f"({exc.reason} at byte {exc.start})") from None
         self._keys = None
         self._rows = []
 

@@ -298,7 +298,8 @@ class Model(TrainingMixin, Layer):
         model = cls(inputs[0] if config.get("single_input", True) else inputs,
                     outputs[0] if config.get("single_output", True) else outputs,
                     name=config.get("name"))
-        model._trainable = bool(config.get("trainable", True))  # each layer's own flag came with its config
+        # Each layer's own flag came with its config.
+        model._trainable = check.flag(model.name, "trainable", config.get("trainable", True))
         return model
 
     def save(self, path, **kwargs):
@@ -450,7 +451,8 @@ class Sequential(Model):
             model.add(trusted_input(tuple(config["input_shape"])))
         for entry in config["layers"]:
             model.add(_layer_from_entry(entry, get_layer_class))
-        model._trainable = bool(config.get("trainable", True))  # each layer's own flag came with its config
+        # Each layer's own flag came with its config.
+        model._trainable = check.flag(model.name, "trainable", config.get("trainable", True))
         return model
 
 

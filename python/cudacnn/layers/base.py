@@ -18,6 +18,7 @@ import numpy as np
 from .. import backend
 from .. import initializers
 from .. import regularizers as regularizers_module
+from ..ops import _validate as check
 
 _name_counts: dict[str, int] = defaultdict(int)
 # Every layer name in use in this process, given or automatic: an automatic name skips
@@ -149,7 +150,7 @@ class Layer:
         if input_shape is None and input_dim is not None:
             input_shape = (input_dim,)
         self.name = take_name(name) if name else unique_name(to_snake_case(type(self).__name__))
-        self.trainable = bool(trainable)
+        self.trainable = check.flag(self.name, "trainable", trainable)  # bool("no") would be True
         self.params: dict = {}
         self.state: dict = {}
         self.grads: dict = {}
