@@ -568,3 +568,18 @@ def test_user_metrics_follow_keras_convention():
     np.testing.assert_allclose(np.concatenate(seen), 1.0, rtol=1e-5)
     assert top == pytest.approx(float(probabilities.max(axis=1).mean()), rel=1e-5)
     assert accuracy == pytest.approx(float(np.mean(probabilities.argmax(axis=1) == y)), abs=1e-6)
+
+
+def test_predict_returns_every_output_of_a_multi_output_model():
+    """As Keras: a list with one array per output, each over all the batches."""
+    from cudacnn import Model
+    x = np.random.default_rng(0).standard_normal((5, 1, 8, 8)).astype(np.float32)
+    inputs = L.Input((1, 8, 8))
+    conv = L.Conv2D(4, 3)(inputs)
+    pooled = L.MaxPooling2D()(conv)
+    model = Model(inputs, [conv, pooled])
+    maps, pools = model.predict(x, batch_size=2)
+    expected_maps, expected_pools = model(x)
+    np.testing.assert_array_equal(maps, expected_maps)
+    np.testing.assert_array_equal(pools, expected_pools)
+    assert maps.shape == (5, 4, 6, 6) and pools.shape == (5, 4, 3, 3)

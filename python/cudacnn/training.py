@@ -353,23 +353,27 @@ class TrainingMixin:
         return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size=None, verbose=0, steps=None):
-        """Outputs (probabilities for a softmax head) for an array x or an iterable of batches;
+        """Outputs (probabilities for a softmax head) for an array x or an iterable of batches:
+        an array, or a list of arrays for a model with several outputs, as Keras;
         numpy in, numpy out (cupy in, cupy out)."""
         source = self._staged(BatchSource(x, None, batch_size, False, steps, "x", targets=False))
-        outs, on_gpu = [], backend.is_gpu_array(x)
+        batches, on_gpu = [], backend.is_gpu_array(x)  # per batch, the list of the model's outputs
         for xb, _ in source.epoch():
-            if not outs:
+            if not batches:
                 self._prepare_inputs(xb)
                 if not source.arrays:  # staged arrays sit on the GPU; the caller's x decides
                     on_gpu = backend.is_gpu_array(xb)
             else:
                 self._check_input_shape(xb)
-            outs.append(self._run_forward([self._to_model(xb, self.dtype)], False)[0])
-        if not outs:
+            batches.append(self._run_forward([self._to_model(xb, self.dtype)], False))
+        if not batches:
             raise ValueError("predict got no data")
-        xp = backend.get_array_module(*outs)
-        out = xp.concatenate(outs, axis=0) if len(outs) > 1 else outs[0]
-        return out if on_gpu else to_device(out, "cpu")
+        outputs = []
+        for parts in zip(*batches):
+            xp = backend.get_array_module(*parts)
+            out = xp.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+            outputs.append(out if on_gpu else to_device(out, "cpu"))
+        return outputs[0] if self._single_output else outputs
 
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=_length(x, "x"))
