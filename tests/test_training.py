@@ -583,3 +583,27 @@ def test_predict_returns_every_output_of_a_multi_output_model():
     np.testing.assert_array_equal(maps, expected_maps)
     np.testing.assert_array_equal(pools, expected_pools)
     assert maps.shape == (5, 4, 6, 6) and pools.shape == (5, 4, 3, 3)
+
+
+def test_more_steps_than_a_sequence_holds_read_it_again():
+    """Keras 2's fit_generator reads a Sequence round and round: steps_per_epoch=10 on a flow() of
+    3 batches trains 10 batches, reshuffled at each pass (it trained 3, silently)."""
+    from cudacnn.preprocessing import ImageDataGenerator
+    x, y = blobs(40)
+    flow = ImageDataGenerator().flow(x, y, batch_size=16, seed=0)
+    assert len(flow) == 3
+    seen = []
+
+    class Counter(callbacks.Callback):
+        needs_batch_logs = True
+
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(batch)
+    counter = Counter()
+    model = cnn()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(flow, steps_per_epoch=10, epochs=2, verbose=0, callbacks=[counter])
+    assert len(seen) == 20
+    batches = ImageDataGenerator().flow(x, batch_size=16, shuffle=False)  # 16, 16 and 8 images
+    assert model.predict(batches, steps=5).shape == (16 + 16 + 8 + 16 + 16, 3)
+    assert len(model.predict([x[:4], x[4:8]], steps=3)) == 12

@@ -397,6 +397,16 @@ class TrainingMixin:
 
 
 
+def _cycled(batches):
+    """A Sequence's (or a list's) batches, from the first again when more steps are asked for than
+    it holds (after its on_epoch_end, which reshuffles a flow()), as Keras 2's fit_generator reads it."""
+    while len(batches):
+        for i in range(len(batches)):
+            yield batches[i]
+        if hasattr(batches, "on_epoch_end"):
+            batches.on_epoch_end()
+
+
 class _NoBatches(ValueError):
     """An epoch found no data."""
 
@@ -481,10 +491,10 @@ class BatchSource:
         source = self.x
         if self._iterator is not None:
             items = self._iterator
-        elif hasattr(source, "__getitem__") and hasattr(source, "__len__") and not isinstance(source, (list, tuple)):
-            items = (source[i] for i in range(len(source)))  # a Keras-style Sequence
+        elif hasattr(source, "__getitem__") and hasattr(source, "__len__"):
+            items = _cycled(source)  # a Keras-style Sequence, or a list of batches
         else:
-            items = iter(source)
+            items = iter(source)  # an iterable made anew each epoch
         for index, item in zip(range(self.steps), items):
             if self.targets:
                 if isinstance(item, (tuple, list)) and len(item) == 3:
