@@ -219,3 +219,18 @@ def test_bad_arguments_are_type_errors():
         load_torch_state_dict(_small_net(), state, strict="no")
     with pytest.raises(TypeError, match="arch"):
         load_torch_state_dict(_small_net(), state, arch=5)
+
+
+def test_zoo_weights_argument_loads_a_state_dict_file(tmp_path):
+    """Keras' VGG16(weights=..., include_top=False): a torchvision file instead of 'imagenet'."""
+    torch.manual_seed(0)
+    net = ref.vgg16().eval()
+    torch.save(net.state_dict(), tmp_path / "vgg16.pth")
+    base = zoo.vgg16(input_shape=(3, 32, 32), include_top=False, weights=str(tmp_path / "vgg16.pth"))
+    x = _input((3, 32, 32))
+    _assert_logits_equal(base.predict(x), _torch_out(net.features, x))
+    same = zoo.get("vgg16", input_shape=(3, 32, 32), include_top=False, weights=tmp_path / "vgg16.pth")
+    np.testing.assert_array_equal(same.predict(x), base.predict(x))
+    with pytest.raises(ValueError, match=r"resnet18: cudacnn ships and downloads no pretrained weights.*"
+                                         r"weights='resnet18.pth'"):
+        zoo.resnet18(weights="imagenet")

@@ -6,10 +6,13 @@ Every builder takes ``input_shape`` (channels first, no batch axis) and
 ``num_classes``; the large ImageNet nets also take ``include_top`` (drop the
 classifier head, for transfer learning) and ``pooling`` (None or "avg" when the
 head is dropped). Classifiers end in softmax unless ``classifier_activation=None``
-asks for logits.
+asks for logits. VGG and ResNet take Keras' ``weights=`` too: None (random), or the
+path of a torchvision state_dict file to load (cudacnn downloads nothing, so
+``weights="imagenet"`` explains where to get one).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 
 from .classic import alexnet, lenet5
@@ -18,6 +21,34 @@ from .lecture import (allcnn_c, cifar10_conv, cifar10_conv_pool, cifar10_deeper,
                       mnist_conv, mnist_workshop)
 from .resnet import resnet18, resnet34, resnet50
 from .vgg import vgg16, vgg19
+
+
+def _with_weights(builder):
+    """``builder`` with Keras' ``weights=``: None, or a torchvision state_dict file to load
+    (the matching tensors only when ``include_top=False`` drops the classifier)."""
+
+    @functools.wraps(builder)
+    def build(*args, weights=None, **kwargs):
+        if isinstance(weights, str) and weights.lower() == "imagenet":
+            raise ValueError(
+                f"{builder.__name__}: cudacnn ships and downloads no pretrained weights. Save torchvision's "
+                f"(torch.save(torchvision.models.{builder.__name__}(weights='DEFAULT').state_dict(), "
+                f"'{builder.__name__}.pth')) and pass weights='{builder.__name__}.pth', or load them later with "
+                "cudacnn.interchange.load_torch_state_dict(model, path)")
+        model = builder(*args, **kwargs)
+        if weights is not None:
+            from ..interchange import load_torch_state_dict
+            load_torch_state_dict(model, weights, arch=builder.__name__, strict=kwargs.get("include_top", True))
+        return model
+
+    signature = inspect.signature(builder)
+    build.__signature__ = signature.replace(parameters=[
+        *signature.parameters.values(), inspect.Parameter("weights", inspect.Parameter.KEYWORD_ONLY, default=None)])
+    return build
+
+
+vgg16, vgg19 = _with_weights(vgg16), _with_weights(vgg19)
+resnet18, resnet34, resnet50 = _with_weights(resnet18), _with_weights(resnet34), _with_weights(resnet50)
 
 _BUILDERS = {
     "digits_cnn": digits_cnn,
