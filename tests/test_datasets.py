@@ -1,9 +1,11 @@
 """Data set loaders on tiny files the tests write, plus the real files where present."""
 import gzip
+import io
 import os
 import pickle
 import struct
 import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -431,7 +433,98 @@ def test_a_gzip_bomb_is_refused_from_its_header_without_inflating_it(tmp_path):
     assert peak < 8 << 20, f"{peak} bytes allocated: the data was inflated"
     huge = tmp_path / "huge-idx3-ubyte"
     huge.write_bytes(bytes([0, 0, 0x08, 3]) + b"".join(d.to_bytes(4, "big") for d in (60000, 65536, 65536)))
-    with pytest.raises(ValueError, match="more than 2147483647 values"):
+    with pytest.raises(ValueError, match="beyond the limit of 2147483647 bytes"):
         datasets.read_idx(huge)
     with pytest.raises(FileNotFoundError):
         datasets.read_idx(tmp_path / "missing-idx1-ubyte")
+
+
+def test_an_idx_header_is_capped_in_bytes_not_values(tmp_path):
+    """116 bytes declaring 2.1e9 float64 values: under a count of values, but 17 GB to read."""
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 0x0E, 3]) + struct.pack(">III", 2739136, 28, 28) + b"\0" * 100)
+    with pytest.raises(ValueError, match="beyond the limit of 2147483647 bytes") as err:
+        datasets.read_idx(path)
+    assert str(path) in str(err.value) and "(2739136, 28, 28)" in str(err.value)
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_an_idx_header_that_lies_about_its_size_costs_no_big_buffer(tmp_path, gz):
+    path = tmp_path / "train-images-idx3-ubyte"
+    data = bytes([0, 0, 0x08, 3]) + struct.pack(">III", 256, 1024, 1024) + b"\0" * 100  # promises 256 MiB
+    path.write_bytes(gzip.compress(data) if gz else data)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="IDX file truncated") as err:
+            datasets.read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(path) in str(err.value)
+    assert peak < 32 << 20, f"{peak} bytes allocated for 100 bytes of data"
+
+
+def _npy(shape, descr="|u1", data=b""):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+    return header.getvalue() + data
+
+
+def _mnist_npz(path: Path, x_train: bytes) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x_train.npy", x_train)
+        archive.writestr("y_train.npy", _npy((2,), data=b"\0" * 2))
+        archive.writestr("x_test.npy", _npy((1, 4, 4), data=b"\0" * 16))
+        archive.writestr("y_test.npy", _npy((1,), data=b"\0"))
+    return path
+
+
+_GOOD_NPY = _npy((2, 4, 4), data=b"\0" * 32)
+_CUT_HEADER = _GOOD_NPY[:8] + b"\x10\x00" + _GOOD_NPY[10:]  # header length damaged: the dict is cut short
+
+
+@pytest.mark.parametrize("x_train, message", [
+    (_npy((10**7, 10**6, 28)), r"x_train.npy declares shape \(10000000, 1000000, 28\) of uint8, beyond the limit"),
+    (_npy((2**70, 0)), r"x_train.npy declares shape .* beyond the limit"),  # OverflowError in numpy
+    (_npy((-1, 2**70)), r"x_train.npy declares shape .* with a negative dimension"),  # OverflowError
+    (_npy((100, 1000, 1000), data=b"\0" * 10), r"x_train.npy is truncated: .* needs 100000000 bytes of data, "
+                                                r"it holds 10"),  # a 100 MB buffer, then EOFError
+    (_CUT_HEADER, "x_train.npy has no valid .npy header"),  # tokenize.TokenError
+    (_GOOD_NPY.replace(b"|u1", b",u1"), "x_train.npy has no valid .npy header"),  # SyntaxError
+], ids=["huge", "zero-dim-overflow", "negative", "truncated", "cut-header", "bad-descr"])
+def test_npz_entries_are_checked_from_their_headers_before_loading(tmp_path, x_train, message):
+    path = _mnist_npz(tmp_path / "mnist.npz", x_train)
+    with pytest.raises(ValueError, match=message) as err:
+        datasets.load_mnist(path)
+    assert str(path) in str(err.value)
+
+
+def test_the_checked_npz_still_loads(tmp_path):
+    (x_train, y_train), (x_test, _) = datasets.load_mnist(_mnist_npz(tmp_path / "mnist.npz", _GOOD_NPY))
+    assert x_train.shape == (2, 1, 4, 4) and y_train.shape == (2,) and x_test.shape == (1, 1, 4, 4)
+
+
+def _frame_overflow():
+    raw = bytearray(pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [0]}, protocol=4))
+    assert raw[2] == pickle.FRAME[0]
+    raw[3:11] = b"\xff" * 8  # a FRAME length of 2**64 - 1
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("payload", [  # the comment says what escaped before
+    b"\x80\x04\x8e" + b"\xff" * 8,  # BINBYTES8 of 2**64 - 1 bytes: OverflowError
+    _frame_overflow(),  # OverflowError
+    # BYTEARRAY8 of 4 EiB: CPython's failed allocation reads a stale export count (here from the 25 bytes
+    # just freed by POP) and prints "SystemError: deallocated bytearray object has exported buffers"
+    b"\x80\x05C\x19" + b"\x01" * 25 + b"0\x96" + (2**62).to_bytes(8, "little") + b".",
+    # numpy.dtype("u1", False, True) given a dict as its state (one flipped bit in a real batch): SystemError
+    b"\x80\x02}(C\x04datacnumpy\ndtype\nX\x02\x00\x00\x00u1\x89\x88\x87R}bC\x06labels]u.",
+], ids=["binbytes8", "frame", "bytearray8", "dtype-state"])
+def test_cifar10_damaged_length_fields_are_value_errors(tmp_path, capfd, payload):
+    write_cifar_python(tmp_path, "3")
+    path = tmp_path / "data_batch_2"
+    path.write_bytes(payload)
+    with pytest.raises(ValueError, match="not a readable CIFAR-10 pickle batch") as err:
+        datasets.load_cifar10(tmp_path)
+    assert str(path) in str(err.value)
+    assert "SystemError" not in capfd.readouterr().err

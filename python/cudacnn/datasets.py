@@ -21,10 +21,13 @@ malformed files raise ``ValueError`` naming the file.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import numbers
 import os
 import pickle
+import pickletools
+import tokenize
 import zipfile
 import zlib
 from importlib import resources
@@ -73,7 +76,20 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-_MAX_IDX_VALUES = 2**31 - 1  # far above any image data set; refused before reading a byte of data
+# Far above any image data set: a header that declares more is corrupt or hostile, and is refused
+# before a byte of data is read (or a buffer allocated).
+_MAX_DATA_BYTES = 2**31 - 1
+_READ_CHUNK = 1 << 24  # data is read in pieces, so a header that lies about its size costs no big buffer
+
+
+def _check_declared_size(source, shape, dtype) -> int:
+    """The bytes an array of ``shape`` and ``dtype`` holds; ValueError for a shape beyond the limit."""
+    if any(d < 0 for d in shape):
+        raise ValueError(f"{source} declares shape {shape}, with a negative dimension")
+    # A zero dimension or an empty dtype exempts nothing: numpy must still index the other dimensions.
+    if math.prod(d for d in shape if d) * max(dtype.itemsize, 1) > _MAX_DATA_BYTES:
+        raise ValueError(f"{source} declares shape {shape} of {dtype}, beyond the limit of {_MAX_DATA_BYTES} bytes")
+    return math.prod(shape) * dtype.itemsize
 
 
 def _open_idx(path: Path):
@@ -104,11 +120,11 @@ def read_idx(path) -> np.ndarray:
             if len(raw_dims) < 4 * ndim:
                 raise ValueError(f"{path}: truncated IDX header ({4 + len(raw_dims)} bytes, need {4 + 4 * ndim})")
             dims = tuple(int(d) for d in np.frombuffer(raw_dims, ">u4"))
-            if math.prod(dims) > _MAX_IDX_VALUES:
-                raise ValueError(f"{path}: IDX header declares shape {dims}, more than {_MAX_IDX_VALUES} values")
             dtype = np.dtype(_IDX_DTYPES[type_code])
-            need = math.prod(dims) * dtype.itemsize
-            data = stream.read(need)
+            need = _check_declared_size(f"{path}: IDX header", dims, dtype)
+            data = bytearray()
+            while len(data) < need and (chunk := stream.read(min(_READ_CHUNK, need - len(data)))):
+                data += chunk
             extra = stream.read(1)
     except (EOFError, OSError, zlib.error) as exc:
         raise ValueError(f"{path}: corrupt or truncated gzip data ({exc})") from None
@@ -190,6 +206,30 @@ def _class_labels(labels, num_classes, source):
     return labels.astype(np.int64)
 
 
+def _check_npz_entry(archive: zipfile.ZipFile, key: str) -> None:
+    """Read the .npy header of entry ``key`` and refuse the array it declares if it is bigger than the
+    cap or than the entry: np.load allocates whatever a header declares before reading any data."""
+    name = f"{key}.npy"
+    if name not in archive.namelist():
+        raise KeyError(key)
+    fmt = np.lib.format
+    with archive.open(name) as f:
+        try:
+            version = fmt.read_magic(f)
+            read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+            if read_header is None:
+                raise ValueError(f".npy format version {version} is not supported")
+            shape, _, dtype = read_header(f)
+        except (ValueError, SyntaxError, tokenize.TokenError) as exc:  # numpy parses the header as Python
+            raise ValueError(f"entry {name} has no valid .npy header ({exc.args[0] if exc.args else exc})") from None
+        header_bytes = f.tell()
+    nbytes = _check_declared_size(f"entry {name}", shape, dtype)
+    holds = archive.getinfo(name).file_size - header_bytes
+    if not dtype.hasobject and nbytes > holds:  # (object arrays are refused by np.load, unread)
+        raise ValueError(f"entry {name} is truncated: shape {shape} of {dtype} needs {nbytes} bytes "
+                         f"of data, it holds {holds}")
+
+
 def _load_npz(path: Path, num_classes: int = 10):
     """A Keras-style ``mnist.npz`` (x_train, y_train, x_test, y_test as uint8)."""
     try:
@@ -197,6 +237,8 @@ def _load_npz(path: Path, num_classes: int = 10):
         if not isinstance(archive, np.lib.npyio.NpzFile):  # np.load also reads .npy files
             raise ValueError(f"it holds a single array of shape {archive.shape}, not an .npz archive")
         with archive:
+            for key in _IDX_FILES:
+                _check_npz_entry(archive.zip, key)
             arrays = {key: archive[key] for key in _IDX_FILES}
     except KeyError as exc:
         raise ValueError(f"{path}: missing array {exc}; expected x_train, y_train, x_test, y_test") from None
@@ -306,14 +348,19 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 
 
 def _load_cifar_pickle(path: Path):
-    with open(path, "rb") as f:
-        try:
-            batch = _ArraysOnlyUnpickler(f, path).load()
-        except pickle.UnpicklingError as exc:
-            message = str(exc)
-            raise ValueError(message if str(path) in message else f"{path}: {message}") from None
-        except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as exc:
-            raise ValueError(f"{path}: not a readable CIFAR-10 pickle batch ({type(exc).__name__}: {exc})") from None
+    raw = path.read_bytes()
+    try:
+        # pickletools checks every length field against the bytes really there, so the unpickler never
+        # attempts an allocation the file cannot back (a failing one makes CPython print a SystemError).
+        for _ in pickletools.genops(raw):
+            pass
+        batch = _ArraysOnlyUnpickler(io.BytesIO(raw), path).load()
+    except pickle.UnpicklingError as exc:
+        message = str(exc)
+        raise ValueError(message if str(path) in message else f"{path}: {message}") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError,
+            OverflowError, SystemError) as exc:  # (numpy reports some bad reconstruct arguments as SystemError)
+        raise ValueError(f"{path}: not a readable CIFAR-10 pickle batch ({type(exc).__name__}: {exc})") from None
     if not isinstance(batch, dict):
         raise ValueError(f"{path}: expected a dict batch, got {type(batch).__name__}")
     batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
