@@ -270,3 +270,22 @@ def test_an_empty_file_is_not_an_empty_model(tmp_path):
     (tmp_path / "empty.onnx").write_bytes(b"")
     with pytest.raises(ValueError, match="not an ONNX model"):
         conx.load(tmp_path / "empty.onnx")
+
+
+@pytest.mark.parametrize("field", ["graph", "input", "node"])
+def test_names_that_are_not_utf8_are_sanitized(tmp_path, field):
+    """protobuf returns a string field that is not valid UTF-8 as bytes (a TypeError in re.sub before)."""
+    names = {"graph": "GRAPHNAME", "input": "INPUTNAME", "node": "NODENAME"}
+    graph = helper.make_graph(
+        [helper.make_node("Relu", [names["input"]], ["y"], name=names["node"])], names["graph"],
+        [helper.make_tensor_value_info(names["input"], TensorProto.FLOAT, ["N", 1, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    raw = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    old = names[field].encode()
+    assert raw.count(old) == (2 if field == "input" else 1)
+    path = tmp_path / "names.onnx"
+    path.write_bytes(raw.replace(old, b"ab\xff\xfe" + old[4:]))  # same length: the framing stays valid
+    model = conx.load(path)
+    assert "ab_" + names[field][4:] in [model.name, *(layer.name for layer in model.layers)]
+    x = np.linspace(-1, 1, 64, dtype=np.float32).reshape(1, 1, 8, 8)
+    np.testing.assert_array_equal(model.predict(x), np.maximum(x, 0))

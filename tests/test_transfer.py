@@ -1,4 +1,5 @@
 """Transfer learning: frozen bases, new heads, fine-tuning, features written to file, the digits example."""
+import io
 import sys
 from pathlib import Path
 
@@ -194,6 +195,27 @@ def test_load_features_refuses_what_extract_features_never_writes(tmp_path):
         assert str(path) in str(err.value)
     with pytest.raises(FileNotFoundError):
         transfer.load_features(tmp_path / "absent.npy")
+
+
+def _damaged_header(shape=(3, 4), edit=lambda raw: raw):
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return edit(buffer.getvalue()) + b"\0" * 48
+
+
+@pytest.mark.parametrize("raw, message", [  # the comment says what escaped before
+    (_damaged_header(edit=lambda raw: raw[:8] + b"\x10\x00" + raw[10:]), "EOF in multi-line"),  # TokenError
+    (_damaged_header(edit=lambda raw: raw.replace(b"<f4", b",f4")), "invalid syntax"),  # SyntaxError
+    (_damaged_header(shape=(-4, -3)), r"impossible shape \(-4, -3\)"),  # ValueError without the file
+    (_damaged_header(shape=(2**70, 0)), r"impossible shape \(1180591620717411303424, 0\)"),  # OverflowError
+], ids=["cut-header", "bad-descr", "negative", "overflow"])
+def test_load_features_reports_a_damaged_header_naming_the_file(tmp_path, raw, message):
+    path = tmp_path / "features.npy"
+    path.write_bytes(raw)
+    for mmap in (True, False):
+        with pytest.raises(ValueError, match=message) as err:
+            transfer.load_features(path, mmap=mmap)
+        assert str(err.value).startswith(f"{path}: not a features (.npy) file")
 
 
 @pytest.mark.parametrize("call,error,message", [

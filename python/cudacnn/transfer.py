@@ -20,6 +20,8 @@ or, to save compute when the base stays frozen, push the data through it once::
 from __future__ import annotations
 
 import math
+import sys
+import tokenize
 from pathlib import Path
 
 import numpy as np
@@ -169,11 +171,13 @@ def _check_npy_file(path):
             if read_header is None:
                 raise ValueError(f".npy format version {version} is not supported")
             shape, _, dtype = read_header(f)
-        except ValueError as exc:
-            raise ValueError(f"{path}: not a features (.npy) file ({exc})") from None
+        except (ValueError, SyntaxError, tokenize.TokenError) as exc:  # numpy parses the header as Python
+            raise ValueError(f"{path}: not a features (.npy) file ({exc.args[0] if exc.args else exc})") from None
         data_bytes = path.stat().st_size - f.tell()
     if dtype.kind not in "biuf":
         raise ValueError(f"{path}: features must be numbers, the file holds dtype {dtype}")
+    if any(d < 0 for d in shape) or math.prod(d for d in shape if d) * dtype.itemsize > sys.maxsize:
+        raise ValueError(f"{path}: not a features (.npy) file (its header declares the impossible shape {shape})")
     needed = math.prod(shape) * dtype.itemsize
     if data_bytes != needed:
         problem = "truncated" if data_bytes < needed else "has trailing bytes"

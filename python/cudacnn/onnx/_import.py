@@ -87,7 +87,7 @@ class _Importer:
     def layer_name(self, node):
         """A unique layer name from an ONNX node (or graph input) name."""
         fallback = getattr(node, "op_type", "input").lower()
-        base = re.sub(r"[^0-9A-Za-z_]+", "_", node.name).strip("_") or fallback
+        base = _identifier(node.name).strip("_") or fallback
         name, k = base, 1
         while name in self.used_names:
             name, k = f"{base}_{k}", k + 1
@@ -210,6 +210,13 @@ def _check_fold(op, values, attrs):
 
 
 # ----- node handlers ------------------------------------------------------------------------
+def _identifier(name):
+    """``name`` with each run of characters other than letters, digits and _ replaced by one _."""
+    if isinstance(name, bytes):  # protobuf hands back a string field that is not valid UTF-8 as bytes
+        name = name.decode("utf-8", errors="replace")
+    return re.sub(r"[^0-9A-Za-z_]+", "_", name)
+
+
 def _label(node):
     """A node's name for messages (exporters may leave names empty; outputs are named in valid graphs)."""
     return repr(node.name or (f"-> {node.output[0]}" if node.output else "<unnamed>"))
@@ -493,6 +500,6 @@ def load(path):
         raise ValueError(f"{path}: not an ONNX model (no graph)")
     try:
         opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
-        return _Importer(proto.graph, opset).run(re.sub(r"[^0-9A-Za-z_]+", "_", proto.graph.name or path.stem))
+        return _Importer(proto.graph, opset).run(_identifier(proto.graph.name or path.stem))
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
