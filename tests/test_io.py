@@ -1,4 +1,5 @@
 """safetensors files, atomic writes, and saving/loading weights and models."""
+import errno
 import json
 import os
 from pathlib import Path
@@ -107,6 +108,10 @@ def test_truncated_files_are_a_clear_error(tmp_path, cut):
       "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, b"\0" * 12, "overlaps"),
     ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 4, "truncated"),
     ({"a": {"dtype": "Q9", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8, "unsupported dtype"),
+    ({"a": {"dtype": ["F32"], "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8, "unsupported dtype"),  # TypeError
+    ({"a": {"dtype": {"F32": 1}, "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8, "unsupported dtype"),
+    ({"a": {"dtype": "F32", "shape": [1] * 65, "data_offsets": [0, 4]}}, b"\0" * 4, "numpy cannot hold"),
+    ({"a": {"dtype": "F32", "shape": [0, 2**62, 2**62], "data_offsets": [0, 0]}}, b"", "numpy cannot hold"),
     ({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}, b"\0" * 8, "invalid shape"),
     ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}, b"\0" * 8, "invalid data_offsets"),
     ({"a": {"dtype": "F32", "shape": [2]}}, b"\0" * 8, "needs dtype, shape and data_offsets"),
@@ -201,6 +206,78 @@ def test_atomic_write_replaces_and_syncs(tmp_path, monkeypatch):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # a normal file mode, not mkstemp's 0600
+
+
+def test_saving_over_a_file_keeps_its_permissions(tmp_path):
+    path = tmp_path / "private.safetensors"
+    st.write_safetensors(path, {"x": np.ones(2, np.float32)})
+    path.chmod(0o600)
+    st.write_safetensors(path, {"x": np.zeros(2, np.float32)})
+    assert path.stat().st_mode & 0o777 == 0o600  # not the umask's 0644, readable by everyone
+    np.testing.assert_array_equal(st.read_safetensors(path)[0]["x"], np.zeros(2))
+
+
+def test_saving_through_a_symlink_replaces_the_file_it_points_at(tmp_path):
+    (tmp_path / "store").mkdir()
+    target = tmp_path / "store" / "model-v1.safetensors"
+    st.write_safetensors(target, {"x": np.ones(2, np.float32)})
+    link = tmp_path / "latest.safetensors"
+    link.symlink_to(Path("store") / "model-v1.safetensors")  # relative, as `ln -s` makes them
+    st.write_safetensors(link, {"x": np.zeros(2, np.float32)})
+    assert link.is_symlink() and os.readlink(link) == str(Path("store") / "model-v1.safetensors")
+    np.testing.assert_array_equal(st.read_safetensors(target)[0]["x"], np.zeros(2))
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["model-v1.safetensors"]
+
+
+class _FullDisk:
+    """A file on a full disk: every write fails with ENOSPC, naming no file (as real writes do)."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+@pytest.mark.parametrize("fail", ["open", "write", "replace"])
+def test_write_errors_name_the_target_not_the_temporary_file(tmp_path, monkeypatch, fail):
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(b"old")
+    real_open, real_fdopen, real_replace = os.open, os.fdopen, os.replace
+
+    def failing_open(name, *args):  # as in a read-only directory (root ignores real permissions)
+        if fail == "open":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(name))
+        return real_open(name, *args)
+
+    def failing_fdopen(fd, mode):
+        f = real_fdopen(fd, mode)
+        return _FullDisk(f) if fail == "write" else f
+
+    def failing_replace(src, dst):
+        if fail == "replace":
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), os.fspath(src), os.fspath(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "open", failing_open)
+    monkeypatch.setattr(os, "fdopen", failing_fdopen)
+    monkeypatch.setattr(os, "replace", failing_replace)
+    expected = {"open": (PermissionError, errno.EACCES), "write": (OSError, errno.ENOSPC),
+                "replace": (OSError, errno.EBUSY)}[fail]
+    with pytest.raises(OSError) as err:
+        st.write_safetensors(path, {"x": np.ones(4, np.float32)})
+    assert type(err.value) is expected[0] and err.value.errno == expected[1]
+    assert err.value.filename == str(path) and ".tmp" not in str(err.value), str(err.value)
+    assert path.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]
 
 
 # ------------------------------------------------------ weights and models

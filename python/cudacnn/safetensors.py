@@ -18,6 +18,7 @@ import json
 import math
 import os
 import secrets
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -43,27 +44,42 @@ def atomic_write(path):
     The bytes go to a temporary file in the same directory, which is flushed,
     fsync'ed and renamed over ``path``; the directory is then fsync'ed so the
     rename itself survives a power cut. On any error the temporary file is
-    removed and ``path`` keeps its old content.
+    removed and ``path`` keeps its old content. A file that is replaced keeps
+    its permissions; a symlink keeps pointing at the (new) file.
     """
     path = Path(path)
+    if path.is_symlink():  # replace the file it points at, not the link
+        path = Path(os.path.realpath(path))
     directory = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise ValueError(f"cannot write {path}: it is a directory; give a file path")
     if not directory.is_dir():
         raise FileNotFoundError(f"cannot write {path}: directory {directory} does not exist")
-    tmp_name = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    # os.open rather than mkstemp, so the file gets the usual umask-based mode, not 0600.
-    fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+        old_mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        old_mode = None
+    tmp_name = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        # os.open rather than mkstemp, so a new file gets the usual umask-based mode, not 0600.
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            if old_mode is not None:  # before any byte is written: a private file never becomes readable
+                os.chmod(tmp_name, old_mode)
+            with os.fdopen(fd, "wb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp_name, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+    except OSError as exc:
+        # Name the file the caller asked for, not our temporary one (write errors name no file at all).
+        if exc.errno is None or exc.filename not in (None, str(tmp_name)):
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     _fsync_directory(directory)
 
 
@@ -149,7 +165,11 @@ def read_safetensors(path):
     tensors = {}
     for name, dtype, shape, (begin, end) in entries:
         array = np.frombuffer(data[begin:end], dtype=np.dtype(dtype).newbyteorder("<"))
-        tensors[name] = array.reshape(shape).astype(np.dtype(dtype))  # a writable, native-order copy
+        try:
+            array = array.reshape(shape)
+        except ValueError as exc:  # e.g. more than 64 dimensions, or (0, 2**62, 2**62)
+            raise ValueError(f"{path}: tensor {name!r} has shape {shape}, which numpy cannot hold ({exc})") from None
+        tensors[name] = array.astype(np.dtype(dtype))  # a writable, native-order copy
     return tensors, metadata
 
 
@@ -157,7 +177,7 @@ def _parse_entry(path, name, entry):
     if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
         raise ValueError(f"{path}: tensor {name!r} needs dtype, shape and data_offsets, got {entry!r}")
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if dtype not in _DTYPES:
+    if not isinstance(dtype, str) or dtype not in _DTYPES:  # (a JSON list or object is unhashable)
         raise ValueError(f"{path}: tensor {name!r} has unsupported dtype {dtype!r}")
     if not (isinstance(shape, list) and all(_is_count(d) for d in shape)):
         raise ValueError(f"{path}: tensor {name!r} has invalid shape {shape!r}")
