@@ -103,7 +103,7 @@ def test_extract_features_is_atomic_and_validates(tmp_path, digits):
         transfer.extract_features(base, x, path, batch_size=0)
 
     class FailsOnSecondBatch:  # stands in for a model whose device fails mid-way
-        inputs, outputs, name, device = base.inputs, base.outputs, "failing", "cpu"
+        inputs, outputs, name, device, dtype = base.inputs, base.outputs, "failing", "cpu", np.float32
         calls = 0
 
         def __call__(self, batch, training=False):
@@ -237,3 +237,12 @@ def test_add_head_takes_one_hidden_size_and_drops_out_without_hidden_layers():
     assert [type(l).__name__ for l in one.layers[2:]] == ["Flatten", "Dense", "Dense"]
     plain = transfer.add_head(base, 3, dropout=0.5, pooling="avg")
     assert [type(l).__name__ for l in plain.layers[2:]] == ["GlobalAveragePooling2D", "Dropout", "Dense"]
+
+
+def test_extract_features_keeps_a_float64_model_in_float64(tmp_path, rng):
+    base = Sequential([L.Conv2D(3, 3, input_shape=(1, 6, 6)), L.Flatten()]).astype(np.float64)
+    x = rng.standard_normal((5, 1, 6, 6))
+    path = transfer.extract_features(base, x, tmp_path / "f64.npy", batch_size=2)
+    features = transfer.load_features(path)
+    assert features.dtype == np.float64
+    np.testing.assert_array_equal(features, base.predict(x))

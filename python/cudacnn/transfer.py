@@ -137,14 +137,14 @@ def extract_features(model, x, path, batch_size=256):
     out_shape = model.outputs[0].shape[1:]
     width = int(np.prod(out_shape))
     n = len(x)
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": False,
-              "shape": (n, width)}
+    dtype = np.dtype(model.dtype).newbyteorder("<")  # float32, or float64 after model.astype
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (n, width)}
     with atomic_write(path) as f:
         np.lib.format.write_array_header_1_0(f, header)
         for start in range(0, n, batch_size):
-            batch = to_device(np.asarray(x[start:start + batch_size], dtype=np.float32), model.device)
+            batch = to_device(np.asarray(x[start:start + batch_size], dtype=model.dtype), model.device)
             features = to_device(model(batch, training=False), "cpu")
-            f.write(np.ascontiguousarray(features.reshape(len(features), width), dtype="<f4").tobytes())
+            f.write(np.ascontiguousarray(features.reshape(len(features), width), dtype=dtype).tobytes())
     return path
 
 
