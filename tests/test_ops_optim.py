@@ -402,3 +402,23 @@ def test_epsilon_placement_is_keras_not_torch_for_tiny_gradients():
         (torch_got,) = _torch_trajectory(torch, theirs, start, grad_steps)
         np.testing.assert_allclose(1.0 - got["kernel"], keras_step, rtol=1e-9)
         assert abs((1.0 - torch_got["kernel"][0, 0]) / keras_step - 1) > 0.5
+
+
+def test_keras2_decay_divides_the_rate_by_one_plus_decay_times_the_steps_taken(rng):
+    """Keras 2's SGD(lr, momentum, decay): step t (from 1) uses lr / (1 + decay * (t - 1))."""
+    start, grad_steps = _start(rng), _grad_steps(rng)
+
+    def keras2_sgd(w, grads, lr=0.1, momentum=0.9, decay=0.3):
+        v, trajectory = np.zeros_like(w), []
+        for t, g in enumerate(grads, start=1):
+            v = momentum * v - lr / (1 + decay * (t - 1)) * g
+            w = w + v
+            trajectory.append(w)
+        return trajectory
+
+    opt = optimizers.SGD(lr=0.1, momentum=0.9, decay=0.3)
+    _assert_follows(_train(opt, start, grad_steps), start, grad_steps, keras2_sgd)
+    assert opt.get_config()["decay"] == 0.3 and opt.learning_rate == 0.1  # the base rate stays put
+    assert "decay" not in optimizers.SGD().get_config()
+    with pytest.raises(ValueError, match=r"SGD: decay must be in \[0.0, inf\), got -1"):
+        optimizers.SGD(decay=-1)

@@ -17,6 +17,8 @@ class Optimizer:
     def __init__(self, learning_rate=0.001, weight_decay=0.0, **kwargs):
         if "lr" in kwargs:  # the old Keras spelling
             learning_rate = kwargs.pop("lr")
+        # Keras 2's time decay of the learning rate: lr / (1 + decay * steps taken before this one).
+        self.decay = self._hyper("decay", kwargs.pop("decay", 0.0), 0.0)
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
         # Checked here, as the ops will at every step, so a bad value fails before training.
@@ -40,6 +42,10 @@ class Optimizer:
     @learning_rate.setter
     def learning_rate(self, value):
         self._learning_rate = self._hyper("learning_rate", value, 0.0, low_open=True)
+
+    def _step_learning_rate(self):
+        """The rate for the step under way (``iterations`` already counts it)."""
+        return self.learning_rate / (1.0 + self.decay * (self.iterations - 1))
 
     def _hyper(self, name, value, low, high=None, **open_ends):
         return check.real(type(self).__name__, name, value, low, high, **open_ends)
@@ -87,8 +93,9 @@ class Optimizer:
         raise NotImplementedError
 
     def get_config(self):
-        return {"name": type(self).__name__, "learning_rate": self.learning_rate,
-                "weight_decay": self.weight_decay}
+        config = {"name": type(self).__name__, "learning_rate": self.learning_rate,
+                  "weight_decay": self.weight_decay}
+        return {**config, "decay": self.decay} if self.decay else config
 
 
 class SGD(Optimizer):
@@ -100,7 +107,7 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
 
     def _update(self, params, grads, slot_lists):
-        ops.sgd_update(params, grads, slot_lists[0], self.learning_rate, momentum=self.momentum,
+        ops.sgd_update(params, grads, slot_lists[0], self._step_learning_rate(), momentum=self.momentum,
                        nesterov=self.nesterov, weight_decay=self.weight_decay)
 
     def get_config(self):
@@ -116,7 +123,7 @@ class RMSprop(Optimizer):
         self.epsilon = self._hyper("epsilon", epsilon, 0.0, low_open=True)
 
     def _update(self, params, grads, slot_lists):
-        ops.rmsprop_update(params, grads, slot_lists[0], self.learning_rate, rho=self.rho, eps=self.epsilon,
+        ops.rmsprop_update(params, grads, slot_lists[0], self._step_learning_rate(), rho=self.rho, eps=self.epsilon,
                            weight_decay=self.weight_decay)
 
     def get_config(self):
@@ -134,7 +141,7 @@ class Adam(Optimizer):
         self.epsilon = self._hyper("epsilon", epsilon, 0.0, low_open=True)
 
     def _update(self, params, grads, slot_lists):
-        ops.adam_update(params, grads, slot_lists[0], slot_lists[1], self.learning_rate, beta1=self.beta_1,
+        ops.adam_update(params, grads, slot_lists[0], slot_lists[1], self._step_learning_rate(), beta1=self.beta_1,
                         beta2=self.beta_2, eps=self.epsilon, weight_decay=self.weight_decay,
                         step=self.iterations)
 
