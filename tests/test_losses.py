@@ -198,3 +198,15 @@ def test_a_segmentation_net_trains_per_position():
     assert history.history["acc"][-1] > 0.95
     loss, acc = model.evaluate(x, labels, verbose=0)
     assert acc == pytest.approx((model.predict(x).argmax(axis=1) == labels).mean())
+
+
+@pytest.mark.parametrize("name,power", [("hinge", 1), ("squared_hinge", 2)])
+@pytest.mark.parametrize("labels", ["plus_minus_one", "zero_one"])
+def test_hinge_losses_match_keras_formula_and_torch_gradients(rng, name, power, labels):
+    """Keras: mean(max(1 - y * y_pred, 0) ** power), 0/1 targets read as -1/1."""
+    y_pred = rng.standard_normal((6, 3)) * 2
+    signs = rng.choice([-1.0, 1.0], size=(6, 3))
+    y_true = signs if labels == "plus_minus_one" else (signs + 1) / 2
+    oracle = torch_value_and_grad(
+        lambda p, t: torch.clamp(1 - t * p, min=0).pow(power).mean(), y_pred, torch.tensor(signs))
+    check(losses.get(name), y_pred, y_true, oracle)

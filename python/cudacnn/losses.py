@@ -210,7 +210,34 @@ class MeanSquaredError(Loss):
         return (diff * diff).sum() / diff.size, diff * (2.0 / diff.size)
 
 
+class Hinge(Loss):
+    """Keras' hinge: mean(max(1 - y * y_pred, 0)) for targets -1/1; targets that are all 0/1
+    count as -1/1, as Keras converts them (decided on the device: no wait for it)."""
+
+    name = "hinge"
+    power = 1
+
+    def value_and_grad(self, y_pred, y_true, logits=False, targets_checked=False):
+        xp = get_array_module(y_pred)
+        y = xp.asarray(y_true, dtype=y_pred.dtype).reshape(y_pred.shape)
+        binary = ((y == 0) | (y == 1)).all()
+        y = xp.where(binary, 2 * y - 1, y)
+        margin = xp.maximum(1 - y * y_pred, 0)
+        if self.power == 1:
+            return margin.sum() / margin.size, xp.where(margin > 0, -y, 0).astype(y_pred.dtype) / margin.size
+        return (margin * margin).sum() / margin.size, (-2 * y * margin).astype(y_pred.dtype) / margin.size
+
+
+class SquaredHinge(Hinge):
+    """Keras' squared_hinge: mean(max(1 - y * y_pred, 0) ** 2)."""
+
+    name = "squared_hinge"
+    power = 2
+
+
 _BY_NAME = {
+    "hinge": Hinge,
+    "squared_hinge": SquaredHinge,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "binary_crossentropy": BinaryCrossentropy,
