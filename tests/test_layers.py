@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import cudacnn
-from cudacnn import layers as L, ops
+from cudacnn import Sequential, layers as L, ops
 from cudacnn.layers.base import reset_names
 from naive import assert_sampled_gradients
 
@@ -447,3 +447,35 @@ def test_keras_channels_last_idioms_for_signals_and_reshape_are_refused(make, me
     make(data_format="channels_first")  # meant as written
     L.Conv1D(4, 3, input_shape=(3, 100))
     L.Reshape((1, 28, 28))
+
+
+def test_keras_functional_merge_spellings():
+    x = L.Input((4, 6, 6))
+    a, b = L.Conv2D(3, 1)(x), L.Conv2D(5, 1)(x)
+    assert L.concatenate([a, b]).shape == (None, 8, 6, 6)
+    assert L.add([a, L.Conv2D(3, 1)(x)]).shape == (None, 3, 6, 6)
+
+
+def test_keras_channel_axis_habits_get_a_channels_first_hint():
+    x = L.Input((4, 6, 6))
+    a, b = L.Conv2D(3, 1)(x), L.Conv2D(5, 1)(x)
+    with pytest.raises(ValueError, match=r"differ outside the concat axis -1 \(cudacnn is channels-first: "
+                                         r"feature maps join their channels along axis=1"):
+        L.Concatenate(axis=-1)([a, b])
+    with pytest.warns(UserWarning, match=r"joining feature maps along axis 3, their width"):
+        assert L.Concatenate(axis=3)([a, L.Conv2D(3, 1)(x)]).shape == (None, 3, 6, 12)
+
+
+def test_shape_errors_name_the_keras_layout_fix():
+    conv = L.Conv2D(4, 3, input_shape=(2, 8, 8))
+    Sequential([conv])
+    with pytest.raises(ValueError, match=r"got \(3, 3, 2, 4\) \(a Keras-layout kernel: pass kernel.transpose\(3, 2, 0, 1\)\)"):
+        conv.set_weights([np.zeros((3, 3, 2, 4), np.float32), np.zeros(4, np.float32)])
+    dense = L.Dense(3, input_shape=(5,))
+    Sequential([dense])
+    with pytest.raises(ValueError, match=r"got \(5, 3\) \(a Keras-layout Dense kernel: pass kernel.T\)"):
+        dense.set_weights([np.zeros((5, 3), np.float32), np.zeros(3, np.float32)])
+    with pytest.raises(ValueError, match=r"got shape \(28, 28\); for one channel give \(1, 28, 28\)"):
+        Sequential([L.Conv2D(2, 3, input_shape=(28, 28))])
+    with pytest.raises(AttributeError, match=r"has no input yet: it is built on the first data"):
+        Sequential([L.Dense(2)]).input

@@ -90,11 +90,18 @@ class Model(TrainingMixin, Layer):
 
     @property
     def input(self):
+        self._require_inputs("input")
         return self.inputs[0] if self._single_input else list(self.inputs)
 
     @property
     def output(self):
+        self._require_inputs("output")
         return self.outputs[0] if self._single_output else list(self.outputs)
+
+    def _require_inputs(self, what):
+        if not self.inputs:
+            raise AttributeError(f"model {self.name!r} has no {what} yet: it is built on the first data it "
+                                 "sees; give its first layer input_shape=, or call model.build(input_shape)")
 
     def get_layer(self, name=None, index=None):
         if index is not None:

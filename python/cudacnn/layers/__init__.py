@@ -5,7 +5,7 @@ from .augment import (GaussianNoise, RandomCrop, RandomFlip, RandomRotation, Ran
 from .base import Input, InputLayer, Layer, SymbolicTensor
 from .conv import Conv1D, Conv2D, ZeroPadding2D
 from .core import Dense, Dropout, Flatten, Reshape
-from .merge import Add, Concatenate
+from .merge import Add, Concatenate, add, concatenate
 from .normalization import BatchNormalization
 from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 
@@ -13,7 +13,7 @@ __all__ = [
     "Layer", "Input", "InputLayer", "SymbolicTensor",
     "Conv1D", "Conv2D", "ZeroPadding2D", "Dense", "Reshape", "Flatten", "Dropout", "BatchNormalization",
     "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
-    "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add", "Concatenate",
+    "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Add", "Concatenate", "add", "concatenate",
     "RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomCrop", "GaussianNoise",
     "get",
 ]

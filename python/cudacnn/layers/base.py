@@ -68,6 +68,17 @@ def reset_names() -> None:
     _names_taken.clear()
 
 
+def _keras_layout_hint(ours, given) -> str:
+    """Keras stores kernels as (kh, kw, in, out) and Dense kernels as (in, out); ours are
+    PyTorch's (out, in, kh, kw) and (out, in)."""
+    ours, given = tuple(ours), tuple(given)
+    if len(ours) == 4 and given == (ours[2], ours[3], ours[1], ours[0]):
+        return " (a Keras-layout kernel: pass kernel.transpose(3, 2, 0, 1))"
+    if len(ours) == 2 and given == ours[::-1]:
+        return " (a Keras-layout Dense kernel: pass kernel.T)"
+    return ""
+
+
 def to_device(array, device: str):
     """``array`` as a numpy ("cpu") or cupy ("gpu") array (no copy when already there)."""
     if device == "cpu":
@@ -297,7 +308,7 @@ class Layer:
         for (key, old), new in zip(items, weights):
             if tuple(new.shape) != tuple(old.shape):
                 raise ValueError(f"layer {self.name!r} weight {key!r}: expected shape {tuple(old.shape)}, "
-                                 f"got {tuple(new.shape)}")
+                                 f"got {tuple(new.shape)}{_keras_layout_hint(old.shape, new.shape)}")
         for (key, old), new in zip(items, weights):
             store = self.params if key in self.params else self.state
             value = to_device(new, "gpu" if backend.is_gpu_array(old) else "cpu")

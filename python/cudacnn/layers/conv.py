@@ -85,8 +85,9 @@ class _Conv(Layer):
 
     def build(self, input_shape):
         if len(input_shape) != self.rank + 1:
+            hint = (f"; for one channel give {(1, *input_shape)}" if len(input_shape) == self.rank else "")
             raise ValueError(f"{self.name}: {type(self).__name__} expects per-sample inputs of rank "
-                             f"{self.rank + 1} (channels first), got shape {tuple(input_shape)}")
+                             f"{self.rank + 1} (channels first), got shape {tuple(input_shape)}{hint}")
         channels = input_shape[0]
         if channels % self.groups:
             raise ValueError(f"{self.name}: input channels {channels} not divisible by groups={self.groups}")

@@ -1,5 +1,8 @@
-"""Add and Concatenate: multi-input layers taking and returning lists."""
+"""Add and Concatenate: multi-input layers taking and returning lists, and Keras' functional
+spellings ``add([a, b])`` and ``concatenate([a, b], axis=1)``."""
 from __future__ import annotations
+
+import warnings
 
 from .. import backend
 from ..ops import _validate as check
@@ -61,9 +64,16 @@ class Concatenate(Layer):
         if not 0 <= axis < rank:
             raise ValueError(f"{self.name}: axis {self.axis} out of range for inputs of rank {rank + 1}")
         shapes = [tuple(s) for s in input_shape]
+        # Keras joins channels along its last axis (-1, or 3 for images); here they are axis 1.
+        keras_habit = rank == 3 and self.axis in (-1, 3)
+        hint = (" (cudacnn is channels-first: feature maps join their channels along axis=1, Keras' "
+                "default axis=-1 is the width here)") if keras_habit else ""
         for shape in shapes:
             if len(shape) != rank or any(shape[i] != shapes[0][i] for i in range(rank) if i != axis):
-                raise ValueError(f"{self.name}: shapes {shapes} differ outside the concat axis {self.axis}")
+                raise ValueError(f"{self.name}: shapes {shapes} differ outside the concat axis {self.axis}{hint}")
+        if keras_habit:
+            warnings.warn(f"{self.name}: joining feature maps along axis {self.axis}, their width{hint}",
+                          stacklevel=3)
         out = list(shapes[0])
         out[axis] = sum(s[axis] for s in shapes)
         return tuple(out)
@@ -84,3 +94,13 @@ class Concatenate(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+def add(inputs, **kwargs):
+    """``Add(**kwargs)(inputs)``, Keras' functional spelling."""
+    return Add(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=1, **kwargs):
+    """``Concatenate(axis, **kwargs)(inputs)``, Keras' functional spelling (channels-first: axis 1)."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
