@@ -246,3 +246,29 @@ def test_extract_features_keeps_a_float64_model_in_float64(tmp_path, rng):
     features = transfer.load_features(path)
     assert features.dtype == np.float64
     np.testing.assert_array_equal(features, base.predict(x))
+
+
+def test_a_base_called_with_training_false_keeps_its_statistics_while_fine_tuned(rng, tmp_path):
+    """Keras' recipe: base(inputs, training=False) keeps BatchNormalization in inference mode even
+    when the base is trainable, so fine-tuning does not overwrite the pretrained statistics."""
+    x = rng.standard_normal((16, 1, 6, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 16)
+
+    def base_with_bn():
+        return Sequential([L.Conv2D(4, 3, input_shape=(1, 6, 6)), L.BatchNormalization(), L.Flatten()])
+
+    for base_training, moves in ((False, False), (None, True)):
+        base = base_with_bn()
+        model = transfer.add_head(base, 3, base_training=base_training)
+        before = base.layers[1].state["moving_mean"].copy()
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+        changed = not np.array_equal(base.layers[1].state["moving_mean"], before)
+        assert changed == moves, base_training
+        assert base.layers[0].params["kernel"].std() > 0 and model.count_trainable_params() == base.count_params() - 8 + 3 * 65
+    # The call's mode is part of the saved model.
+    transfer.add_head(base_with_bn(), 3).save(tmp_path / "m.cudacnn")
+    loaded = cudacnn.load_model(tmp_path / "m.cudacnn")
+    assert [t.training for t in loaded._nodes if isinstance(t.layer, Sequential)] == [False]
+    with pytest.raises(TypeError, match=r"training must be a bool, got 'no'"):
+        base_with_bn()(L.Input((1, 6, 6)), training="no")

@@ -170,7 +170,8 @@ class Model(TrainingMixin, Layer):
         values = {id(t): x for t, x in zip(self.inputs, inputs)}
         for t in self._nodes:
             args = [values[id(p)] for p in t.inputs]
-            values[id(t)] = t.layer.forward(args if t.multi_input else args[0], training=training)
+            mode = training if t.training is None else t.training  # a call's training= wins
+            values[id(t)] = t.layer.forward(args if t.multi_input else args[0], training=mode)
         return [values[id(t)] for t in self.outputs]
 
     def _run_backward(self, douts, need_input_grads=False):
@@ -275,6 +276,8 @@ class Model(TrainingMixin, Layer):
             if tensor is not None and not isinstance(layer, InputLayer):
                 entry["inbound"] = [p.layer.name for p in tensor.inputs]
                 entry["call_with_list"] = tensor.multi_input
+                if tensor.training is not None:
+                    entry["training"] = tensor.training
             layers.append(entry)
         return {"name": self.name, "trainable": self.trainable, "layers": layers,
                 "input_layers": [t.layer.name for t in self.inputs],
@@ -299,7 +302,8 @@ class Model(TrainingMixin, Layer):
                 continue
             layer = _layer_from_entry(entry, get_layer_class)
             inbound = [tensors[name] for name in entry["inbound"]]
-            tensors[layer.name] = layer(inbound if entry.get("call_with_list") else inbound[0])
+            tensors[layer.name] = layer(inbound if entry.get("call_with_list") else inbound[0],
+                                        training=entry.get("training"))
         inputs = [tensors[n] for n in config["input_layers"]]
         outputs = [tensors[n] for n in config["output_layers"]]
         model = cls(inputs[0] if config.get("single_input", True) else inputs,

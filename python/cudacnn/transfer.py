@@ -68,13 +68,16 @@ def feature_extractor(model, layer):
 
 
 def add_head(base, num_classes, hidden_units=(), dropout=0.0, pooling="flatten",
-             classifier_activation="softmax", name=None):
+             classifier_activation="softmax", name=None, base_training=False):
     """A new classifier on top of ``base``: Input -> base -> pooling -> [Dense(relu), Dropout]* -> Dense
     (with no hidden layers, Input -> base -> pooling -> Dropout -> Dense).
 
     ``pooling`` is "flatten" or "avg" (GlobalAveragePooling2D) for 3-D features and
     ignored for flat ones. ``hidden_units``: an int or a list of them. ``base`` keeps its
-    ``trainable`` setting (freeze it first).
+    ``trainable`` setting (freeze it first). The base is called with ``training=base_training``:
+    False (the default) keeps it in inference mode even once unfrozen for fine-tuning, as Keras'
+    transfer-learning guide does with ``base(inputs, training=False)``, so its BatchNormalization
+    keeps the pretrained statistics; None lets it follow fit.
     """
     if not isinstance(base, Model):
         raise TypeError(f"add_head needs a cudacnn model as base, got {type(base).__name__}")
@@ -88,7 +91,7 @@ def add_head(base, num_classes, hidden_units=(), dropout=0.0, pooling="flatten",
     if pooling not in ("flatten", "avg"):
         raise ValueError(f"pooling must be 'flatten' or 'avg', got {pooling!r}")
     inputs = trusted_input(base.inputs[0].shape[1:], name=f"{base.name}_input")  # the base's own, checked
-    x = base(inputs)
+    x = base(inputs, training=base_training)
     if len(x.shape) > 2:
         x = (Flatten() if pooling == "flatten" else GlobalAveragePooling2D())(x)
     for units in hidden_units:

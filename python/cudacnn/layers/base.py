@@ -137,11 +137,12 @@ def check_channels_first(shape, data_format, what, signals=False, data=True):
 class SymbolicTensor:
     """A placeholder flowing through the functional API: a shape (batch first, None) and its producer."""
 
-    def __init__(self, shape, layer, inputs, multi_input=False):
+    def __init__(self, shape, layer, inputs, multi_input=False, training=None):
         self.shape = (None, *shape)
         self.layer = layer
         self.inputs = list(inputs)
         self.multi_input = multi_input  # the layer was called with a list
+        self.training = training  # None: the model's mode; False/True: fixed by the call, as Keras
 
     def __repr__(self):
         return f"<SymbolicTensor shape={self.shape} from {self.layer.name!r}>"
@@ -224,7 +225,12 @@ class Layer:
         return value
 
     # ----- calling --------------------------------------------------------------------------
-    def __call__(self, inputs, training=False):
+    def __call__(self, inputs, training=None):
+        """On arrays: the forward (inference unless ``training``). On symbolic tensors: a graph
+        node; ``training=False`` there keeps this layer (a base model's BatchNormalization)
+        in inference mode even while the model trains, as in Keras' fine-tuning recipe."""
+        if training is not None:
+            training = check.flag(self.name, "training", training)
         items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         if any(isinstance(t, SymbolicTensor) for t in items):
             if not all(isinstance(t, SymbolicTensor) for t in items):
@@ -236,7 +242,7 @@ class Layer:
             if isinstance(out_shape, list):
                 raise ValueError(f"{self.name}: layers with several outputs cannot be called symbolically")
             self._symbolic_input = inputs
-            self._symbolic_output = SymbolicTensor(out_shape, self, items, multi_input=multi)
+            self._symbolic_output = SymbolicTensor(out_shape, self, items, multi_input=multi, training=training)
             return self._symbolic_output
         if not all(hasattr(a, "shape") and len(a.shape) >= 2 for a in items):
             raise TypeError(f"{self.name}: call a layer on numpy/cupy arrays with a batch axis, or on "
@@ -244,7 +250,7 @@ class Layer:
         shapes = [tuple(a.shape[1:]) for a in items]
         in_shape = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
         self.ensure_built(in_shape, "gpu" if backend.is_gpu_array(items[0]) else "cpu")
-        return self.forward(inputs, training=training)
+        return self.forward(inputs, training=bool(training))
 
     def forward(self, x, training=False):
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
