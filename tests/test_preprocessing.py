@@ -189,6 +189,22 @@ def test_rescale_and_preprocessing_function_order():
     np.testing.assert_array_equal(x, 4.0)  # the input is not changed
 
 
+def test_rescale_on_data_already_in_0_1_warns():
+    # cudacnn's data sets are float32 in [0, 1]; the lectures' rescale=1./255 (for Keras's uint8
+    # 0..255) would then train on values <= 0.004, silently.
+    x = np.random.default_rng(0).random((6, 1, 4, 4)).astype(np.float32)
+    x[0, 0, 0, 0] = 1.0
+    with pytest.warns(UserWarning, match=r"looks already scaled \(values in \[0\.0\d*, 1\]\) and "
+                                         r"rescale=0\.00392157 .*0\.00392.*drop rescale"):
+        ImageDataGenerator(rescale=1. / 255).flow(x, np.arange(6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ImageDataGenerator(rescale=1. / 255).flow(x * 255, np.arange(6))  # 0..255 floats
+        ImageDataGenerator(rescale=1. / 255).flow((x * 255).astype(np.uint8))  # 0..255 bytes
+        ImageDataGenerator().flow(x)  # no rescale
+        ImageDataGenerator(rescale=2.0).flow(x)  # scaling up is no double rescale
+
+
 def test_samplewise_statistics():
     x = np.random.default_rng(3).normal(5, 3, (4, 2, 5, 5)).astype(np.float32)
     out = ImageDataGenerator(samplewise_center=True, samplewise_std_normalization=True).standardize(x)

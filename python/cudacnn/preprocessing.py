@@ -2,9 +2,12 @@
 ``tf.keras.preprocessing.image.ImageDataGenerator`` (same arguments and meaning).
 
 ``flow(x, y)`` gives a ``NumpyArrayIterator`` of augmented ``(x, y)`` batches for ``model.fit``:
-a Keras-style Sequence that is also an endless iterator, reshuffled every pass. As in Keras the
-work is NumPy on the CPU, batch by batch: one bilinear affine resample per image (rotation,
-shift, shear, zoom), the flips, then ``standardize``. Draws come from ``cudacnn.random``
+a Keras-style Sequence that is also an endless iterator, reshuffled every pass.
+``flow_from_directory(dir)`` gives a ``DirectoryIterator`` that reads image files, one subfolder
+per class, with Pillow (``load_img``, ``img_to_array`` and ``array_to_img`` come from
+``cudacnn.image_files``, channels-first). As in Keras the work is NumPy on the CPU, batch by
+batch: one bilinear affine resample per image (rotation, shift, shear, zoom), the flips, then
+``standardize``. Draws come from ``cudacnn.random``
 (``cudacnn.set_seed`` repeats a run) unless a ``seed`` is given. Where Keras versions disagree
 this follows Keras's documentation: width_shift_range moves images sideways, height_shift_range
 up and down, positive angles turn counter-clockwise about the true centre, "wrap" tiles.
@@ -13,15 +16,19 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import warnings
 
 import numpy as np
 
 from . import backend
+from . import image_files as _files
 from . import random as _random
+from .image_files import array_to_img, img_to_array, load_img
 from .layers.augment import FILL_MODES, _fill_index
 
-__all__ = ["ImageDataGenerator", "NumpyArrayIterator"]
+__all__ = ["ImageDataGenerator", "Iterator", "NumpyArrayIterator", "DirectoryIterator", "load_img",
+           "img_to_array", "array_to_img"]
 
 _DEFAULTS = {"theta": 0.0, "tx": 0.0, "ty": 0.0, "shear": 0.0, "zx": 1.0, "zy": 1.0,
              "flip_horizontal": False, "flip_vertical": False}
@@ -135,7 +142,8 @@ class ImageDataGenerator:
         in ``standardize``. samplewise_center / samplewise_std_normalization: per image.
     featurewise_center / featurewise_std_normalization: per channel, with statistics from ``fit(x)``.
     validation_split: fraction held out; ``flow(..., subset="validation")`` gives the first
-        ``int(n * validation_split)`` images and ``subset="training"`` the rest (as Keras).
+        ``int(n * validation_split)`` images and ``subset="training"`` the rest (as Keras);
+        ``flow_from_directory`` splits each class's sorted files that way.
     data_format: "channels_first" (N, C, H, W; cudacnn's layout, the default) or "channels_last"
         (N, H, W, C; Keras's default). Data is taken and batches are yielded in this layout, so
         with "channels_last" the model must be built for (H, W, C) inputs: that is up to you.
@@ -309,46 +317,42 @@ class ImageDataGenerator:
 
     def flow(self, x, y=None, batch_size=32, shuffle=True, seed=None, subset=None, ignore_class_split=False):
         """An iterator of augmented ``(x, y)`` batches (``x`` alone when y is None) for ``model.fit``."""
-        return NumpyArrayIterator(x, y, self, batch_size, shuffle, seed, subset, ignore_class_split)
+        it = NumpyArrayIterator(x, y, self, batch_size, shuffle, seed, subset, ignore_class_split)
+        if self.rescale is not None and abs(self.rescale) < 1:
+            # The lectures' rescale=1./255 is for Keras's uint8 0..255 data; cudacnn's data sets are
+            # float32 in [0, 1] already, and scaling them again trains on values <= 0.004.
+            low, high = float(it.x.min()), float(it.x.max())  # no |x| copy of a large data set
+            peak = max(high, -low)
+            if 0 < peak <= 1:
+                warnings.warn(f"flow: x looks already scaled (values in [{low:g}, {high:g}]) and "
+                              f"rescale={self.rescale:g} shrinks it to at most {peak * abs(self.rescale):.3g} "
+                              "(cudacnn's data sets come in [0, 1] already, Keras's as 0..255): drop rescale "
+                              "for data already in [0, 1]", UserWarning, stacklevel=2)
+        return it
+
+    def flow_from_directory(self, directory, target_size=(256, 256), color_mode="rgb", classes=None,
+                            class_mode="categorical", batch_size=32, shuffle=True, seed=None, save_to_dir=None,
+                            save_prefix="", save_format="png", follow_links=False, subset=None,
+                            interpolation="nearest", keep_aspect_ratio=False):
+        """A ``DirectoryIterator`` of augmented batches read from ``directory``, which holds one
+        subfolder per class (Keras 2's arguments and meaning; needs Pillow). ``target_size`` is
+        (height, width); images come in this generator's data_format, channels-first by default."""
+        return DirectoryIterator(directory, self, target_size, color_mode, classes, class_mode, batch_size,
+                                 shuffle, seed, save_to_dir=save_to_dir, save_prefix=save_prefix,
+                                 save_format=save_format, follow_links=follow_links, subset=subset,
+                                 interpolation=interpolation, keep_aspect_ratio=keep_aspect_ratio)
 
 
-class NumpyArrayIterator:
-    """Augmented batches from arrays, as Keras's: a Sequence (``len()`` = ceil(n / batch_size),
-    ``it[i]``, ``on_epoch_end()`` reshuffles) and an endless iterator (``next(it)``) that wraps
-    around, reshuffling at the start of every pass. ``seed`` gives it its own generator."""
+class Iterator:
+    """The Keras-style Sequence behind ``flow`` and ``flow_from_directory``: ``len()`` =
+    ceil(n / batch_size), ``it[i]`` is batch i, ``on_epoch_end()`` reshuffles, and it is an endless
+    iterator (``next(it)``) that wraps around, reshuffling at the start of every pass. ``seed``
+    gives it its own generator. Subclasses say how to read images (``_images_at``) and what to
+    yield with them (``_output``); each image is augmented and standardised here."""
 
-    def __init__(self, x, y, image_data_generator, batch_size=32, shuffle=True, seed=None, subset=None,
-                 ignore_class_split=False):
-        gen = self.image_data_generator = image_data_generator
-        x = gen._images(x, "flow: x")
-        gen._check_fitted_channels(x, "flow: x")
-        if y is not None:
-            y = _host_array(y)
-            if y.ndim == 0 or len(y) != len(x):
-                raise ValueError(f"x and y must have the same length, got {len(x)} images and "
-                                 f"{'a scalar' if y.ndim == 0 else len(y)} targets")
-        if subset is not None:
-            if subset not in ("training", "validation"):
-                raise ValueError(f"subset must be 'training', 'validation' or None, got {subset!r}")
-            if not gen.validation_split:
-                raise ValueError(f"subset={subset!r} needs ImageDataGenerator(validation_split=...) > 0")
-            split = int(len(x) * gen.validation_split)
-            if split == 0 or split == len(x):
-                raise ValueError(f"validation_split={gen.validation_split} of {len(x)} images leaves an empty "
-                                 f"{'validation' if split == 0 else 'training'} subset")
-            if (y is not None and y.ndim == 1 and not ignore_class_split
-                    and not np.array_equal(np.unique(y[:split]), np.unique(y[split:]))):
-                raise ValueError("the training and validation subsets hold different classes after the split "
-                                 "(is the data sorted by label? shuffle it, or pass ignore_class_split=True)")
-            part = slice(None, split) if subset == "validation" else slice(split, None)
-            x, y = x[part], (None if y is None else y[part])
-        if len(x) == 0:
-            raise ValueError(f"no images to flow (subset={subset!r})")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.x, self.y, self.n = x, y, len(x)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
-            raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
+    def __init__(self, n, image_data_generator, batch_size, shuffle, seed):
+        _check_batching(batch_size, seed)
+        self.image_data_generator, self.n = image_data_generator, int(n)
         self.batch_size, self.shuffle, self.seed = int(batch_size), bool(shuffle), seed
         self._rng = None if seed is None else np.random.default_rng(seed)
         self.index_array, self.batch_index, self.total_batches_seen = None, 0, 0
@@ -390,6 +394,161 @@ class NumpyArrayIterator:
     def _batch(self, indices):
         gen, rng = self.image_data_generator, self._generator()
         self.total_batches_seen += 1
-        xb = self.x[indices]
+        xb = self._images_at(indices)
         xb = gen.standardize(gen._transform_batch(xb, [gen._draw(rng, xb.shape[1:]) for _ in indices]))
+        return self._output(indices, xb)
+
+    def _images_at(self, indices):
+        raise NotImplementedError
+
+    def _output(self, indices, xb):
+        raise NotImplementedError
+
+
+class NumpyArrayIterator(Iterator):
+    """Augmented batches from arrays, as Keras's (see ``Iterator``)."""
+
+    def __init__(self, x, y, image_data_generator, batch_size=32, shuffle=True, seed=None, subset=None,
+                 ignore_class_split=False):
+        gen = image_data_generator
+        x = gen._images(x, "flow: x")
+        gen._check_fitted_channels(x, "flow: x")
+        if y is not None:
+            y = _host_array(y)
+            if y.ndim == 0 or len(y) != len(x):
+                raise ValueError(f"x and y must have the same length, got {len(x)} images and "
+                                 f"{'a scalar' if y.ndim == 0 else len(y)} targets")
+        if subset is not None:
+            _check_subset(subset, gen)
+            split = int(len(x) * gen.validation_split)
+            if split == 0 or split == len(x):
+                raise ValueError(f"validation_split={gen.validation_split} of {len(x)} images leaves an empty "
+                                 f"{'validation' if split == 0 else 'training'} subset")
+            if (y is not None and y.ndim == 1 and not ignore_class_split
+                    and not np.array_equal(np.unique(y[:split]), np.unique(y[split:]))):
+                raise ValueError("the training and validation subsets hold different classes after the split "
+                                 "(is the data sorted by label? shuffle it, or pass ignore_class_split=True)")
+            part = slice(None, split) if subset == "validation" else slice(split, None)
+            x, y = x[part], (None if y is None else y[part])
+        if len(x) == 0:
+            raise ValueError(f"no images to flow (subset={subset!r})")
+        super().__init__(len(x), gen, batch_size, shuffle, seed)
+        self.x, self.y = x, y
+
+    def _images_at(self, indices):
+        return self.x[indices]
+
+    def _output(self, indices, xb):
         return xb if self.y is None else (xb, self.y[indices])
+
+
+def _check_batching(batch_size, seed):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+        raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
+
+
+def _check_subset(subset, gen):
+    if subset not in ("training", "validation"):
+        raise ValueError(f"subset must be 'training', 'validation' or None, got {subset!r}")
+    if not gen.validation_split:
+        raise ValueError(f"subset={subset!r} needs ImageDataGenerator(validation_split=...) > 0")
+
+
+class DirectoryIterator(Iterator):
+    """Augmented batches of image files, as Keras 2's: ``directory`` holds one subfolder per class
+    (searched recursively for .png, .jpg, .jpeg, .bmp, .ppm, .tif and .tiff files, any case).
+
+    Files are read with Pillow batch by batch, converted to ``color_mode``, resized to
+    ``target_size`` (height, width), made float arrays of the generator's dtype and layout, then
+    each is augmented and standardised as ``flow`` does. Attributes as Keras's: ``class_indices``
+    (name -> label), ``classes`` (the label of each file), ``filenames`` (relative to
+    ``directory``), ``filepaths``, ``samples`` = ``n``, ``num_classes``, ``image_shape``.
+
+    class_mode: "categorical" (one-hot, the generator's float dtype), "binary" (0./1., exactly two
+    classes), "sparse" (int32 labels), "input" (the images as targets) or None (images only).
+    subset: with ImageDataGenerator(validation_split=v), as Keras 2 each class's sorted files
+    [0, int(v * n)) are "validation" and [int(v * n), n) are "training".
+    """
+
+    allowed_class_modes = ("categorical", "binary", "sparse", "input", None)
+
+    def __init__(self, directory, image_data_generator=None, target_size=(256, 256), color_mode="rgb",
+                 classes=None, class_mode="categorical", batch_size=32, shuffle=True, seed=None,
+                 save_to_dir=None, save_prefix="", save_format="png", follow_links=False, subset=None,
+                 interpolation="nearest", keep_aspect_ratio=False):
+        gen = ImageDataGenerator() if image_data_generator is None else image_data_generator
+        if save_to_dir is not None:
+            raise NotImplementedError("flow_from_directory(save_to_dir=...) is not supported by cudacnn: "
+                                      "leave save_to_dir=None (array_to_img(x).save(path) saves a batch's image)")
+        self.target_size = _files.check_target_size(target_size)
+        self.color_mode = _files.check_color_mode(color_mode)
+        self.interpolation = _files.check_interpolation(interpolation)
+        if class_mode not in self.allowed_class_modes:
+            raise ValueError(f"class_mode must be one of {self.allowed_class_modes}, got {class_mode!r}")
+        self.class_mode, self.keep_aspect_ratio = class_mode, bool(keep_aspect_ratio)
+        self.data_format, self.dtype = gen.data_format, gen.dtype
+        channels = _files.COLOR_CHANNELS[color_mode]
+        self.image_shape = (channels, *self.target_size) if self.data_format == "channels_first" \
+            else (*self.target_size, channels)
+        _check_batching(batch_size, seed)  # before the scan, not after "Found ..."
+        self.subset, self.split = subset, None
+        if subset is not None:
+            _check_subset(subset, gen)
+            # As Keras 2 (keras_preprocessing's DirectoryIterator: split = (0, v) or (v, 1)): per class,
+            # of its n files listed sorted (recursively), "validation" takes [0, int(v * n)) and
+            # "training" [int(v * n), n), so the two are disjoint and every class is split alike.
+            v = gen.validation_split
+            self.split = (0.0, v) if subset == "validation" else (v, 1.0)
+        gen._check_fitted_channels(np.empty((0, *self.image_shape)), f"flow_from_directory({color_mode!r})")
+        _files._pil("flow_from_directory")  # before the scan: say so now, not at the first batch
+        self.directory = directory = os.fspath(directory)
+        if not os.path.exists(directory):
+            raise FileNotFoundError(f"flow_from_directory: directory {directory!r} does not exist")
+        if not os.path.isdir(directory):
+            raise NotADirectoryError(f"flow_from_directory: {directory!r} is not a directory")
+        class_names = _files.list_classes(directory, classes)
+        if class_mode == "binary" and len(class_names) != 2:
+            raise ValueError(f"class_mode='binary' needs exactly 2 classes, found {len(class_names)} in "
+                             f"{directory!r}: {class_names}; use class_mode='categorical' or 'sparse'")
+        self.class_indices = {name: i for i, name in enumerate(class_names)}
+        self.num_classes = len(class_names)
+        self.filenames, self.classes, empty = _files.scan(directory, class_names, self.split, follow_links)
+        if not self.filenames:
+            raise ValueError(_files.describe_missing(directory, class_names, subset))
+        _files.warn_empty_classes(empty, subset)
+        self.samples = len(self.filenames)
+        print(f"Found {self.samples} images belonging to {self.num_classes} classes.")
+        super().__init__(self.samples, gen, batch_size, shuffle, seed)
+
+    @property
+    def filepaths(self):
+        return [os.path.join(self.directory, name) for name in self.filenames]
+
+    @property
+    def labels(self):
+        return self.classes
+
+    def _images_at(self, indices):
+        batch = np.zeros((len(indices), *self.image_shape), dtype=self.dtype)
+        for i, j in enumerate(indices):
+            img = _files.load_img(os.path.join(self.directory, self.filenames[j]), self.color_mode,
+                                  self.target_size, self.interpolation, self.keep_aspect_ratio)
+            batch[i] = _files.img_to_array(img, self.data_format, self.dtype)
+            img.close()
+        return batch
+
+    def _output(self, indices, xb):
+        if self.class_mode is None:
+            return xb
+        if self.class_mode == "input":
+            return xb, xb.copy()
+        labels = self.classes[indices]
+        if self.class_mode == "sparse":
+            return xb, labels
+        if self.class_mode == "binary":
+            return xb, labels.astype(self.dtype)
+        return xb, np.eye(self.num_classes, dtype=self.dtype)[labels]
+
+
