@@ -420,3 +420,10 @@ def test_flow_names_a_bad_seed_or_an_empty_subset(make, message):
     x, y = np.zeros((20, 1, 4, 4), np.float32), np.arange(20) % 2
     with pytest.raises(ValueError, match=message):
         make(x, y)
+
+
+@pytest.mark.parametrize("key", ["rotation", "brightness", "channel_shift_intensity"])
+def test_apply_transform_refuses_parameters_it_would_ignore(key):
+    gen = ImageDataGenerator()
+    with pytest.raises(ValueError, match=rf"unknown transform parameter\(s\) \['{key}'\]; the supported ones"):
+        gen.apply_transform(np.zeros((1, 4, 4), np.float32), {key: 2.0})

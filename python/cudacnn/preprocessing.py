@@ -258,6 +258,10 @@ class ImageDataGenerator:
         """Transform one image by a dict like ``get_random_transform``'s (missing keys: identity).
         As in Keras the parameters say where each output pixel samples the input, so
         ``tx=2`` moves the content 2 pixels left and ``zx=2`` zooms out (halves the width)."""
+        unknown = sorted(set(transform_parameters) - set(_DEFAULTS))
+        if unknown:  # a typo ("rotation") or a Keras key this generator lacks would do nothing
+            raise ValueError(f"apply_transform: unknown transform parameter(s) {unknown}; the supported ones "
+                             f"are {sorted(_DEFAULTS)} (brightness and channel shifts are not implemented)")
         x = _host_array(x)
         self._hw(x.shape)
         return self._transform_batch(x[None], [transform_parameters])[0]
