@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import cudacnn
 from cudacnn import io as cio
+from cudacnn import layers as L
 from cudacnn import safetensors as st
 
 
@@ -567,3 +569,43 @@ def test_load_model_refuses_an_optimizer_that_is_no_registered_class(tmp_path):
         cudacnn.load_model(path)
     assert "unknown optimizer 'Optimizer'" in str(err.value)
     assert cudacnn.load_model(path, compile=False).optimizer is None
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "sgd_momentum"])
+def test_a_saved_model_resumes_training_where_it_stopped(tmp_path, optimizer):
+    """As from Keras' .keras files: the moments and step count are saved, so one more step after
+    loading equals one more step of the original."""
+    from cudacnn import optimizers
+    make = {"adam": lambda: optimizers.Adam(0.01), "rmsprop": lambda: optimizers.RMSprop(0.01),
+            "sgd_momentum": lambda: optimizers.SGD(0.05, momentum=0.9)}[optimizer]
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 1, 6, 6)).astype(np.float32), rng.integers(0, 3, 16)
+    model = cudacnn.Sequential([L.Conv2D(2, 3, input_shape=(1, 6, 6)), L.BatchNormalization(), L.Flatten(),
+                                L.Dense(3, activation="softmax")])
+    model.compile(make(), "sparse_categorical_crossentropy")
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    model.save(tmp_path / "m.cudacnn")
+    loaded = cudacnn.load_model(tmp_path / "m.cudacnn")
+    assert loaded.optimizer.iterations == 3
+    model.train_on_batch(x, y)
+    loaded.train_on_batch(x, y)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # Without compile, or into a model built anew, the state is left out, not refused.
+    assert cudacnn.load_model(tmp_path / "m.cudacnn", compile=False).optimizer is None
+    model.load_weights(tmp_path / "m.cudacnn")
+
+
+def test_an_optimizer_state_that_does_not_fit_is_refused_naming_the_file(tmp_path):
+    model = cudacnn.Sequential([L.Dense(3, input_shape=(4,), name="d")])
+    model.compile("adam", "mse")
+    model.train_on_batch(np.ones((2, 4), np.float32), np.zeros((2, 3), np.float32))
+    model.save(tmp_path / "m.cudacnn")
+    tensors, metadata = cio.read_safetensors(tmp_path / "m.cudacnn")
+    tensors["__optimizer__/d/kernel/m"] = np.zeros((5, 5), np.float32)
+    cio.write_safetensors(tmp_path / "bad.cudacnn", tensors, metadata)
+    with pytest.raises(ValueError, match=r"bad.cudacnn: cannot restore the optimizer state \('d/kernel/m' is "
+                                         r"float32 \(5, 5\), its weight float32 \(3, 4\)\); load with compile=False"):
+        cudacnn.load_model(tmp_path / "bad.cudacnn")
+    assert cudacnn.load_model(tmp_path / "bad.cudacnn", compile=False).count_params() == 15

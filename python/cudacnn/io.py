@@ -5,8 +5,10 @@
 * ``save_model(model, path)`` writes one self-contained file (by convention
   ``*.cudacnn``): the same tensors, plus the architecture
   (``model.get_config()``) and, if the model was compiled, its compile config,
-  as JSON strings in the safetensors ``__metadata__``. Any safetensors reader
-  can open it; ``load_model`` rebuilds the model from it.
+  as JSON strings in the safetensors ``__metadata__``, and the optimizer's
+  running state (moments, step count) as tensors named ``__optimizer__/layer/param/slot``,
+  so training resumes where it stopped, as from Keras' ``.keras`` files. Any
+  safetensors reader can open it; ``load_model`` rebuilds the model from it.
 
 Every write is atomic (see :func:`cudacnn.safetensors.atomic_write`). Loading
 checks names, shapes and dtypes against the model and reports every mismatch
@@ -26,6 +28,7 @@ __all__ = ["save_model", "load_model", "save_weights", "load_weights",
 MODEL_FORMAT = "cudacnn.model"
 WEIGHTS_FORMAT = "cudacnn.weights"
 FORMAT_VERSION = "1"
+OPTIMIZER_PREFIX = "__optimizer__/"
 
 
 def _version() -> str:
@@ -49,7 +52,7 @@ def load_weights(model, path) -> None:
     ``conv2d_4``), layers are paired in order instead, as Keras does.
     """
     tensors, _ = read_safetensors(path)
-    _assign_weights(model, tensors, path)
+    _assign_weights(model, _split_optimizer_state(tensors)[0], path)
 
 
 def save_model(model, path) -> None:
@@ -61,9 +64,12 @@ def save_model(model, path) -> None:
         "model_config": json.dumps(model.get_config()),
     }
     compile_config = _compile_config(model)
+    tensors = model.named_weights()
     if compile_config is not None:
         metadata["compile_config"] = json.dumps(compile_config)
-    write_safetensors(path, model.named_weights(), metadata)
+        metadata["optimizer_iterations"] = str(model.optimizer.iterations)
+        tensors.update({OPTIMIZER_PREFIX + name: value for name, value in model.optimizer.state_tensors().items()})
+    write_safetensors(path, tensors, metadata)
 
 
 def load_model(path, compile: bool = True):
@@ -73,6 +79,7 @@ def load_model(path, compile: bool = True):
     from .models import model_from_config
 
     tensors, metadata = read_safetensors(path)
+    tensors, optimizer_state = _split_optimizer_state(tensors)
     if metadata.get("format") != MODEL_FORMAT or "model_config" not in metadata:
         hint = (" (it holds weights only: build the model and call model.load_weights)"
                 if metadata.get("format") == WEIGHTS_FORMAT else "")
@@ -99,14 +106,29 @@ def load_model(path, compile: bool = True):
     _assign_weights(model, tensors, path)
     if compile and compile_config is not None:
         _compile_from_config(model, compile_config, path)
+        _restore_optimizer_state(model, optimizer_state, metadata.get("optimizer_iterations", "0"), path)
     return model
+
+
+def _split_optimizer_state(tensors):
+    """(the model's weights, the optimizer's state by "layer/param/slot") of a file's tensors."""
+    weights = {k: v for k, v in tensors.items() if not k.startswith(OPTIMIZER_PREFIX)}
+    state = {k[len(OPTIMIZER_PREFIX):]: v for k, v in tensors.items() if k.startswith(OPTIMIZER_PREFIX)}
+    return weights, state
+
+
+def _restore_optimizer_state(model, state, iterations, source) -> None:
+    try:
+        model.optimizer.load_state(state, int(iterations), model.named_weights())
+    except ValueError as exc:
+        raise ValueError(f"{source}: cannot restore the optimizer state ({exc}); load with compile=False "
+                         "to start the optimizer afresh") from None
 
 
 def _compile_config(model):
     """What ``model.compile`` was given, as JSON-able data (None if never compiled).
 
-    The optimizer's hyper-parameters are kept, its running state (moments,
-    step count) is not: a loaded model resumes training with fresh moments.
+    The optimizer's running state (moments, step count) is saved beside, as tensors.
     """
     optimizer, loss = getattr(model, "optimizer", None), getattr(model, "loss", None)
     if optimizer is None or loss is None:

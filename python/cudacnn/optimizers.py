@@ -5,6 +5,8 @@ layer and weight name; ``learning_rate`` is a plain attribute callbacks may chan
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .backend import get_array_module, is_gpu_array
 from .layers.base import to_device
 from . import ops
@@ -87,6 +89,37 @@ class Optimizer:
 
     def to(self, device):
         self._slots = {k: tuple(to_device(s, device) for s in v) for k, v in self._slots.items()}
+
+    def state_tensors(self):
+        """``{"layer/param/slot": array}``: the running state a saved model keeps."""
+        return {f"{layer}/{key}/{slot}": value for (layer, key), values in self._slots.items()
+                for slot, value in zip(self.slot_names, values)}
+
+    def load_state(self, tensors, iterations, weights):
+        """Take back ``state_tensors()`` and the step count, checked against the model's
+        ``weights`` ("layer/param" -> array); ValueError names what does not fit."""
+        if iterations < 0:
+            raise ValueError(f"a step count of {iterations}")
+        slots = {}
+        for name, value in tensors.items():
+            weight, _, slot = name.rpartition("/")
+            if slot not in self.slot_names or weight not in weights:
+                raise ValueError(f"{name!r} is no {type(self).__name__} slot of a weight of this model "
+                                 f"(slots: {list(self.slot_names)})")
+            target = weights[weight]
+            if tuple(value.shape) != tuple(target.shape) or value.dtype != target.dtype:
+                raise ValueError(f"{name!r} is {value.dtype} {tuple(value.shape)}, its weight "
+                                 f"{target.dtype} {tuple(target.shape)}")
+            slots.setdefault(weight, {})[slot] = value
+        restored = {}
+        for weight, values in slots.items():
+            if set(values) != set(self.slot_names):
+                raise ValueError(f"{weight!r} has slots {sorted(values)}, {type(self).__name__} keeps "
+                                 f"{list(self.slot_names)}")
+            layer, _, key = weight.rpartition("/")
+            device = "gpu" if is_gpu_array(weights[weight]) else "cpu"
+            restored[(layer, key)] = tuple(to_device(np.array(values[s]), device) for s in self.slot_names)
+        self._slots, self.iterations = restored, iterations
 
     def _update(self, params, grads, slot_lists):
         """One step on lists of weights, gradients and, per slot name, the slot arrays."""
