@@ -124,6 +124,9 @@ class Model(TrainingMixin, Layer):
     # ----- Layer interface (so models nest) --------------------------------------------------
     @property
     def trainable(self):
+        """Setting it sets every layer inside, as Keras. Afterwards each layer's own flag decides
+        whether it trains (``transfer.set_trainable`` relies on that); Keras would also keep the
+        layers of a frozen container frozen whatever their own flags."""
         return self._trainable
 
     @trainable.setter
