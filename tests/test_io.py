@@ -231,23 +231,11 @@ def test_saving_through_a_symlink_replaces_the_file_it_points_at(tmp_path):
     assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["model-v1.safetensors"]
 
 
-class _FullDisk:
+class _FullDisk(_CrashingFile):
     """A file on a full disk: every write fails with ENOSPC, naming no file (as real writes do)."""
-
-    def __init__(self, f):
-        self.f = f
 
     def write(self, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def __getattr__(self, name):
-        return getattr(self.f, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.f.close()
 
 
 @pytest.mark.parametrize("fail", ["open", "write", "replace"])

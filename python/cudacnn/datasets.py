@@ -27,13 +27,14 @@ import numbers
 import os
 import pickle
 import pickletools
-import tokenize
 import zipfile
 import zlib
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from .npy_header import read_npy_header
 
 __all__ = ["load_digits", "load_mnist", "load_fashion_mnist", "load_cifar10", "read_idx"]
 
@@ -212,16 +213,11 @@ def _check_npz_entry(archive: zipfile.ZipFile, key: str) -> None:
     name = f"{key}.npy"
     if name not in archive.namelist():
         raise KeyError(key)
-    fmt = np.lib.format
     with archive.open(name) as f:
         try:
-            version = fmt.read_magic(f)
-            read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
-            if read_header is None:
-                raise ValueError(f".npy format version {version} is not supported")
-            shape, _, dtype = read_header(f)
-        except (ValueError, SyntaxError, tokenize.TokenError) as exc:  # numpy parses the header as Python
-            raise ValueError(f"entry {name} has no valid .npy header ({exc.args[0] if exc.args else exc})") from None
+            shape, dtype = read_npy_header(f)
+        except ValueError as exc:
+            raise ValueError(f"entry {name} has no valid .npy header ({exc})") from None
         header_bytes = f.tell()
     nbytes = _check_declared_size(f"entry {name}", shape, dtype)
     holds = archive.getinfo(name).file_size - header_bytes

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import sys
-import tokenize
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ import numpy as np
 from .layers import Dense, Dropout, Flatten, GlobalAveragePooling2D
 from .layers.base import to_device, trusted_input
 from .models import Model
+from .npy_header import read_npy_header
 from .ops import _validate as check
 from .safetensors import atomic_write
 
@@ -166,16 +166,11 @@ def load_features(path, mmap=True):
 
 def _check_npy_file(path):
     """Read the .npy header of ``path`` and check that the data that follows is exactly what it declares."""
-    fmt = np.lib.format
     with open(path, "rb") as f:
         try:
-            version = fmt.read_magic(f)
-            read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
-            if read_header is None:
-                raise ValueError(f".npy format version {version} is not supported")
-            shape, _, dtype = read_header(f)
-        except (ValueError, SyntaxError, tokenize.TokenError) as exc:  # numpy parses the header as Python
-            raise ValueError(f"{path}: not a features (.npy) file ({exc.args[0] if exc.args else exc})") from None
+            shape, dtype = read_npy_header(f)
+        except ValueError as exc:
+            raise ValueError(f"{path}: not a features (.npy) file ({exc})") from None
         data_bytes = path.stat().st_size - f.tell()
     if dtype.kind not in "biuf":
         raise ValueError(f"{path}: features must be numbers, the file holds dtype {dtype}")
