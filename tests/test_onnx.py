@@ -289,3 +289,56 @@ def test_names_that_are_not_utf8_are_sanitized(tmp_path, field):
     assert "ab_" + names[field][4:] in [model.name, *(layer.name for layer in model.layers)]
     x = np.linspace(-1, 1, 64, dtype=np.float32).reshape(1, 1, 8, 8)
     np.testing.assert_array_equal(model.predict(x), np.maximum(x, 0))
+
+
+class _PooledFeatures(torch.nn.Module):
+    """Ends in adaptive_avg_pool2d(x, 1): ONNX keeps (N, C, 1, 1); then an optional 1x1 conv."""
+
+    def __init__(self, head_conv):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 3, 3)
+        self.head = torch.nn.Conv2d(3, 4, 1) if head_conv else None
+
+    def forward(self, x):
+        y = torch.nn.functional.adaptive_avg_pool2d(self.conv(x), 1)
+        return y if self.head is None else self.head(y)
+
+
+@pytest.mark.parametrize("head_conv", [False, True], ids=["pool-output", "conv-after-pool"])
+def test_a_global_pool_keeps_onnx_rank(tmp_path, head_conv):
+    """A pooled (N, C, 1, 1) tensor keeps its rank for what follows (it came back as (N, C), and a
+    Concat or Softmax after it counted axes from that shorter rank)."""
+    torch.manual_seed(0)
+    x = np.random.default_rng(0).standard_normal((2, 2, 6, 6)).astype(np.float32)
+    path = _export_torch(_PooledFeatures(head_conv).eval(), x, tmp_path / "p.onnx")
+    _close(conx.load(path).predict(x), _run_ort(path, x))
+
+
+def test_an_axis_counted_after_a_global_pool_is_refused_not_misread(tmp_path):
+    class JoinLast(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Conv2d(2, 3, 3), torch.nn.Conv2d(2, 3, 3)
+
+        def forward(self, x):
+            pool = torch.nn.functional.adaptive_avg_pool2d
+            return torch.cat([pool(self.a(x), 1), pool(self.b(x), 1)], dim=-1)
+
+    x = np.zeros((2, 2, 6, 6), np.float32)
+    path = _export_torch(JoinLast().eval(), x, tmp_path / "j.onnx")
+    with pytest.raises(ValueError, match=r"Concat .* only the channel axis 1 is supported, got -1"):
+        conx.load(path)
+
+
+def test_a_graph_exported_with_a_static_batch_imports(tmp_path):
+    """torch.onnx.export without dynamic_axes folds x.view(x.size(0), -1) to Reshape [batch, -1]."""
+    torch.manual_seed(0)
+    net = ref.LeNet().eval()
+    x = np.random.default_rng(1).standard_normal((4, 1, 28, 28)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.from_numpy(x),), str(tmp_path / "s.onnx"), dynamo=False, opset_version=13)
+    model = conx.load(tmp_path / "s.onnx")
+    _close(model.predict(x), _run_ort(tmp_path / "s.onnx", x))
+    with torch.no_grad():
+        _close(model.predict(x[:1]), net(torch.from_numpy(x[:1])).numpy())  # any batch size afterwards

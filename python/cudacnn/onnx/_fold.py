@@ -111,11 +111,12 @@ def shape_value(per_sample_shape) -> np.ndarray:
     return np.array([BATCH, *per_sample_shape], dtype=np.int64)
 
 
-def reshape_keeps_batch(target) -> tuple[int, ...]:
+def reshape_keeps_batch(target, fixed_batch=None) -> tuple[int, ...]:
     """Per-sample shape of a folded Reshape target that keeps the batch dimension first.
 
-    Accepts ``[BATCH, ...]``, ``[0, ...]`` (copy dim 0) and ``[-1, d1, ...]`` with fixed
-    ``d1...``; returns the remaining dims (may hold one -1). Raises ValueError when the
+    Accepts ``[BATCH, ...]``, ``[0, ...]`` (copy dim 0), ``[-1, d1, ...]`` with fixed
+    ``d1...`` and, for a graph exported with a static batch, ``[fixed_batch, ...]``;
+    returns the remaining dims (may hold one -1). Raises ValueError when the
     reshape would fold the batch into another dimension.
     """
     target = [int(t) for t in np.asarray(target).ravel()]
@@ -124,7 +125,7 @@ def reshape_keeps_batch(target) -> tuple[int, ...]:
     rest = target[1:]
     if any(t % BATCH == 0 and t != 0 for t in rest):
         raise ValueError(f"ONNX Reshape target {target} moves the batch dimension; unsupported")
-    if target[0] in (BATCH, 0):
+    if target[0] in (BATCH, 0) or (fixed_batch is not None and target[0] == fixed_batch):
         return tuple(rest)
     if target[0] == -1 and -1 not in rest:
         return tuple(rest)

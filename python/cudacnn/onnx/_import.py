@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -44,6 +45,7 @@ class _Importer:
         self.consumers = {}
         self.skipped = set()
         self.used_names = set()
+        self.fixed_batch = None  # the inputs' batch size when the graph was exported with a static one
         for node in graph.node:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
@@ -72,17 +74,36 @@ class _Importer:
             raise _error(node, f"input {index} ({node.input[index]!r}) must hold numbers, got dtype {value.dtype}")
         return value
 
-    def runtime(self, node, index=0):
+    def runtime(self, node, index=0, flattening=False):
+        """The tensor behind input ``index``. A global pool keeps ONNX's (C, 1, 1) as cudacnn's (C,);
+        a consumer that is not ``flattening`` it gets it reshaped back, so axes count as in ONNX."""
         if index >= len(node.input) or node.input[index] == "":
             raise _error(node, f"lacks its required input {index}")
-        name = self.resolve(node.input[index])
-        if name not in self.tensors:
+        if self.resolve(node.input[index]) not in self.tensors:
             raise ValueError(f"ONNX node {_label(node)} ({node.op_type}): input "
                              f"{node.input[index]!r} is not produced by the graph")
-        return self.tensors[name]
+        return self._tensor(node.input[index], flattening)
+
+    def _tensor(self, onnx_name, flattening=False):
+        name = self.resolve(onnx_name)
+        tensor, onnx_shape = self.tensors[name], self._onnx_shape_of(onnx_name)
+        if flattening or tuple(tensor.shape[1:]) == onnx_shape:
+            return tensor
+        key = f"{name} as {onnx_shape}"
+        if key not in self.tensors:
+            self.tensors[key] = L.Reshape(onnx_shape, name=self.layer_name(
+                SimpleNamespace(name=f"{name}_keepdims", op_type="reshape")))(tensor)
+        return self.tensors[key]
 
     def onnx_shape(self, node, index=0):
-        return self.onnx_shapes[self.resolve(node.input[index])]
+        return self._onnx_shape_of(node.input[index])
+
+    def _onnx_shape_of(self, name):
+        """The per-sample shape ONNX gives ``name``: the first one recorded along its aliases (a
+        flatten that aliases a pooled (C,) tensor records (C,) for its own output)."""
+        while name not in self.onnx_shapes and name in self.aliases:
+            name = self.aliases[name]
+        return self.onnx_shapes[name]
 
     def layer_name(self, node):
         """A unique layer name from an ONNX node (or graph input) name."""
@@ -122,6 +143,8 @@ class _Importer:
             if not dims or any(d <= 0 for d in per_sample):
                 raise ValueError(f"ONNX input {value.name!r} needs static non-batch dimensions, got "
                                  f"{[d.dim_param or d.dim_value for d in dims]}")
+            if dims and dims[0].dim_value > 0:
+                self.fixed_batch = dims[0].dim_value  # x.view(x.size(0), -1) then folds to [batch, -1]
             tensor = trusted_input(per_sample, name=self.layer_name(value))  # ONNX CNN inputs are NCHW
             self.tensors[value.name] = tensor
             self.onnx_shapes[value.name] = per_sample
@@ -158,7 +181,7 @@ class _Importer:
             name = self.resolve(value.name)
             if name not in self.tensors:
                 raise ValueError(f"ONNX output {value.name!r} is a constant or missing; nothing to compute")
-            outputs.append(self.tensors[name])
+            outputs.append(self._tensor(value.name))
         return Model(inputs[0] if len(inputs) == 1 else inputs,
                      outputs[0] if len(outputs) == 1 else outputs, name=model_name)
 
@@ -415,7 +438,7 @@ def _concat(imp, node, attrs):
 
 def _flatten_to(imp, node, per_sample):
     """Flatten a runtime tensor to ``per_sample`` = (features,), aliasing when it is already flat."""
-    x = imp.runtime(node)
+    x = imp.runtime(node, flattening=True)
     size = int(np.prod(x.shape[1:]))
     if per_sample not in ((size,), (-1,)):
         raise ValueError(f"ONNX {node.op_type} {_label(node)}: reshaping per-sample {imp.onnx_shape(node)} to "
@@ -434,15 +457,15 @@ def _flatten(imp, node, attrs):
 
 
 def _reshape(imp, node, attrs):
-    imp.runtime(node)
+    imp.runtime(node, flattening=True)
     target = imp.constant(node, 1, "shape")
     if target.dtype.kind not in "iu":
         raise _error(node, f"the target shape must be integers, got {target.tolist()}")
-    per_sample = _fold.reshape_keeps_batch(target)
+    per_sample = _fold.reshape_keeps_batch(target, imp.fixed_batch)
     if per_sample == tuple(imp.onnx_shape(node)):  # a no-op view, e.g. x.view(N, C, H, W)
         imp.alias(node)
         return
-    size = int(np.prod(imp.runtime(node).shape[1:]))
+    size = int(np.prod(imp.runtime(node, flattening=True).shape[1:]))
     if -1 not in per_sample and int(np.prod(per_sample)) != size:
         raise ValueError(f"ONNX Reshape {_label(node)}: target {list(imp.constant(node, 1))} for per-sample "
                          f"shape {imp.onnx_shape(node)} would move elements across the batch dimension")
