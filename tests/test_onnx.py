@@ -342,3 +342,16 @@ def test_a_graph_exported_with_a_static_batch_imports(tmp_path):
     _close(model.predict(x), _run_ort(tmp_path / "s.onnx", x))
     with torch.no_grad():
         _close(model.predict(x[:1]), net(torch.from_numpy(x[:1])).numpy())  # any batch size afterwards
+
+
+def test_a_layer_called_with_training_true_is_not_exported_as_inference(tmp_path):
+    from cudacnn.layers import BatchNormalization
+    inputs = Input((2, 5, 5))
+    x = BatchNormalization()(Conv2D(3, 3)(inputs), training=True)  # batch statistics, even in predict
+    with pytest.raises(ValueError, match=r"cannot export layer 'batch_normalization\w*' to ONNX: it is called "
+                                         r"with training=True"):
+        Model(inputs, x).export_onnx(tmp_path / "m.onnx")
+    inputs = Input((2, 5, 5))
+    fixed = Model(inputs, BatchNormalization()(Conv2D(3, 3)(inputs), training=False))
+    x = np.random.default_rng(0).standard_normal((2, 2, 5, 5)).astype(np.float32)
+    _close(fixed.predict(x), _run_ort(fixed.export_onnx(tmp_path / "ok.onnx"), x))

@@ -164,6 +164,9 @@ class _Exporter:
         for tensor in _topological(model.outputs):
             if id(tensor) in values:
                 continue
+            if tensor.training:  # e.g. BatchNormalization on batch statistics even in predict
+                raise ValueError(f"cannot export layer {tensor.layer.name!r} to ONNX: it is called with "
+                                 "training=True, which an inference graph cannot express")
             args = [values[id(p)] for p in tensor.inputs]
             if isinstance(tensor.layer, Model):  # nested: inline its graph
                 values[id(tensor)] = self.model(tensor.layer, args)[0]
