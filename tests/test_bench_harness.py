@@ -236,6 +236,25 @@ def test_functional_model_mirror_matches_with_add_concat_and_batchnorm():
     assert model.train_on_batch(x, y)["loss"] == pytest.approx(float(loss.detach()), rel=1e-5)
 
 
+def test_mirror_of_default_leaky_relu_slopes_and_of_a_batch_norm_without_scale_or_center():
+    """activation="leaky_relu" slopes by 0.2 here (torch's default is 0.01); a BatchNormalization
+    built without gamma or beta acts as one with ones and zeros."""
+    from cudacnn import layers, models, random
+
+    random.set_seed(6)
+    inp = layers.Input(shape=(2, 6, 6))
+    x = layers.Conv2D(3, 3, activation="leaky_relu")(inp)
+    x = layers.BatchNormalization(center=False)(layers.Activation("leaky_relu")(x))
+    x = layers.BatchNormalization(scale=False)(x)
+    model = models.Model(inp, layers.Dense(2)(layers.Flatten()(x)))
+    body, _ = benchmodels.torch_mirror(model)
+    body.eval()
+    data = np.random.default_rng(1).standard_normal((3, 2, 6, 6)).astype(np.float32)
+    with torch.no_grad():
+        mirrored = body(torch.from_numpy(data)).numpy()
+    assert max(relative_errors([model.predict(data)], [mirrored])) < 1e-5
+
+
 def test_committed_results_table_is_up_to_date():
     assert _benchmarks_module("make_table").main(["--check"]) == 0
 

@@ -234,3 +234,27 @@ def test_zoo_weights_argument_loads_a_state_dict_file(tmp_path):
     with pytest.raises(ValueError, match=r"resnet18: cudacnn ships and downloads no pretrained weights.*"
                                          r"weights='resnet18.pth'"):
         zoo.resnet18(weights="imagenet")
+
+
+@pytest.mark.parametrize("center,scale", [(True, False), (False, True), (False, False)])
+def test_batch_norm_without_gamma_or_beta_round_trips_through_torch(center, scale):
+    """torch keeps both affine weights or neither: the missing one goes out as ones or zeros,
+    and comes back as nothing."""
+    from cudacnn import layers as L
+    from cudacnn.interchange import torch_state_dict
+    from cudacnn.models import Sequential
+    model = Sequential([L.Conv2D(3, 3, input_shape=(2, 6, 6), name="conv"),
+                        L.BatchNormalization(center=center, scale=scale, name="bn")])
+    model.get_layer("bn").state["moving_mean"][:] = [0.5, -1.0, 2.0]
+    state = torch_state_dict(model, arch="plain")
+    net = torch.nn.Sequential()
+    net.add_module("conv", torch.nn.Conv2d(2, 3, 3))
+    net.add_module("bn", torch.nn.BatchNorm2d(3, eps=1e-3, affine=center or scale))
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+    x = _input((2, 6, 6))
+    _assert_logits_equal(model.predict(x), _torch_out(net.eval(), x))
+    again = Sequential([L.Conv2D(3, 3, input_shape=(2, 6, 6), name="conv"),
+                        L.BatchNormalization(center=center, scale=scale, name="bn")])
+    report = load_torch_state_dict(again, net.state_dict(), arch="plain")
+    assert report["unexpected"] == report["missing"] == []
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))

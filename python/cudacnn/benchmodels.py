@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layers.activations import LEAKY_RELU_SLOPE
+
 # The lectures' nets (the seed material); `cudacnn bench --models seed` picks those the zoo has.
 SEED_MODELS = ("mnist_workshop", "digits_cnn", "mnist_conv", "cifar10_conv", "cifar10_conv_pool",
                "cifar10_deeper", "allcnn_c")
@@ -82,8 +84,8 @@ def _activation(nn, name, config):
     table = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
     if name in table:
         return [table[name]()]
-    if name == "leaky_relu":
-        return [nn.LeakyReLU(config.get("negative_slope", 0.01))]
+    if name == "leaky_relu":  # activation="leaky_relu" slopes by our (Keras') default, not torch's 0.01
+        return [nn.LeakyReLU(config.get("negative_slope", LEAKY_RELU_SLOPE))]
     if name == "elu":
         return [nn.ELU(config.get("alpha", 1.0))]
     if name == "softmax":
@@ -136,8 +138,8 @@ def _mirror_layer(torch, layer):
         bn = (nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d)(
             in_shape[0], eps=config["epsilon"], momentum=1.0 - config["momentum"])
         with torch.no_grad():
-            bn.weight.copy_(params["gamma"])
-            bn.bias.copy_(params["beta"])
+            bn.weight.copy_(params.get("gamma", torch.ones_like(bn.weight)))  # absent without scale/center
+            bn.bias.copy_(params.get("beta", torch.zeros_like(bn.bias)))
             bn.running_mean.copy_(params["moving_mean"])
             bn.running_var.copy_(params["moving_variance"])
         modules.append(bn)

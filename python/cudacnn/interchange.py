@@ -87,6 +87,10 @@ def torch_state_dict(model, arch: str | None = None) -> dict:
             state[f"{module}.{name}"] = np.array(to_device(value, "cpu"), dtype=np.float32)
         if is_bn:
             state[f"{module}.num_batches_tracked"] = np.array(0, dtype=np.int64)
+            if ("gamma" in layer.params) != ("beta" in layer.params):  # torch has both or neither
+                channels = layer.state["moving_mean"].shape
+                state.setdefault(f"{module}.weight", np.ones(channels, np.float32))
+                state.setdefault(f"{module}.bias", np.zeros(channels, np.float32))
     return state
 
 
@@ -174,7 +178,8 @@ def load_torch_state_dict(model, source, arch: str | None = None, strict: bool =
             continue
         target = _our_key(key, layers, arch)
         if target is None:
-            unexpected.append(key)
+            if not _identity_affine(key, value, layers, arch):
+                unexpected.append(key)
             continue
         layer, store, param = target
         provided.add((layer.name, param))  # a mis-shaped tensor is reported once, not also as missing
@@ -201,6 +206,17 @@ def load_torch_state_dict(model, source, arch: str | None = None, strict: bool =
         old = store[param]
         store[param] = to_device(value, "gpu" if backend.is_gpu_array(old) else "cpu")
     return report
+
+
+def _identity_affine(torch_key, value, layers, arch) -> bool:
+    """A BatchNorm weight of ones or bias of zeros for one of our BatchNormalization layers built
+    without scale or center (torch keeps both or neither; they change nothing)."""
+    module_path, _, torch_param = torch_key.rpartition(".")
+    layer = layers.get(torch_module_to_layer(module_path, arch))
+    if layer is None or "moving_mean" not in layer.state or torch_param not in ("weight", "bias"):
+        return False
+    identity = 1.0 if torch_param == "weight" else 0.0
+    return value.shape == layer.state["moving_mean"].shape and bool(np.all(value == identity))
 
 
 def _check_model(model):
