@@ -258,3 +258,26 @@ def test_batch_norm_without_gamma_or_beta_round_trips_through_torch(center, scal
     report = load_torch_state_dict(again, net.state_dict(), arch="plain")
     assert report["unexpected"] == report["missing"] == []
     np.testing.assert_array_equal(again.predict(x), model.predict(x))
+
+
+def test_odd_state_dict_values_are_named_with_their_key_and_file(tmp_path):
+    torch.manual_seed(0)
+    net = ref.resnet18(num_classes=10)
+    model = zoo.resnet18(input_shape=(3, 32, 32), num_classes=10)
+    for what, value, message in [
+            ("meta", torch.empty(10, device="meta"), r"'fc.bias' is a meta tensor"),
+            ("ragged", [[1.0, 2.0], [3.0]], r"'fc.bias' is not an array"),
+            ("huge", torch.full((10,), 1e300, dtype=torch.float64), r"'fc.bias' holds values beyond float32's range")]:
+        state = {**net.state_dict(), "fc.bias": value}
+        with pytest.raises(ValueError, match=message):
+            load_torch_state_dict(model, state)
+        torch.save(state, tmp_path / f"{what}.pt")
+        with pytest.raises(ValueError, match=rf"{what}\.pt: state_dict entry " + message):
+            load_torch_state_dict(model, tmp_path / f"{what}.pt")
+    # A training checkpoint keeps the weights under "model" (or "state_dict", "model_state_dict").
+    torch.save({"model": net.state_dict(), "epoch": 3}, tmp_path / "checkpoint.pt")
+    assert load_torch_state_dict(model, tmp_path / "checkpoint.pt")["loaded"] > 0
+    del_key = {k: v for k, v in net.state_dict().items() if k != "fc.bias"}
+    torch.save(del_key, tmp_path / "short.pt")
+    with pytest.raises(ValueError, match=r"short.pt: state_dict does not match the resnet18 architecture"):
+        load_torch_state_dict(model, tmp_path / "short.pt")

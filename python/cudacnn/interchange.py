@@ -118,17 +118,34 @@ def read_state_dict(source) -> dict:
             except Exception as exc:  # pickled code, a truncated file, not a torch file at all
                 raise ValueError(f"{path}: not a loadable state_dict (weights_only=True refused it: "
                                  f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
-            if isinstance(source, dict) and "state_dict" in source and isinstance(source["state_dict"], dict):
-                source = source["state_dict"]
+            source = _unwrap_checkpoint(source)
         else:
             raise ValueError(f"{path}: expected a .pt, .pth, .bin or .safetensors file")
+        try:
+            return read_state_dict(source)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: {exc}") from None
     if not isinstance(source, dict):
         raise TypeError(f"a state_dict must be a dict of arrays, got {type(source).__name__}")
     return {str(key): _as_numpy(key, value) for key, value in source.items()}
 
 
+# Where training scripts keep the weights inside a checkpoint dict (with the epoch, the optimizer...).
+_CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
+
+
+def _unwrap_checkpoint(source):
+    if isinstance(source, dict):
+        for key in _CHECKPOINT_KEYS:
+            if isinstance(source.get(key), dict):
+                return source[key]
+    return source
+
+
 def _as_numpy(key, value) -> np.ndarray:
     if hasattr(value, "detach"):  # a torch tensor
+        if getattr(value, "is_meta", False):
+            raise ValueError(f"state_dict entry {key!r} is a meta tensor: it has a shape but no values")
         value = value.detach().cpu()
         if value.is_floating_point() and value.element_size() < 4:
             value = value.float()  # bfloat16 / float16 (NumPy has no bfloat16); our weights are float32
@@ -137,7 +154,17 @@ def _as_numpy(key, value) -> np.ndarray:
         except (TypeError, RuntimeError) as exc:
             raise TypeError(f"state_dict entry {key!r}: cannot convert a {value.dtype} tensor to NumPy "
                             f"({exc})") from None
-    return np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError as exc:  # a ragged list
+        raise ValueError(f"state_dict entry {key!r} is not an array ({exc})") from None
+    if array.dtype.kind == "f" and array.size and not np.all(np.abs(array[np.isfinite(array)]) <= _FLOAT32_MAX):
+        raise ValueError(f"state_dict entry {key!r} holds values beyond float32's range (up to "
+                         f"{float(np.abs(array[np.isfinite(array)]).max()):.3g}); they would load as inf")
+    return array
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _our_key(torch_key: str, layers: dict, arch: str):
@@ -198,7 +225,8 @@ def load_torch_state_dict(model, source, arch: str | None = None, strict: bool =
         listed = ", ".join(f"{key} ({dtype})" for key, dtype in not_numbers)
         raise ValueError(f"state_dict tensors must hold real numbers; not so for: {listed}")
     if strict and (missing or unexpected or mismatched):
-        raise ValueError(_describe(report, arch))
+        where = f"{source}: " if isinstance(source, (str, os.PathLike)) else ""
+        raise ValueError(where + _describe(report, arch))
     # Convert everything first, so that no weight changes unless all of them can.
     converted = [(store, param, np.ascontiguousarray(value, dtype=store[param].dtype))
                  for _, store, param, value in assignments]
