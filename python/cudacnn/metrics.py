@@ -35,7 +35,8 @@ TARGET_RULES = {sparse_categorical_accuracy: class_indices, categorical_accuracy
 def _mean_of(fn, loss):
     """A user metric ``fn(y_true, y_pred)`` in Keras' convention: it sees the model's outputs
     (probabilities, also when the loss absorbs the output activation) and returns per-sample
-    values or their batch mean; the logs report the mean over all samples."""
+    values or their batch mean; the logs report the mean of all values returned, as Keras' Mean
+    metric does (per-sample values weigh by samples, batch means by batches)."""
     from . import ops
 
     def metric(y_pred, y_true, logits=False):
@@ -45,8 +46,7 @@ def _mean_of(fn, loss):
         values = xp.asarray(fn(y_true, y_pred), dtype=xp.float32)
         if values.size == 0:
             raise ValueError(f"metric {getattr(fn, '__name__', fn)!r} returned no values")
-        count = y_pred.shape[0]
-        return values.mean() * count, count
+        return values.sum(), values.size  # Keras' Mean: a returned batch mean counts once
 
     return metric
 
@@ -56,6 +56,8 @@ def resolve(name, loss, output_channels=None):
     "acc", "val_acc") and pick their kind as Keras does: binary for one output channel (or
     binary cross-entropy), sparse for sparse cross-entropy, else categorical."""
     if callable(name) and not isinstance(name, str):
+        if name in _BY_NAME.values():  # ours, given as a function: already in the internal form
+            return name.__name__, name
         return getattr(name, "__name__", "metric"), _mean_of(name, loss)
     key = str(name).lower()
     if key in ("accuracy", "acc"):
