@@ -241,10 +241,9 @@ def _identity_affine(torch_key, value, layers, arch) -> bool:
     without scale or center (torch keeps both or neither; they change nothing)."""
     module_path, _, torch_param = torch_key.rpartition(".")
     layer = layers.get(torch_module_to_layer(module_path, arch))
-    if layer is None or "moving_mean" not in layer.state or torch_param not in ("weight", "bias"):
-        return False
-    identity = 1.0 if torch_param == "weight" else 0.0
-    return value.shape == layer.state["moving_mean"].shape and bool(np.all(value == identity))
+    omitted = getattr(layer, "omitted_weights", dict)()
+    param = _BN_NAMES.get(torch_param)
+    return param in omitted and value.shape == layer.state["moving_mean"].shape and bool(np.all(value == omitted[param]))
 
 
 def _check_model(model):

@@ -17,6 +17,7 @@ in one ValueError before changing any weight.
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 
@@ -27,7 +28,9 @@ __all__ = ["save_model", "load_model", "save_weights", "load_weights",
 
 MODEL_FORMAT = "cudacnn.model"
 WEIGHTS_FORMAT = "cudacnn.weights"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "1"  # weights, and models without optimizer state
+STATE_FORMAT_VERSION = "2"  # models with their optimizer's state: a reader of version 1 says so
+READABLE_VERSIONS = (FORMAT_VERSION, STATE_FORMAT_VERSION)
 OPTIMIZER_PREFIX = "__optimizer__/"
 
 
@@ -55,8 +58,9 @@ def load_weights(model, path) -> None:
     _assign_weights(model, _split_optimizer_state(tensors)[0], path)
 
 
-def save_model(model, path) -> None:
-    """Write architecture, compile config (if any) and weights to one file."""
+def save_model(model, path, include_optimizer=True) -> None:
+    """Write architecture, compile config (if any), weights and (``include_optimizer``, as Keras 2)
+    the optimizer's state to one file."""
     metadata = {
         "format": MODEL_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -67,8 +71,11 @@ def save_model(model, path) -> None:
     tensors = model.named_weights()
     if compile_config is not None:
         metadata["compile_config"] = json.dumps(compile_config)
-        metadata["optimizer_iterations"] = str(model.optimizer.iterations)
-        tensors.update({OPTIMIZER_PREFIX + name: value for name, value in model.optimizer.state_tensors().items()})
+        state = model.optimizer.state_tensors(tensors) if include_optimizer else {}
+        if state:
+            metadata["format_version"] = STATE_FORMAT_VERSION
+            metadata["optimizer_iterations"] = str(model.optimizer.iterations)
+            tensors.update({OPTIMIZER_PREFIX + name: value for name, value in state.items()})
     write_safetensors(path, tensors, metadata)
 
 
@@ -84,10 +91,10 @@ def load_model(path, compile: bool = True):
         hint = (" (it holds weights only: build the model and call model.load_weights)"
                 if metadata.get("format") == WEIGHTS_FORMAT else "")
         raise ValueError(f"{path}: not a cudacnn model file{hint}")
-    if metadata.get("format_version") != FORMAT_VERSION:
+    if metadata.get("format_version") not in READABLE_VERSIONS:
         raise ValueError(f"{path}: model file format version {metadata.get('format_version')!r} "
                          f"(written by cudacnn {metadata.get('cudacnn_version', '?')}); "
-                         f"this cudacnn reads version {FORMAT_VERSION}")
+                         f"this cudacnn reads versions {', '.join(READABLE_VERSIONS)}")
     try:
         config = json.loads(metadata["model_config"])
         compile_config = json.loads(metadata["compile_config"]) if "compile_config" in metadata else None
@@ -119,10 +126,13 @@ def _split_optimizer_state(tensors):
 
 def _restore_optimizer_state(model, state, iterations, source) -> None:
     try:
-        model.optimizer.load_state(state, int(iterations), model.named_weights())
+        skipped = model.optimizer.load_state(state, int(iterations), model.named_weights())
     except ValueError as exc:
         raise ValueError(f"{source}: cannot restore the optimizer state ({exc}); load with compile=False "
                          "to start the optimizer afresh") from None
+    if skipped:  # as Keras, which skips optimizer variables that do not match
+        warnings.warn(f"{source}: optimizer state left out, it fits no weight of the model: {skipped}; "
+                      "those weights start with fresh slots", stacklevel=3)
 
 
 def _compile_config(model):
@@ -152,7 +162,17 @@ def _compile_from_config(model, config, source) -> None:
                          "load with compile=False and compile the model yourself") from None
 
 
+def _without_omitted_weights(model, tensors: dict) -> dict:
+    """The file's tensors less the affine weights a layer does without when they hold the constant
+    it uses instead (BatchNormalization(scale=False) saved gamma = 1 before it stopped creating it)."""
+    omitted = {f"{layer.name}/{name}": value for layer in model.leaf_layers()
+               for name, value in getattr(layer, "omitted_weights", dict)().items()}
+    return {name: array for name, array in tensors.items()
+            if not (name in omitted and np.all(array == omitted[name]))}
+
+
 def _assign_weights(model, tensors: dict, source) -> None:
+    tensors = _without_omitted_weights(model, tensors)
     targets = model.named_weights()
     if not targets and tensors:
         raise ValueError(f"{source}: the model has no weights yet; build it first "

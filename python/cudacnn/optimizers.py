@@ -90,36 +90,35 @@ class Optimizer:
     def to(self, device):
         self._slots = {k: tuple(to_device(s, device) for s in v) for k, v in self._slots.items()}
 
-    def state_tensors(self):
-        """``{"layer/param/slot": array}``: the running state a saved model keeps."""
+    def state_tensors(self, weights):
+        """``{"layer/param/slot": array}``: the running state a saved model keeps, for its
+        ``weights`` ("layer/param" -> array) only (the optimizer may have served others)."""
         return {f"{layer}/{key}/{slot}": value for (layer, key), values in self._slots.items()
+                if _fits(values[0], weights.get(f"{layer}/{key}"))
                 for slot, value in zip(self.slot_names, values)}
 
     def load_state(self, tensors, iterations, weights):
-        """Take back ``state_tensors()`` and the step count, checked against the model's
-        ``weights`` ("layer/param" -> array); ValueError names what does not fit."""
+        """Take back ``state_tensors()`` and the step count for the model's ``weights``
+        ("layer/param" -> array); returns the names of the slots that fit no weight, left out."""
         if iterations < 0:
             raise ValueError(f"a step count of {iterations}")
-        slots = {}
+        slots, skipped = {}, []
         for name, value in tensors.items():
             weight, _, slot = name.rpartition("/")
-            if slot not in self.slot_names or weight not in weights:
-                raise ValueError(f"{name!r} is no {type(self).__name__} slot of a weight of this model "
-                                 f"(slots: {list(self.slot_names)})")
-            target = weights[weight]
-            if tuple(value.shape) != tuple(target.shape) or value.dtype != target.dtype:
-                raise ValueError(f"{name!r} is {value.dtype} {tuple(value.shape)}, its weight "
-                                 f"{target.dtype} {tuple(target.shape)}")
-            slots.setdefault(weight, {})[slot] = value
+            if slot in self.slot_names and _fits(value, weights.get(weight)):
+                slots.setdefault(weight, {})[slot] = value
+            else:
+                skipped.append(name)
         restored = {}
         for weight, values in slots.items():
             if set(values) != set(self.slot_names):
-                raise ValueError(f"{weight!r} has slots {sorted(values)}, {type(self).__name__} keeps "
-                                 f"{list(self.slot_names)}")
+                skipped += [f"{weight}/{slot}" for slot in values]
+                continue
             layer, _, key = weight.rpartition("/")
             device = "gpu" if is_gpu_array(weights[weight]) else "cpu"
             restored[(layer, key)] = tuple(to_device(np.array(values[s]), device) for s in self.slot_names)
         self._slots, self.iterations = restored, iterations
+        return sorted(skipped)
 
     def _update(self, params, grads, slot_lists):
         """One step on lists of weights, gradients and, per slot name, the slot arrays."""
@@ -129,6 +128,10 @@ class Optimizer:
         config = {"name": type(self).__name__, "learning_rate": self.learning_rate,
                   "weight_decay": self.weight_decay}
         return {**config, "decay": self.decay} if self.decay else config
+
+
+def _fits(slot, weight) -> bool:
+    return weight is not None and tuple(slot.shape) == tuple(weight.shape) and slot.dtype == weight.dtype
 
 
 class SGD(Optimizer):

@@ -40,6 +40,11 @@ class BatchNormalization(Layer):
         self.add_weight("moving_mean", channels, "zeros", trainable=False)
         self.add_weight("moving_variance", channels, "ones", trainable=False)
 
+    def omitted_weights(self) -> dict:
+        """``{name: value}`` of the affine weights this layer does without (gamma acts as 1 without
+        scale, beta as 0 without center): files from before they were omitted, or from torch, hold them."""
+        return {**({} if self.scale else {"gamma": 1.0}), **({} if self.center else {"beta": 0.0})}
+
     def _gamma_beta(self):
         # An absent gamma acts as 1, an absent beta as 0 (like the moving statistics in device and dtype).
         xp = backend.get_array_module(self.state["moving_mean"])
