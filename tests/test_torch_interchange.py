@@ -234,6 +234,12 @@ def test_zoo_weights_argument_loads_a_state_dict_file(tmp_path):
     with pytest.raises(ValueError, match=r"resnet18: cudacnn ships and downloads no pretrained weights.*"
                                          r"weights='resnet18.pth'"):
         zoo.resnet18(weights="imagenet")
+    # include_top given by position counts too; a file of another net is refused, even headless.
+    positional = zoo.vgg16((3, 32, 32), 1000, False, weights=tmp_path / "vgg16.pth")
+    np.testing.assert_array_equal(positional.predict(x), base.predict(x))
+    torch.save(ref.resnet18(num_classes=10).state_dict(), tmp_path / "r18.pth")
+    with pytest.raises(ValueError, match=r"vgg16: .*r18.pth does not fit this model: missing \['block1_conv1/kernel'"):
+        zoo.vgg16(input_shape=(3, 32, 32), include_top=False, weights=tmp_path / "r18.pth")
 
 
 @pytest.mark.parametrize("center,scale", [(True, False), (False, True), (False, False)])

@@ -38,7 +38,13 @@ def _with_weights(builder):
         model = builder(*args, **kwargs)
         if weights is not None:
             from ..interchange import load_torch_state_dict
-            load_torch_state_dict(model, weights, arch=builder.__name__, strict=kwargs.get("include_top", True))
+            include_top = signature.bind(*args, **kwargs).arguments.get("include_top", True)
+            # Without the top the file's classifier is left over; every weight we have must still come from it.
+            report = load_torch_state_dict(model, weights, arch=builder.__name__, strict=include_top)
+            if report["missing"] or report["mismatched"]:
+                raise ValueError(f"{builder.__name__}: {weights} does not fit this model: missing "
+                                 f"{report['missing'][:4]}{'...' if len(report['missing']) > 4 else ''}, "
+                                 f"mismatched {report['mismatched'][:4]}")
         return model
 
     signature = inspect.signature(builder)
