@@ -614,3 +614,25 @@ def test_more_steps_than_a_sequence_holds_read_it_again():
     batches = ImageDataGenerator().flow(x, batch_size=16, shuffle=False)  # 16, 16 and 8 images
     assert model.predict(batches, steps=5).shape == (16 + 16 + 8 + 16 + 16, 3)
     assert len(model.predict([x[:4], x[4:8]], steps=3)) == 12
+
+
+def test_a_single_output_in_a_list_predicts_an_array_and_float_steps_round_up():
+    """Keras returns an array for Model(x, [y]); Keras 2 runs steps_per_epoch=len(x)/32 to the end."""
+    from cudacnn import Model
+    inputs = L.Input((1, 6, 6))
+    model = Model(inputs, [L.Dense(3)(L.Flatten()(inputs))])
+    x, y = blobs(40)
+    assert isinstance(model.predict(x), np.ndarray) and model.predict(x).shape == (40, 3)
+    seen = []
+
+    class Counter(callbacks.Callback):
+        needs_batch_logs = True
+
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(batch)
+    model = cnn()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(iter([(x[:8], y[:8])] * 3), steps_per_epoch=len(x[:20]) / 8, verbose=0, callbacks=[Counter()])
+    assert seen == [0, 1, 2]
+    with pytest.raises(TypeError, match=r"steps_per_epoch \(or steps\) must be an int"):
+        model.fit(iter([(x, y)]), steps_per_epoch=float("nan"), verbose=0)

@@ -7,6 +7,7 @@ back only when the progress bar refreshes or an epoch ends.
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
 import warnings
@@ -373,7 +374,7 @@ class TrainingMixin:
             xp = backend.get_array_module(*parts)
             out = xp.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
             outputs.append(out if on_gpu else to_device(out, "cpu"))
-        return outputs[0] if self._single_output else outputs
+        return outputs[0] if len(outputs) == 1 else outputs  # Model(x, [y]) too, as Keras
 
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=_length(x, "x"))
@@ -460,6 +461,8 @@ class BatchSource:
             if not hasattr(x, "__len__"):
                 raise ValueError(f"{what} is a generator without len(): give steps_per_epoch / steps")
             steps = len(x)
+        if check.is_real(steps) and not check.is_int(steps) and math.isfinite(steps) and steps > 0:
+            steps = math.ceil(steps)  # len(x) / batch_size, as Keras 2 runs it: the partial step too
         self.steps = check.integer("batches", "steps_per_epoch (or steps)", steps, minimum=1)
 
     def stage_on_gpu(self, fraction=0.25):
