@@ -95,8 +95,8 @@ def test_functional_summary_has_connected_to_column():
     out = Dense(2)(Flatten()(Add(name="join")([a, b])))
     model = Model(inputs, out)
     lines = []
-    model.summary(print_fn=lines.append)
-    text = lines[0]
+    model.summary(print_fn=lines.append)  # line by line, as Keras
+    text = "\n".join(lines)
     assert "Connected to" in text
     assert "left[0][0], right[0][0]" in text
     assert "[(None, 3, 8, 8)]" in text
@@ -122,8 +122,24 @@ def test_a_functional_chain_prints_like_keras_vgg16():
     model = Model(inputs, Dense(2, name="predictions")(Flatten(name="flatten")(x)))
     lines = []
     model.summary(print_fn=lines.append)
-    text = lines[0]
+    text = "\n".join(lines)
     assert "Connected to" not in text and "[0][0]" not in text
     rows = [line.split() for line in text.splitlines()]
     assert ["input_1", "(InputLayer)", "(None,", "3,", "8,", "8)", "0"] in rows
     assert ["block1_conv1", "(Conv2D)", "(None,", "4,", "8,", "8)", "112"] in rows
+
+
+def test_summary_lines_fit_a_given_line_length_and_nested_functional_models_say_so():
+    from cudacnn.layers import Input
+    inputs = Input((3,))
+    inner = Model(inputs, Dense(4, name="a_rather_long_dense_layer_name")(inputs), name="inner")
+    model = Sequential([inner, Dense(2)])
+    lines = []
+    model.summary(line_length=40, print_fn=lines.append)
+    assert len(lines) > 8 and max(len(line) for line in lines) <= 40
+    assert any(line.split()[:1] == ["inner"] for line in lines)
+    wide = []
+    model.summary(print_fn=wide.append)
+    assert any("inner (Functional)" in line for line in wide)
+    with pytest.raises(ValueError, match="has an input but no layers yet"):
+        Sequential([Input((3,))]).summary()

@@ -450,6 +450,8 @@ class Sequential(Model):
     def _require_graph(self, input_shape=None):
         if not self.built and input_shape is not None and not isinstance(input_shape, list):
             self.build(input_shape)
+        if not self.built and self._input_tensor is not None and not self._stack:
+            raise ValueError(f"model {self.name!r} has an input but no layers yet: add some")
         super()._require_graph()
 
     def get_config(self):

@@ -34,8 +34,8 @@ def summary_rows(model, chain=False):
         else:
             shape = layer.output_shape
             connected = ", ".join(f"{p.layer.name}[0][0]" for p in tensor.inputs) if tensor is not None else ""
-        rows.append((f"{layer.name} ({type(layer).__name__})", _shape_text(shape),
-                     layer.count_params(), connected))
+        kind = "Functional" if type(layer).__name__ == "Model" else type(layer).__name__  # Keras' name
+        rows.append((f"{layer.name} ({kind})", _shape_text(shape), layer.count_params(), connected))
     return rows
 
 
@@ -47,10 +47,14 @@ def summary_text(model, line_length=None):
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else [])
     cells = [[r[0], r[1], f"{r[2]:,}"] + ([r[3]] if functional else []) for r in rows]
     widths = [max(len(headers[i]), *(len(c[i]) for c in cells)) + 3 for i in range(len(headers))]
+    if line_length is not None and line_length < sum(widths) + 1:
+        # As Keras: a given line_length fixes the columns, and longer cells are cut to fit.
+        widths = [max(4, w * (line_length - 1) // sum(widths)) for w in widths]
+        widths[-1] = max(4, line_length - 1 - sum(widths[:-1]))
     width = max(sum(widths), line_length or 0)
 
     def line(values):
-        return " " + "".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
+        return " " + "".join(v[:w - 1].ljust(w) for v, w in zip(values, widths)).rstrip()
 
     total = model.count_params()
     trainable = model.count_trainable_params()
@@ -66,5 +70,6 @@ def summary_text(model, line_length=None):
 
 
 def print_summary(model, line_length=None, print_fn=None):
-    text = summary_text(model, line_length)
-    (print_fn or print)(text)
+    """Print the table; ``print_fn`` gets it line by line, as in Keras (e.g. ``lines.append``)."""
+    for line in summary_text(model, line_length).split("\n"):
+        (print_fn or print)(line)
