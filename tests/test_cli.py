@@ -294,3 +294,16 @@ def test_a_diverged_run_writes_standard_json(tmp_path):
         raise ValueError(f"non-standard JSON constant {constant}")
     summary = json.loads((out / "run.json").read_text(), parse_constant=refuse)
     assert summary["test_loss"] is None
+
+
+def test_an_out_path_the_file_system_cannot_take_is_a_usage_error(tmp_path, capsys):
+    too_long = str(tmp_path / ("d" * 300))
+    for command in (["bench", *QUICK_BENCH], ["train", "--epochs", "1", "--quiet"]):
+        code, _, err = run_main([*command, "--out", too_long], capsys)
+        assert code == 2 and "--out: cannot use" in err and "File name too long" in err and "Traceback" not in err
+
+
+def test_a_repeated_bench_name_runs_once():
+    from cudacnn import bench
+    args = bench.parse_args([*QUICK_BENCH, "--ops", "max_pool2d,max_pool2d", "--directions", "fwd,fwd,bwd"])
+    assert bench._split(args.ops) == ["max_pool2d"] and bench._split(args.directions) == ["fwd", "bwd"]

@@ -152,7 +152,8 @@ def write_chart(path: Path, rows: list[dict], title: str) -> bool:
 
 # ----- command line -----------------------------------------------------------------------------
 def _split(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+    """Comma-separated names, each once (a repeat would run and compare a case with itself)."""
+    return list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
 
 
 def parse_args(argv):

@@ -120,18 +120,21 @@ def output_dir_problem(directory, files=()) -> str | None:
     Checked before long work starts, so a bad --out is not found only at the end.
     """
     directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        return f"{directory} exists and is not a directory"
-    existing = directory
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"cannot create {directory}: {existing} is not a directory"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"cannot write in {existing}: permission denied"
-    for name in files:
-        if (directory / name).is_dir():
-            return f"cannot write {directory / name}: it is a directory"
+    try:
+        if directory.exists() and not directory.is_dir():
+            return f"{directory} exists and is not a directory"
+        existing = directory
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            return f"cannot create {directory}: {existing} is not a directory"
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return f"cannot write in {existing}: permission denied"
+        for name in files:
+            if (directory / name).is_dir():
+                return f"cannot write {directory / name}: it is a directory"
+    except OSError as exc:  # a name too long for the file system, a loop of links...
+        return f"cannot use {directory}: {exc.strerror or exc}"
     return None
 
 
