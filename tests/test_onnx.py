@@ -355,3 +355,19 @@ def test_a_layer_called_with_training_true_is_not_exported_as_inference(tmp_path
     fixed = Model(inputs, BatchNormalization()(Conv2D(3, 3)(inputs), training=False))
     x = np.random.default_rng(0).standard_normal((2, 2, 5, 5)).astype(np.float32)
     _close(fixed.predict(x), _run_ort(fixed.export_onnx(tmp_path / "ok.onnx"), x))
+
+
+def test_export_of_conv1d_reshape_zero_padding_and_global_max_pool(tmp_path, rng):
+    from cudacnn import layers as L
+    inputs = Input((2, 9))
+    x = L.Conv1D(3, 3, padding="same", strides=2, activation="relu")(inputs)
+    x = L.Conv1D(4, 2, dilation_rate=2)(x)
+    x = L.Reshape((4, 1, 3))(x)
+    x = L.ZeroPadding2D(((1, 0), (2, 1)))(x)
+    maps = L.Conv2D(2, (2, 3))(x)  # sees where the padding went
+    model = Model(inputs, [Dense(2)(L.GlobalMaxPooling2D()(maps)), maps])
+    data = rng.standard_normal((3, 2, 9)).astype(np.float32)
+    path = model.export_onnx(tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for ours, theirs in zip(model.predict(data), session.run(None, {session.get_inputs()[0].name: data})):
+        _close(ours, theirs)

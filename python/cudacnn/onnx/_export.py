@@ -32,15 +32,18 @@ def _same_pads(size, kernel, stride, dilation=1):
     return total // 2, total - total // 2
 
 
-def _pads(padding, in_hw, kernel, strides, dilations=(1, 1)):
-    """ONNX ``pads`` [top, left, bottom, right] for a cudacnn padding value."""
+def _pads(padding, spatial, kernel, strides, dilations=None):
+    """ONNX ``pads`` (every spatial start, then every end: [top, left, bottom, right] in 2-D) for a
+    cudacnn padding value."""
+    dilations = dilations or (1,) * len(spatial)
     if padding == "valid":
-        return [0, 0, 0, 0]
-    if padding == "same":
-        (top, bottom), (left, right) = (_same_pads(*args) for args in zip(in_hw, kernel, strides, dilations))
-        return [top, left, bottom, right]
-    ph, pw = (padding, padding) if isinstance(padding, int) else tuple(padding)
-    return [ph, pw, ph, pw]
+        pairs = [(0, 0)] * len(spatial)
+    elif padding == "same":
+        pairs = [_same_pads(*args) for args in zip(spatial, kernel, strides, dilations)]
+    else:
+        values = (padding,) * len(spatial) if isinstance(padding, int) else tuple(padding)
+        pairs = [(v, v) for v in values]
+    return [start for start, _ in pairs] + [end for _, end in pairs]
 
 
 def _padding(config):
@@ -97,7 +100,7 @@ class _Exporter:
         config = layer.get_config()
         x = inputs[0]
         shape = layer.input_shape  # includes the batch (None)
-        if kind == "Conv2D":
+        if kind in ("Conv2D", "Conv1D"):
             kernel = tuple(config["kernel_size"])
             strides, dilations = tuple(config["strides"]), tuple(config["dilation_rate"])
             pad_value = _padding(config)
@@ -121,9 +124,16 @@ class _Exporter:
             if kind == "AveragePooling2D":
                 return self.node("AveragePool", [x], layer.name, count_include_pad=0, **attrs)
             return self.node("MaxPool", [x], layer.name, **attrs)
-        if kind == "GlobalAveragePooling2D":
-            pooled = self.node("GlobalAveragePool", [x], layer.name)
-            return self.node("Flatten", [pooled], f"{layer.name}_flatten", axis=1)
+        if kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
+            op = "GlobalAveragePool" if kind == "GlobalAveragePooling2D" else "GlobalMaxPool"
+            return self.node("Flatten", [self.node(op, [x], layer.name)], f"{layer.name}_flatten", axis=1)
+        if kind == "ZeroPadding2D":
+            (top, bottom), (left, right) = config["padding"]
+            pads = self.constant(f"{layer.name}.pads", np.array([0, 0, top, left, 0, 0, bottom, right], np.int64))
+            return self.node("Pad", [x, pads], layer.name, mode="constant")
+        if kind == "Reshape":  # per sample; 0 keeps the batch dimension
+            target = self.constant(f"{layer.name}.shape", np.array([0, *config["target_shape"]], np.int64))
+            return self.node("Reshape", [x, target], layer.name)
         if kind == "Flatten":
             return self.node("Flatten", [x], layer.name, axis=1)
         if kind == "BatchNormalization":
