@@ -112,6 +112,10 @@ def test_unsupported_graphs_raise_clear_errors(tmp_path, rng):
                         helper.make_node("LRN", ["c"], ["y"], size=3)], {"w": w}, (4, 8, 8), "LRN"),
         "batch-moving reshape": ([helper.make_node("Reshape", ["x", "s"], ["y"])],
                                  {"s": np.array([-1, 3], np.int64)}, (3,), "batch"),
+        "reflect pad": ([helper.make_node("Pad", ["x", "p"], ["y"], mode="reflect")],
+                        {"p": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)}, (3, 10, 10), "only zero padding"),
+        "channel pad": ([helper.make_node("Pad", ["x", "p"], ["y"])],
+                        {"p": np.array([0, 1, 0, 0, 0, 0, 0, 0], np.int64)}, (4, 8, 8), "height and width"),
     }
     for name, (nodes, inits, out_shape, message) in cases.items():
         path = tmp_path / f"{name.replace(' ', '_')}.onnx"
@@ -371,3 +375,23 @@ def test_export_of_conv1d_reshape_zero_padding_and_global_max_pool(tmp_path, rng
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for ours, theirs in zip(model.predict(data), session.run(None, {session.get_inputs()[0].name: data})):
         _close(ours, theirs)
+
+
+class _PaddedMaxPooled(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 3, 3)
+
+    def forward(self, x):
+        x = self.conv(torch.nn.functional.pad(x, (2, 1, 1, 0)))  # left, right, top, bottom
+        return torch.flatten(torch.nn.functional.adaptive_max_pool2d(x, 1), 1)
+
+
+def test_import_of_zero_padding_and_global_max_pool(tmp_path):
+    torch.manual_seed(0)
+    x = np.random.default_rng(0).standard_normal((2, 2, 5, 6)).astype(np.float32)
+    path = _export_torch(_PaddedMaxPooled().eval(), x, tmp_path / "p.onnx")
+    assert {"Pad", "GlobalMaxPool"} <= {n.op_type for n in onnx.load(str(path)).graph.node}
+    model = conx.load(path)
+    _close(model.predict(x), _run_ort(path, x))
+    _close(conx.load(model.export_onnx(tmp_path / "again.onnx")).predict(x), model.predict(x))

@@ -383,9 +383,26 @@ def _pool(imp, node, attrs):
     imp.emit(node, layer, x)
 
 
-def _global_avg_pool(imp, node, attrs):
+def _global_pool(layer_class):
+    def handler(imp, node, attrs):
+        x = imp.runtime(node)
+        imp.emit(node, layer_class(name=imp.layer_name(node)), x, onnx_shape=(x.shape[1], 1, 1))
+    return handler
+
+
+def _pad(imp, node, attrs):
+    """Zero padding of the spatial axes of (N, C, H, W): a ZeroPadding2D."""
     x = imp.runtime(node)
-    imp.emit(node, L.GlobalAveragePooling2D(name=imp.layer_name(node)), x, onnx_shape=(x.shape[1], 1, 1))
+    pads = imp.constant(node, 1, "pads")
+    value = imp.constant(node, 2)
+    if attrs.get("mode", b"constant") not in (b"constant", "constant") or (value is not None and np.any(value != 0)):
+        raise _error(node, "only zero padding (mode constant, value 0) is supported")
+    pads = [int(v) for v in np.asarray(pads).ravel()]
+    if len(x.shape) != 4 or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or min(pads) < 0:
+        raise _error(node, f"only non-negative padding of the height and width of (N, C, H, W) is supported, "
+                           f"got pads {pads} for {x.shape}")
+    top, left, bottom, right = pads[2], pads[3], pads[6], pads[7]
+    imp.emit(node, L.ZeroPadding2D(((top, bottom), (left, right)), name=imp.layer_name(node)), x)
 
 
 def _reduce_mean(imp, node, attrs):
@@ -498,7 +515,9 @@ _HANDLERS = {
     "Softmax": _softmax,
     "MaxPool": _pool,
     "AveragePool": _pool,
-    "GlobalAveragePool": _global_avg_pool,
+    "GlobalAveragePool": _global_pool(L.GlobalAveragePooling2D),
+    "GlobalMaxPool": _global_pool(L.GlobalMaxPooling2D),
+    "Pad": _pad,
     "ReduceMean": _reduce_mean,
     "BatchNormalization": _batch_norm,
     "Add": _add,
