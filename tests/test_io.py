@@ -637,3 +637,8 @@ def test_a_batch_norm_file_from_before_scale_and_center_omitted_their_weights_lo
     cio.write_safetensors(tmp_path / "odd.safetensors", tensors)
     with pytest.raises(ValueError, match=rf"not in the model: bn/{omitted}"):
         model.load_weights(tmp_path / "odd.safetensors")
+
+
+def test_loading_a_directory_says_so(tmp_path):
+    with pytest.raises(IsADirectoryError, match=r"is a directory; give the path of a saved file"):
+        cudacnn.load_model(tmp_path)

@@ -141,6 +141,8 @@ def read_safetensors(path):
     Raises ValueError naming the file when it is truncated or malformed.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; give the path of a saved file (e.g. model.cudacnn)")
     if not path.is_file():
         raise FileNotFoundError(f"no safetensors file at {path}")
     raw = path.read_bytes()
