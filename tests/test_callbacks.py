@@ -103,8 +103,8 @@ def test_reduce_lr_on_plateau_cooldown_pauses_the_count():
 
 
 @pytest.mark.parametrize("values, epochs", [
-    ([0.9] * 6, 2),  # never beats the baseline: stops after patience=2 epochs, as from a best of 0.5
-    ([0.9, 0.8, 0.7, 0.6, 0.55, 0.52], 2),  # improving, but never below the baseline
+    ([0.9] * 6, 2),  # never beats the baseline: stops after patience=2 epochs
+    ([0.9, 0.8, 0.7, 0.6, 0.55, 0.52], 6),  # improving epochs never stop training (Keras 3)
     ([0.9, 0.4, 0.6, 0.6, 0.6, 0.6], 4),  # beats it at epoch 1, then patience runs from there
     ([0.4, 0.3, 0.2, 0.1, 0.05, 0.01], 6),  # beats it all along: trains to the end
 ])
@@ -321,3 +321,23 @@ def test_checkpoint_and_csv_logger_refuse_unusable_files_before_training(tmp_pat
         model.fit(x, y, verbose=0, callbacks=[callbacks.CSVLogger(str(tmp_path / "log.csv"), append=True)])
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)  # refused before any step
+
+
+def test_early_stopping_restores_the_best_epoch_even_below_a_baseline_never_beaten():
+    """Keras 3 restores the best epoch whether or not it beat the baseline (it kept the last)."""
+    x, y = data()
+
+    class Snapshots(callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.weights = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.weights.append(self.model.get_weights())
+    snapshots = Snapshots()
+    m = model()
+    stop = callbacks.EarlyStopping(monitor="val_loss", patience=3, baseline=0.5, restore_best_weights=True)
+    m.fit(x, y, epochs=6, verbose=0, validation_split=0.25,
+          callbacks=[Scripted("val_loss", [0.9, 0.7, 0.8, 0.85]), snapshots, stop])
+    assert stop.stopped_epoch == 2 and stop.best_epoch == 1
+    for got, best in zip(m.get_weights(), snapshots.weights[1]):
+        np.testing.assert_array_equal(got, best)

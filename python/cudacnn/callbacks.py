@@ -111,7 +111,9 @@ class _Monitor(Callback):
 
 class EarlyStopping(_Monitor):
     """Stop when ``monitor`` has not improved for ``patience`` epochs; optionally restore the
-    best weights at the end of training."""
+    best weights at the end of training. As Keras 3: an epoch that improves on the best so far
+    never stops training, and with a ``baseline`` the patience restarts only on epochs that
+    also beat it (the best epoch is still the one restored)."""
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
@@ -125,7 +127,7 @@ class EarlyStopping(_Monitor):
     def on_train_begin(self, logs=None):
         self.wait = 0
         self.stopped_epoch = 0
-        self.best = self.baseline
+        self.best = None
         self.best_epoch = None
         self.best_weights = None
 
@@ -133,12 +135,14 @@ class EarlyStopping(_Monitor):
         current = self._current(logs)
         if current is None or epoch < self.start_from_epoch:
             return
+        self.wait += 1
         if self._improved(current, self.best):
-            self.best, self.best_epoch, self.wait = current, epoch, 0
+            self.best, self.best_epoch = current, epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._improved(current, self.baseline):
+                self.wait = 0
             return
-        self.wait += 1
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
