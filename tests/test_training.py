@@ -636,3 +636,24 @@ def test_a_single_output_in_a_list_predicts_an_array_and_float_steps_round_up():
     assert seen == [0, 1, 2]
     with pytest.raises(TypeError, match=r"steps_per_epoch \(or steps\) must be an int"):
         model.fit(iter([(x, y)]), steps_per_epoch=float("nan"), verbose=0)
+
+
+def test_steps_with_array_inputs_read_as_many_batches_on_from_the_last_epoch():
+    """Keras 3: fit(x, y, steps_per_epoch=3) trains 3 batches an epoch, continuing through the
+    data; evaluate(x, y, steps=1) scores the first batch (the steps were ignored for arrays)."""
+    x, y = blobs(100)
+    seen = []
+
+    class Counter(callbacks.Callback):
+        needs_batch_logs = True
+
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(batch)
+    model = cnn(dropout=0.0)
+    model.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(x, y, batch_size=10, steps_per_epoch=3, epochs=2, verbose=0, callbacks=[Counter()])
+    assert seen == [0, 1, 2, 0, 1, 2]
+    assert model.evaluate(x, y, batch_size=10, steps=1, verbose=0) == pytest.approx(
+        model.evaluate(x[:10], y[:10], verbose=0), rel=1e-6)
+    assert model.predict(x, batch_size=10, steps=2).shape == (20, 3)
+    assert model.predict(x, batch_size=40, steps=4).shape == (40 + 40 + 20 + 40, 3)  # on into a new pass

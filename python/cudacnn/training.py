@@ -7,6 +7,7 @@ back only when the progress bar refreshes or an epoch ends.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
@@ -408,6 +409,12 @@ def _cycled(batches):
             batches.on_epoch_end()
 
 
+def _steps(steps) -> int:
+    if check.is_real(steps) and not check.is_int(steps) and math.isfinite(steps) and steps > 0:
+        steps = math.ceil(steps)  # len(x) / batch_size, as Keras 2 runs it: the partial step too
+    return check.integer("batches", "steps_per_epoch (or steps)", steps, minimum=1)
+
+
 class _NoBatches(ValueError):
     """An epoch found no data."""
 
@@ -445,7 +452,10 @@ class BatchSource:
                     raise ValueError(f"targets y are needed with array {what}")
                 if _length(y, "y") != n:
                     raise ValueError(f"x and y have different lengths: {n} and {_length(y, 'y')}")
-            self.steps = -(-n // self.batch_size)
+            # With steps, the arrays are read as Keras 3 reads them: on from where the last epoch
+            # stopped, reshuffled at each pass through them (evaluate(steps=1) reads one batch).
+            self._passes = None if steps is None else self._array_passes()
+            self.steps = -(-n // self.batch_size) if steps is None else _steps(steps)
             return
         if x is None or isinstance(x, dict) or not hasattr(x, "__iter__") and not hasattr(x, "__getitem__"):
             raise TypeError(f"{what} must be an array or an iterable of (x, y) batches, got {type(x).__name__}")
@@ -461,9 +471,7 @@ class BatchSource:
             if not hasattr(x, "__len__"):
                 raise ValueError(f"{what} is a generator without len(): give steps_per_epoch / steps")
             steps = len(x)
-        if check.is_real(steps) and not check.is_int(steps) and math.isfinite(steps) and steps > 0:
-            steps = math.ceil(steps)  # len(x) / batch_size, as Keras 2 runs it: the partial step too
-        self.steps = check.integer("batches", "steps_per_epoch (or steps)", steps, minimum=1)
+        self.steps = _steps(steps)
 
     def stage_on_gpu(self, fraction=0.25):
         """Copy the arrays to the GPU if they take under ``fraction`` of its free memory."""
@@ -479,6 +487,13 @@ class BatchSource:
         return self._iterable_batches()
 
     def _array_batches(self):
+        return self._one_pass() if self._passes is None else itertools.islice(self._passes, self.steps)
+
+    def _array_passes(self):
+        while True:
+            yield from self._one_pass()
+
+    def _one_pass(self):
         x, y = self.x, self.y
         n = _length(x, "x")
         order = None
