@@ -32,8 +32,8 @@ def test_l2_and_l1_penalties_add_to_the_loss_and_the_gradient():
     penalty = (0.05 * np.sum(before[0].astype(np.float64) ** 2) + 0.01 * np.abs(before[2]).sum()
                + 0.02 * np.abs(bias).sum() + 0.03 * np.sum(bias.astype(np.float64) ** 2))
     assert reg.evaluate(x, y, verbose=0) == pytest.approx(plain.evaluate(x, y, verbose=0) + penalty, rel=1e-5)
-    loss_plain = plain.train_on_batch(x, y)["loss"]
-    loss_reg = reg.train_on_batch(x, y)["loss"]
+    loss_plain = plain.train_on_batch(x, y)
+    loss_reg = reg.train_on_batch(x, y)
     assert loss_reg == pytest.approx(loss_plain + penalty, rel=1e-5)  # penalty of the weights before the step
     # SGD: w_reg = w_plain - lr * d(penalty)/dw, the data gradients being the same
     extra = [0.05 * 2 * before[0], np.zeros_like(before[1]), 0.01 * np.sign(before[2]),
@@ -90,8 +90,8 @@ def test_penalty_on_the_gpu_matches_the_cpu(cp):
     x, y = data()
     cpu = net(conv={"kernel_regularizer": "l2"})
     gpu = net(conv={"kernel_regularizer": "l2"}).to("gpu")
-    assert gpu.train_on_batch(cp.asarray(x), cp.asarray(y))["loss"] == pytest.approx(
-        cpu.train_on_batch(x, y)["loss"], rel=1e-4)
+    assert gpu.train_on_batch(cp.asarray(x), cp.asarray(y)) == pytest.approx(
+        cpu.train_on_batch(x, y), rel=1e-4)
     for on_gpu, on_cpu in zip(gpu.layers, cpu.layers):
         for name, w in on_cpu.params.items():
             np.testing.assert_allclose(cp.asnumpy(on_gpu.params[name]), w, rtol=1e-4, atol=1e-5)

@@ -255,8 +255,11 @@ def test_train_on_batch_and_uint8_inputs():
     images = np.clip(x * 60 + 60, 0, 255).astype(np.uint8)
     model = cnn()
     model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
-    logs = model.train_on_batch(images, y)
+    logs = model.train_on_batch(images, y, return_dict=True)
     assert set(logs) == {"loss", "accuracy"} and np.isfinite(logs["loss"])
+    loss, accuracy = model.train_on_batch(images, y)  # as Keras: [loss, metric...]
+    assert np.isfinite(loss) and 0 <= accuracy <= 1 and model.test_on_batch(images, y)[0] == pytest.approx(
+        model.test_on_batch(images, y, return_dict=True)["loss"])
     assert model.predict(images).dtype == np.float32
 
 
@@ -296,9 +299,9 @@ def test_gpu_training_step_matches_cpu(cp):
     for model in (cpu, gpu):
         model.compile(optimizers.SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy", ["accuracy"])
     cudacnn.set_seed(11)
-    cpu_logs = cpu.train_on_batch(x, y)
+    cpu_logs = cpu.train_on_batch(x, y, return_dict=True)
     cudacnn.set_seed(11)  # the same dropout seed: the counter RNG gives the same mask on the GPU
-    gpu_logs = gpu.train_on_batch(cp.asarray(x), cp.asarray(y))
+    gpu_logs = gpu.train_on_batch(cp.asarray(x), cp.asarray(y), return_dict=True)
     assert gpu_logs["loss"] == pytest.approx(cpu_logs["loss"], rel=1e-4)
     for (name, a), b in zip(cpu.named_weights().items(), gpu.named_weights().values()):
         np.testing.assert_allclose(cp.asnumpy(b), a, rtol=1e-3, atol=1e-5, err_msg=name)

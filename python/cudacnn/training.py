@@ -224,18 +224,22 @@ class TrainingMixin:
         loss = self.loss.value(out, yb, logits=fused_layer is not None, targets_checked=targets_checked)
         return loss, [fn(out, yb, fused_layer is not None) for _, fn in self._metrics]
 
-    def train_on_batch(self, x, y):
-        return self._one_batch(self._train_batch, x, y)
+    def train_on_batch(self, x, y, return_dict=False):
+        """One step on one batch. As Keras: the loss (a float), or [loss, metric...] when the model
+        has metrics, or the dict of them with ``return_dict``."""
+        return self._one_batch(self._train_batch, x, y, return_dict)
 
-    def test_on_batch(self, x, y):
-        return self._one_batch(self._test_batch, x, y)
+    def test_on_batch(self, x, y, return_dict=False):
+        """The loss and metrics of one batch, returned as ``train_on_batch`` returns them."""
+        return self._one_batch(self._test_batch, x, y, return_dict)
 
-    def _one_batch(self, step_fn, x, y):
+    def _one_batch(self, step_fn, x, y, return_dict):
         self._check_compiled()
         self._prepare_inputs(x)
         self._check_target_shape(y)
         loss, counts = step_fn(self._to_model(x, self.dtype), self._to_model(y), self._fused_output_layer())
-        return self._logs(float(loss), [(float(c), n) for c, n in counts], 1, self._test_penalty(step_fn))
+        logs = self._logs(float(loss), [(float(c), n) for c, n in counts], 1, self._test_penalty(step_fn))
+        return _as_returned(logs, return_dict)
 
     def _test_penalty(self, step_fn):
         """Keras' reported loss includes the weight penalties; a training step adds its own (the
@@ -349,10 +353,7 @@ class TrainingMixin:
         logs, _, _ = self._run_epoch(source.epoch(), False, targets_checked=source.targets_checked)
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), flush=True)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return _as_returned(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose=0, steps=None):
         """Outputs (probabilities for a softmax head) for an array x or an iterable of batches:
@@ -407,6 +408,14 @@ def _cycled(batches):
             yield batches[i]
         if hasattr(batches, "on_epoch_end"):
             batches.on_epoch_end()
+
+
+def _as_returned(logs, return_dict):
+    """Keras' return value for logs: the dict, or the loss alone, or [loss, metric...]."""
+    if check.flag("return_dict", "return_dict", return_dict):
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
 
 
 def _steps(steps) -> int:
