@@ -341,3 +341,48 @@ def test_early_stopping_restores_the_best_epoch_even_below_a_baseline_never_beat
     assert stop.stopped_epoch == 2 and stop.best_epoch == 1
     for got, best in zip(m.get_weights(), snapshots.weights[1]):
         np.testing.assert_array_equal(got, best)
+
+
+def test_callback_hooks_receive_what_keras_passes():
+    """A callback defining a batch hook gets it called with the epoch's running loss and metrics;
+    params, the test hooks and the end-of-training logs are there too."""
+    x, y = data()
+    calls = []
+
+    class Recorder(callbacks.Callback):  # no needs_batch_logs: defining the hook is enough
+        def on_train_begin(self, logs=None):
+            calls.append(("train_begin", logs))
+
+        def on_train_batch_begin(self, batch, logs=None):
+            calls.append(("batch_begin", batch))
+
+        def on_train_batch_end(self, batch, logs=None):
+            calls.append(("batch_end", batch, sorted(logs)))
+
+        def on_test_end(self, logs=None):
+            calls.append(("test_end", sorted(logs)))
+
+        def on_train_end(self, logs=None):
+            calls.append(("train_end", sorted(logs)))
+    recorder = Recorder()
+    m = model()
+    m.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])
+    history = m.fit(x, y, batch_size=16, epochs=1, verbose=0, validation_split=0.25, callbacks=[recorder])
+    steps = -(-len(x) * 3 // 4 // 16)
+    assert recorder.params == {"verbose": 0, "epochs": 1, "steps": steps}
+    assert calls[0] == ("train_begin", {})
+    assert calls[1:1 + 2 * steps:2] == [("batch_begin", b) for b in range(steps)]
+    assert calls[2:2 + 2 * steps:2] == [("batch_end", b, ["accuracy", "loss"]) for b in range(steps)]
+    assert calls[-2] == ("test_end", ["accuracy", "loss"])
+    assert calls[-1] == ("train_end", sorted(history.history))
+
+
+def test_learning_rate_callbacks_log_the_rate_and_checkpoints_make_folders_only_when_saving(tmp_path):
+    x, y = data()
+    m = model(lr=0.1)
+    schedule = callbacks.LearningRateScheduler(lambda epoch, lr: 0.1 / (epoch + 1))
+    checkpoint = callbacks.ModelCheckpoint(str(tmp_path / "e{epoch:02d}" / "m.cudacnn"), monitor="loss",
+                                           save_best_only=True)
+    history = m.fit(x, y, epochs=3, verbose=0, callbacks=[Scripted("loss", [1.0, 2.0, 0.5]), schedule, checkpoint])
+    assert history.history["learning_rate"] == pytest.approx([0.1, 0.05, 0.1 / 3])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e01", "e03"]  # epoch 2 did not improve

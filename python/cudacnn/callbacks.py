@@ -46,19 +46,35 @@ def _check_path(owner, name, value):
 
 
 class Callback:
+    """Keras' hooks. The per-batch ones read the epoch's running loss and metrics from the device,
+    so fit calls them only when some callback defines them (or sets ``needs_batch_logs``)."""
+
     needs_batch_logs = False
 
     def __init__(self):
         self.model = None
+        self.params = {}
 
     def set_model(self, model):
         self.model = model
+
+    def set_params(self, params):
+        self.params = params
 
     def on_train_begin(self, logs=None): pass
     def on_train_end(self, logs=None): pass
     def on_epoch_begin(self, epoch, logs=None): pass
     def on_epoch_end(self, epoch, logs=None): pass
+    def on_train_batch_begin(self, batch, logs=None): pass
     def on_train_batch_end(self, batch, logs=None): pass
+    def on_test_begin(self, logs=None): pass
+    def on_test_end(self, logs=None): pass
+
+
+def _wants_batch_logs(callback) -> bool:
+    kind = type(callback)
+    return bool(callback.needs_batch_logs or kind.on_train_batch_end is not Callback.on_train_batch_end
+                or kind.on_train_batch_begin is not Callback.on_train_batch_begin)
 
 
 class History(Callback):
@@ -203,9 +219,6 @@ class ModelCheckpoint(_Monitor):
         except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
             raise ValueError(f"ModelCheckpoint: cannot fill in filepath {self.filepath!r} "
                              f"with {values}: {exc}") from None
-        directory = os.path.dirname(path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
         return path
 
     def on_epoch_end(self, epoch, logs=None):
@@ -218,6 +231,8 @@ class ModelCheckpoint(_Monitor):
             if self.verbose:
                 print(f"Epoch {epoch + 1}: {self.monitor} improved from {self.best} to {current}, saving to {path}")
             self.best = current
+        if os.path.dirname(path):  # only for a file it writes: no empty folders for skipped epochs
+            os.makedirs(os.path.dirname(path), exist_ok=True)
         (self.model.save_weights if self.save_weights_only else self.model.save)(path)
 
 
@@ -239,6 +254,7 @@ class ReduceLROnPlateau(_Monitor):
         self.best, self.wait, self.cooldown_counter = None, 0, 0
 
     def on_epoch_end(self, epoch, logs=None):
+        _log_learning_rate(self.model, logs)
         current = self._current(logs)
         if current is None:
             return
@@ -302,6 +318,16 @@ class LearningRateScheduler(Callback):
             raise ValueError(f"LearningRateScheduler: schedule returned an invalid learning rate {value!r} "
                              f"at epoch {epoch}; it must return a positive finite number")
         self.model.optimizer.learning_rate = lr
+
+    def on_epoch_end(self, epoch, logs=None):
+        _log_learning_rate(self.model, logs)
+
+
+def _log_learning_rate(model, logs):
+    """The epoch's learning rate into its logs (and so the History), as Keras 3's callbacks that
+    change it do ("lr" in Keras 2)."""
+    if logs is not None:
+        logs["learning_rate"] = float(model.optimizer.learning_rate)
 
 
 class TerminateOnNaN(Callback):
@@ -376,7 +402,11 @@ class CallbackList:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
             cb.set_model(model)
-        self.needs_batch_logs = any(cb.needs_batch_logs for cb in self.callbacks)
+        self.needs_batch_logs = any(_wants_batch_logs(cb) for cb in self.callbacks)
+
+    def set_params(self, params):
+        for cb in self.callbacks:
+            cb.set_params(params)
 
     def __getattr__(self, hook):
         if not hook.startswith("on_"):

@@ -271,13 +271,15 @@ class TrainingMixin:
                 self._check_input_shape(xb)
             self._check_target_shape(yb)
             xb, yb = self._to_model(xb, dtype), self._to_model(yb)
+            if callbacks is not None and callbacks.needs_batch_logs:
+                callbacks.on_train_batch_begin(step - 1, {})
             loss, counts = step_fn(xb, yb, fused, targets_checked)
             size = xb.shape[0]
             loss_total = loss_total + loss * size
             metric_totals = [(c0 + c, n0 + n) for (c0, n0), (c, n) in zip(metric_totals, counts)]
             seen += size
-            if callbacks is not None and callbacks.needs_batch_logs:
-                callbacks.on_train_batch_end(step - 1, {"loss": float(loss)})
+            if callbacks is not None and callbacks.needs_batch_logs:  # the epoch's running means, as Keras
+                callbacks.on_train_batch_end(step - 1, read_logs())
             if progress is not None:
                 progress.update(step, seen, read_logs)
             if training and self.stop_training:
@@ -319,11 +321,13 @@ class TrainingMixin:
         history = callbacks_module.History()
         given = callbacks_module.CallbackList(callbacks, self).callbacks  # a list, one callback or None
         cbs = callbacks_module.CallbackList([*given, history], self)
+        cbs.set_params({"verbose": verbose, "epochs": epochs, "steps": train.steps})
         self.stop_training = False
         self.history = history
-        cbs.on_train_begin()
+        cbs.on_train_begin({})
+        logs = {}
         for epoch in range(initial_epoch, epochs):
-            cbs.on_epoch_begin(epoch)
+            cbs.on_epoch_begin(epoch, {})
             progress = _Progress(verbose, train.steps, epoch, epochs)
             try:
                 logs, step, seen = self._run_epoch(train.epoch(), True, progress, cbs, train.targets_checked)
@@ -336,13 +340,15 @@ class TrainingMixin:
                 break
             progress.training_done()
             if val is not None:
+                cbs.on_test_begin({})
                 val_logs, _, _ = self._run_epoch(val.epoch(), False, targets_checked=val.targets_checked)
+                cbs.on_test_end(val_logs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             progress.finish(step, seen, logs)
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        cbs.on_train_end()
+        cbs.on_train_end(logs)
         return history
 
     def evaluate(self, x, y=None, batch_size=None, verbose=1, return_dict=False, steps=None):
