@@ -19,6 +19,17 @@ def blobs(n=240, seed=0):
     return x, y
 
 
+class BatchCounter(callbacks.Callback):
+    """Records the index of every training batch fit runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen.append(batch)
+
+
 def cnn(dropout=0.2):
     return Sequential([L.Conv2D(6, 3, padding="same", activation="relu", input_shape=(1, 6, 6)),
                        L.BatchNormalization(), L.MaxPooling2D(), L.Flatten(), L.Dropout(dropout),
@@ -602,18 +613,11 @@ def test_more_steps_than_a_sequence_holds_read_it_again():
     x, y = blobs(40)
     flow = ImageDataGenerator().flow(x, y, batch_size=16, seed=0)
     assert len(flow) == 3
-    seen = []
-
-    class Counter(callbacks.Callback):
-        needs_batch_logs = True
-
-        def on_train_batch_end(self, batch, logs=None):
-            seen.append(batch)
-    counter = Counter()
+    counter = BatchCounter()
     model = cnn()
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(flow, steps_per_epoch=10, epochs=2, verbose=0, callbacks=[counter])
-    assert len(seen) == 20
+    assert len(counter.seen) == 20
     batches = ImageDataGenerator().flow(x, batch_size=16, shuffle=False)  # 16, 16 and 8 images
     assert model.predict(batches, steps=5).shape == (16 + 16 + 8 + 16 + 16, 3)
     assert len(model.predict([x[:4], x[4:8]], steps=3)) == 12
@@ -626,17 +630,11 @@ def test_a_single_output_in_a_list_predicts_an_array_and_float_steps_round_up():
     model = Model(inputs, [L.Dense(3)(L.Flatten()(inputs))])
     x, y = blobs(40)
     assert isinstance(model.predict(x), np.ndarray) and model.predict(x).shape == (40, 3)
-    seen = []
-
-    class Counter(callbacks.Callback):
-        needs_batch_logs = True
-
-        def on_train_batch_end(self, batch, logs=None):
-            seen.append(batch)
+    counter = BatchCounter()
     model = cnn()
     model.compile("sgd", "sparse_categorical_crossentropy")
-    model.fit(iter([(x[:8], y[:8])] * 3), steps_per_epoch=len(x[:20]) / 8, verbose=0, callbacks=[Counter()])
-    assert seen == [0, 1, 2]
+    model.fit(iter([(x[:8], y[:8])] * 3), steps_per_epoch=len(x[:20]) / 8, verbose=0, callbacks=[counter])
+    assert counter.seen == [0, 1, 2]
     with pytest.raises(TypeError, match=r"steps_per_epoch \(or steps\) must be an int"):
         model.fit(iter([(x, y)]), steps_per_epoch=float("nan"), verbose=0)
 
@@ -645,17 +643,11 @@ def test_steps_with_array_inputs_read_as_many_batches_on_from_the_last_epoch():
     """Keras 3: fit(x, y, steps_per_epoch=3) trains 3 batches an epoch, continuing through the
     data; evaluate(x, y, steps=1) scores the first batch (the steps were ignored for arrays)."""
     x, y = blobs(100)
-    seen = []
-
-    class Counter(callbacks.Callback):
-        needs_batch_logs = True
-
-        def on_train_batch_end(self, batch, logs=None):
-            seen.append(batch)
+    counter = BatchCounter()
     model = cnn(dropout=0.0)
     model.compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])
-    model.fit(x, y, batch_size=10, steps_per_epoch=3, epochs=2, verbose=0, callbacks=[Counter()])
-    assert seen == [0, 1, 2, 0, 1, 2]
+    model.fit(x, y, batch_size=10, steps_per_epoch=3, epochs=2, verbose=0, callbacks=[counter])
+    assert counter.seen == [0, 1, 2, 0, 1, 2]
     assert model.evaluate(x, y, batch_size=10, steps=1, verbose=0) == pytest.approx(
         model.evaluate(x[:10], y[:10], verbose=0), rel=1e-6)
     assert model.predict(x, batch_size=10, steps=2).shape == (20, 3)
