@@ -7,6 +7,7 @@ import pytest
 import cudacnn
 from cudacnn import Sequential, callbacks, losses, ops, optimizers
 from cudacnn import layers as L
+from cudacnn.training import BatchSource
 
 
 def blobs(n=240, seed=0):
@@ -652,3 +653,15 @@ def test_steps_with_array_inputs_read_as_many_batches_on_from_the_last_epoch():
         model.evaluate(x[:10], y[:10], verbose=0), rel=1e-6)
     assert model.predict(x, batch_size=10, steps=2).shape == (20, 3)
     assert model.predict(x, batch_size=40, steps=4).shape == (40 + 40 + 20 + 40, 3)  # on into a new pass
+
+
+def test_shuffle_batch_reorders_whole_batches_and_other_values_are_refused():
+    x = np.arange(10, dtype=np.float32)[:, None]
+    source = BatchSource(x, np.zeros(10), 4, "batch", None, "x")
+    cudacnn.set_seed(0)
+    firsts = [tuple(int(v) for v in xb[:, 0]) for xb, _ in source.epoch()]
+    assert sorted(firsts) == [(0, 1, 2, 3), (4, 5, 6, 7), (8, 9)]
+    orders = {tuple(tuple(int(v) for v in xb[:, 0]) for xb, _ in source.epoch()) for _ in range(8)}
+    assert len(orders) > 1  # a new chunk order per epoch
+    with pytest.raises(ValueError, match=r"shuffle must be True, False or 'batch', got 'no'"):
+        BatchSource(x, np.zeros(10), 4, "no", None, "x")

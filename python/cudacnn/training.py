@@ -455,7 +455,9 @@ class BatchSource:
 
     def __init__(self, x, y, batch_size, shuffle, steps, what, targets=True):
         self.batch_size = 32 if batch_size is None else check.integer("batches", "batch_size", batch_size, minimum=1)
-        self.x, self.y, self.shuffle, self.targets = x, y, bool(shuffle), targets
+        if shuffle not in (True, False, "batch"):  # bool("no") would shuffle
+            raise ValueError(f"shuffle must be True, False or 'batch', got {shuffle!r}")
+        self.x, self.y, self.shuffle, self.targets = x, y, shuffle, targets
         self.targets_checked = False  # set by the model once it has checked all of y
         self.arrays = hasattr(x, "shape")
         if self.arrays:
@@ -512,11 +514,14 @@ class BatchSource:
         x, y = self.x, self.y
         n = _length(x, "x")
         order = None
-        if self.shuffle:
+        starts = range(0, n, self.batch_size)
+        if self.shuffle == "batch":  # Keras: batch-sized chunks in random order, each read in one slice
+            starts = [starts[i] for i in _random.generator().permutation(len(starts))]
+        elif self.shuffle:
             order = _random.generator().permutation(n)
             if backend.is_gpu_array(x):
                 order = to_device(order, "gpu")
-        for start in range(0, n, self.batch_size):
+        for start in starts:
             idx = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
             yield x[idx], (None if y is None else y[idx])
 
