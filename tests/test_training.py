@@ -270,6 +270,7 @@ def test_train_on_batch_and_uint8_inputs():
     logs = model.train_on_batch(images, y, return_dict=True)
     assert set(logs) == {"loss", "accuracy"} and np.isfinite(logs["loss"])
     loss, accuracy = model.train_on_batch(images, y)  # as Keras: [loss, metric...]
+    assert set(model.test_on_batch(images, y, return_dict=1)) == {"loss", "accuracy"}  # any true value
     assert np.isfinite(loss) and 0 <= accuracy <= 1 and model.test_on_batch(images, y)[0] == pytest.approx(
         model.test_on_batch(images, y, return_dict=True)["loss"])
     assert model.predict(images).dtype == np.float32
@@ -640,9 +641,10 @@ def test_a_single_output_in_a_list_predicts_an_array_and_float_steps_round_up():
         model.fit(iter([(x, y)]), steps_per_epoch=float("nan"), verbose=0)
 
 
-def test_steps_with_array_inputs_read_as_many_batches_on_from_the_last_epoch():
-    """Keras 3: fit(x, y, steps_per_epoch=3) trains 3 batches an epoch, continuing through the
-    data; evaluate(x, y, steps=1) scores the first batch (the steps were ignored for arrays)."""
+def test_steps_with_array_inputs_read_as_keras_3_reads_them():
+    """fit(x, y, batch_size=10, steps_per_epoch=3) trains 3 batches an epoch, on through the data;
+    without a batch_size the data comes in `steps` batches; past the end of the data an epoch (or
+    a predict) stops with a warning, never reading a sample twice."""
     x, y = blobs(100)
     counter = BatchCounter()
     model = cnn(dropout=0.0)
@@ -652,7 +654,18 @@ def test_steps_with_array_inputs_read_as_many_batches_on_from_the_last_epoch():
     assert model.evaluate(x, y, batch_size=10, steps=1, verbose=0) == pytest.approx(
         model.evaluate(x[:10], y[:10], verbose=0), rel=1e-6)
     assert model.predict(x, batch_size=10, steps=2).shape == (20, 3)
-    assert model.predict(x, batch_size=40, steps=4).shape == (40 + 40 + 20 + 40, 3)  # on into a new pass
+    assert model.predict(x, steps=1).shape == (100, 3)  # one batch of ceil(100 / 1)
+    assert model.evaluate(x, y, steps=3, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-6)
+    with pytest.warns(UserWarning, match=r"ran out of data after 3 of 4 steps"):
+        assert model.predict(x, batch_size=40, steps=4).shape == (100, 3)
+    sizes = []
+
+    class Sizes(callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            sizes.append(batch)
+    with pytest.warns(UserWarning, match=r"ran out of data after 1 of 2 steps"):
+        model.fit(x, y, batch_size=40, steps_per_epoch=2, epochs=3, shuffle=False, verbose=0, callbacks=[Sizes()])
+    assert sizes == [0, 1, 0, 0, 1]  # 40 + 40, then the last 20 alone, then a new pass
 
 
 def test_shuffle_batch_reorders_whole_batches_and_other_values_are_refused():

@@ -7,7 +7,6 @@ back only when the progress bar refreshes or an epoch ends.
 """
 from __future__ import annotations
 
-import itertools
 import math
 import sys
 import time
@@ -271,7 +270,7 @@ class TrainingMixin:
                 self._check_input_shape(xb)
             self._check_target_shape(yb)
             xb, yb = self._to_model(xb, dtype), self._to_model(yb)
-            if callbacks is not None and callbacks.needs_batch_logs:
+            if callbacks is not None and callbacks.calls_batch_begin:
                 callbacks.on_train_batch_begin(step - 1, {})
             loss, counts = step_fn(xb, yb, fused, targets_checked)
             size = xb.shape[0]
@@ -418,7 +417,7 @@ def _cycled(batches):
 
 def _as_returned(logs, return_dict):
     """Keras' return value for logs: the dict, or the loss alone, or [loss, metric...]."""
-    if check.flag("return_dict", "return_dict", return_dict):
+    if return_dict:
         return logs
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
@@ -469,9 +468,12 @@ class BatchSource:
                     raise ValueError(f"targets y are needed with array {what}")
                 if _length(y, "y") != n:
                     raise ValueError(f"x and y have different lengths: {n} and {_length(y, 'y')}")
-            # With steps, the arrays are read as Keras 3 reads them: on from where the last epoch
-            # stopped, reshuffled at each pass through them (evaluate(steps=1) reads one batch).
-            self._passes = None if steps is None else self._array_passes()
+            # With steps the arrays are read as Keras 3 reads them: without a batch_size, in `steps`
+            # batches; with one, on from where the last epoch stopped, an epoch ending early where
+            # the data does (the next begins a new, reshuffled pass).
+            if steps is not None and batch_size is None:
+                self.batch_size = -(-n // _steps(steps))
+            self._steps_given, self._pass = steps is not None, None
             self.steps = -(-n // self.batch_size) if steps is None else _steps(steps)
             return
         if x is None or isinstance(x, dict) or not hasattr(x, "__iter__") and not hasattr(x, "__getitem__"):
@@ -504,11 +506,22 @@ class BatchSource:
         return self._iterable_batches()
 
     def _array_batches(self):
-        return self._one_pass() if self._passes is None else itertools.islice(self._passes, self.steps)
+        return self._steps_of_passes() if self._steps_given else self._one_pass()
 
-    def _array_passes(self):
-        while True:
-            yield from self._one_pass()
+    def _steps_of_passes(self):
+        taken = 0
+        while taken < self.steps:
+            batch = None if self._pass is None else next(self._pass, None)
+            if batch is None:
+                if taken:
+                    self._pass = None
+                    warnings.warn(f"the input ran out of data after {taken} of {self.steps} steps; this pass "
+                                  "ends there, as in Keras", stacklevel=4)
+                    return
+                self._pass = self._one_pass()
+                continue
+            taken += 1
+            yield batch
 
     def _one_pass(self):
         x, y = self.x, self.y
