@@ -386,3 +386,38 @@ def test_learning_rate_callbacks_log_the_rate_and_checkpoints_make_folders_only_
     history = m.fit(x, y, epochs=3, verbose=0, callbacks=[Scripted("loss", [1.0, 2.0, 0.5]), schedule, checkpoint])
     assert history.history["learning_rate"] == pytest.approx([0.1, 0.05, 0.1 / 3])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e01", "e03"]  # epoch 2 did not improve
+
+
+def test_hooks_written_without_logs_and_keras2_batch_hooks_still_run():
+    x, y = data()
+    events = []
+
+    class Old(callbacks.Callback):  # cudacnn called these without logs before
+        def on_train_begin(self):
+            events.append("train_begin")
+
+        def on_epoch_begin(self, epoch):
+            events.append(("epoch_begin", epoch))
+
+        def on_batch_end(self, batch, logs=None):  # Keras 2's name
+            events.append(("batch_end", sorted(logs)))
+    model().fit(x, y, batch_size=len(x), epochs=2, verbose=0, callbacks=[Old()])
+    assert events == ["train_begin", ("epoch_begin", 0), ("batch_end", ["accuracy", "loss"]),
+                      ("epoch_begin", 1), ("batch_end", ["accuracy", "loss"])]
+
+
+def test_a_begin_only_batch_hook_does_not_read_the_batch_logs(monkeypatch):
+    """Reading the running logs waits for the device: not for a hook that never sees them."""
+    from cudacnn import training
+    x, y = data()
+    reads = []
+    real_logs = training.TrainingMixin._logs
+    monkeypatch.setattr(training.TrainingMixin, "_logs", lambda self, *a: reads.append(1) or real_logs(self, *a))
+
+    begun = []
+
+    class Warmup(callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            begun.append(batch)
+    model().fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[Warmup()])
+    assert begun == list(range(8)) and len(reads) == 1  # the epoch's logs only

@@ -7,6 +7,7 @@ built (a device sync) when some callback sets ``needs_batch_logs``.
 from __future__ import annotations
 
 import csv
+import functools
 import inspect
 import io as _io
 import math
@@ -65,16 +66,44 @@ class Callback:
     def on_train_end(self, logs=None): pass
     def on_epoch_begin(self, epoch, logs=None): pass
     def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_batch_begin(self, batch, logs=None): pass
-    def on_train_batch_end(self, batch, logs=None): pass
     def on_test_begin(self, logs=None): pass
     def on_test_end(self, logs=None): pass
 
+    # Keras 2's batch hooks go on being called, as there, through the current ones.
+    def on_batch_begin(self, batch, logs=None): pass
+    def on_batch_end(self, batch, logs=None): pass
 
-def _wants_batch_logs(callback) -> bool:
-    kind = type(callback)
-    return bool(callback.needs_batch_logs or kind.on_train_batch_end is not Callback.on_train_batch_end
-                or kind.on_train_batch_begin is not Callback.on_train_batch_begin)
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs)
+
+
+def _defines(callback, *hooks) -> bool:
+    """Whether ``callback`` has its own version of one of ``hooks`` (on its class or set on it)."""
+    return any(hook in vars(callback) or getattr(type(callback), hook) is not getattr(Callback, hook)
+               for hook in hooks)
+
+
+def _call_hook(method, args):
+    """``method(*args)``; a hook written without the trailing ``logs`` argument (cudacnn passed
+    none to some before) is called without it."""
+    if args and not _takes(getattr(method, "__func__", method), len(args) + hasattr(method, "__self__")):
+        args = args[:-1]
+    return method(*args)
+
+
+@functools.lru_cache(maxsize=None)
+def _takes(function, count) -> bool:
+    """Whether ``function`` accepts ``count`` positional arguments (asked once per hook)."""
+    try:
+        inspect.signature(function).bind(*range(count))
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (a builtin): call as given
+        pass
+    return True
 
 
 class History(Callback):
@@ -402,7 +431,10 @@ class CallbackList:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be Callback instances, got {cb!r}")
             cb.set_model(model)
-        self.needs_batch_logs = any(_wants_batch_logs(cb) for cb in self.callbacks)
+        # The batch-end logs are read from the device, so only when some callback reads them.
+        self.needs_batch_logs = any(cb.needs_batch_logs or _defines(cb, "on_train_batch_end", "on_batch_end")
+                                    for cb in self.callbacks)
+        self.calls_batch_begin = any(_defines(cb, "on_train_batch_begin", "on_batch_begin") for cb in self.callbacks)
 
     def set_params(self, params):
         for cb in self.callbacks:
@@ -412,7 +444,7 @@ class CallbackList:
         if not hook.startswith("on_"):
             raise AttributeError(hook)
 
-        def call(*args, **kwargs):
+        def call(*args):
             for cb in self.callbacks:
-                getattr(cb, hook)(*args, **kwargs)
+                _call_hook(getattr(cb, hook), args)
         return call
