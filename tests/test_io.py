@@ -635,6 +635,9 @@ def test_a_batch_norm_file_from_before_scale_and_center_omitted_their_weights_lo
     tensors[f"bn/{omitted}"] = (np.ones if omitted == "gamma" else np.zeros)(4, np.float32)
     cio.write_safetensors(tmp_path / "old.safetensors", tensors)
     model.load_weights(tmp_path / "old.safetensors")
+    rebuilt = cudacnn.Sequential([L.Dense(4, input_shape=(3,)),  # automatic names: paired by position
+                                  L.BatchNormalization(**{"scale" if omitted == "gamma" else "center": False})])
+    rebuilt.load_weights(tmp_path / "old.safetensors")
     tensors[f"bn/{omitted}"] = np.full(4, 0.5, np.float32)  # not the constant the layer uses: refused
     cio.write_safetensors(tmp_path / "odd.safetensors", tensors)
     with pytest.raises(ValueError, match=rf"not in the model: bn/{omitted}"):

@@ -162,22 +162,31 @@ def _compile_from_config(model, config, source) -> None:
                          "load with compile=False and compile the model yourself") from None
 
 
-def _without_omitted_weights(model, tensors: dict) -> dict:
+def _without_omitted_weights(model, tensors: dict, partners: dict) -> dict:
     """The file's tensors less the affine weights a layer does without when they hold the constant
-    it uses instead (BatchNormalization(scale=False) saved gamma = 1 before it stopped creating it)."""
-    omitted = {f"{layer.name}/{name}": value for layer in model.leaf_layers()
-               for name, value in getattr(layer, "omitted_weights", dict)().items()}
-    return {name: array for name, array in tensors.items()
-            if not (name in omitted and np.all(array == omitted[name]))}
+    it uses instead (BatchNormalization(scale=False) saved gamma = 1 before it stopped creating it);
+    ``partners`` maps the file's layer names to the model's."""
+    omitted = {layer.name: getattr(layer, "omitted_weights", dict)() for layer in model.leaf_layers()}
+
+    def kept(name, array):
+        layer, _, param = name.rpartition("/")
+        constant = omitted.get(partners.get(layer), {}).get(param)
+        return constant is None or not np.all(array == constant)
+    return {name: array for name, array in tensors.items() if kept(name, array)}
 
 
 def _assign_weights(model, tensors: dict, source) -> None:
-    tensors = _without_omitted_weights(model, tensors)
     targets = model.named_weights()
     if not targets and tensors:
         raise ValueError(f"{source}: the model has no weights yet; build it first "
                          "(give the first layer input_shape, or call the model on data)")
-    pairs = _pair_by_position(targets, tensors) or [(name, name) for name in targets if name in tensors]
+    ours, theirs = _layer_structure(targets), _layer_structure(tensors)
+    by_position = _by_position(ours, theirs)
+    partners = ({other: mine for (mine, _), (other, _) in zip(ours, theirs)} if by_position
+                else {layer: layer for layer, _ in theirs})
+    tensors = _without_omitted_weights(model, tensors, partners)
+    pairs = (_pair_by_position(ours, _layer_structure(tensors)) if by_position
+             else [(name, name) for name in targets if name in tensors])
     paired_model = {m for m, _ in pairs}
     paired_file = {f for _, f in pairs}
     problems = [f"missing from the file: {name} {tuple(targets[name].shape)}"
@@ -210,17 +219,16 @@ def _layer_structure(names):
     return list(layers.items())
 
 
-def _pair_by_position(targets, tensors):
-    """Pair weights layer by layer, in order, when no layer name is shared.
+def _by_position(ours, theirs) -> bool:
+    """Pair weights layer by layer, in order, when no layer name is shared: automatic layer names
+    count up per process (conv2d, conv2d_1, ...), so the same architecture built again gets other
+    names; like Keras's topological loading, its file still loads. Otherwise names decide."""
+    return bool(ours and theirs and not {layer for layer, _ in ours} & {layer for layer, _ in theirs})
 
-    Automatic layer names count up per process (conv2d, conv2d_1, ...), so the
-    same architecture built again gets other names; like Keras's topological
-    loading, its file still loads. Returns None when some layer name is shared
-    (then names decide); unpaired weights are reported by the caller.
-    """
-    ours, theirs = _layer_structure(targets), _layer_structure(tensors)
-    if not ours or not theirs or {layer for layer, _ in ours} & {layer for layer, _ in theirs}:
-        return None
+
+def _pair_by_position(ours, theirs):
+    """(model name, file name) of each weight, layer by layer in order; unpaired weights are
+    reported by the caller."""
     return [(f"{mine}/{param}", f"{other}/{param}")
             for (mine, params), (other, their_params) in zip(ours, theirs)
             for param in params if param in their_params]
