@@ -307,3 +307,4 @@ def test_a_repeated_bench_name_runs_once():
     from cudacnn import bench
     args = bench.parse_args([*QUICK_BENCH, "--ops", "max_pool2d,max_pool2d", "--directions", "fwd,fwd,bwd"])
     assert bench._split(args.ops) == ["max_pool2d"] and bench._split(args.directions) == ["fwd", "bwd"]
+    assert bench.choose_engines("torch,torch-cpu,numpy")[0].count("torch-cpu") == 1

@@ -387,6 +387,18 @@ class _PaddedMaxPooled(torch.nn.Module):
         return torch.flatten(torch.nn.functional.adaptive_max_pool2d(x, 1), 1)
 
 
+def test_a_pad_of_opset_10_takes_its_pads_attribute(tmp_path):
+    graph = helper.make_graph(
+        [helper.make_node("Pad", ["x"], ["y"], pads=[0, 0, 1, 2, 0, 0, 0, 1])], "pad10",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 4, 6])])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 10)])
+    proto.ir_version = 8
+    onnx.save(proto, str(tmp_path / "pad10.onnx"))
+    x = np.random.default_rng(0).standard_normal((2, 2, 3, 3)).astype(np.float32)
+    _close(conx.load(tmp_path / "pad10.onnx").predict(x), np.pad(x, ((0, 0), (0, 0), (1, 0), (2, 1))))
+
+
 def test_import_of_zero_padding_and_global_max_pool(tmp_path):
     torch.manual_seed(0)
     x = np.random.default_rng(0).standard_normal((2, 2, 5, 6)).astype(np.float32)

@@ -137,6 +137,7 @@ def test_summary_lines_fit_a_given_line_length_and_nested_functional_models_say_
     lines = []
     model.summary(line_length=40, print_fn=lines.append)
     assert len(lines) > 8 and max(len(line) for line in lines) <= 40
+    assert any("~" in line for line in lines)  # the cut cells say so
     assert any(line.split()[:1] == ["inner"] for line in lines)
     wide = []
     model.summary(print_fn=wide.append)

@@ -227,6 +227,7 @@ def choose_engines(spec: str) -> tuple[list[str], dict[str, str]]:
     if spec != "all":
         for name in _split(spec):
             wanted += ["torch-cpu", "torch-cuda"] if name == "torch" else [name]
+        wanted = list(dict.fromkeys(wanted))  # "torch,torch-cpu" names torch-cpu twice
     unknown = [n for n in wanted if n not in ENGINES]
     if unknown:
         raise ValueError(f"unknown backends {unknown}; choose from {', '.join(ENGINES)}")

@@ -53,8 +53,11 @@ def summary_text(model, line_length=None):
         widths[-1] = max(4, line_length - 1 - sum(widths[:-1]))
     width = max(sum(widths), line_length or 0)
 
+    def cell(value, w):  # a cut cell ends in "~", so a cut number cannot pass for a whole one
+        return (value if len(value) < w else value[:w - 2] + "~").ljust(w)
+
     def line(values):
-        return " " + "".join(v[:w - 1].ljust(w) for v, w in zip(values, widths)).rstrip()
+        return " " + "".join(cell(v, w) for v, w in zip(values, widths)).rstrip()
 
     total = model.count_params()
     trainable = model.count_trainable_params()

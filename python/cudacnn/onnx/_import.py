@@ -393,8 +393,10 @@ def _global_pool(layer_class):
 def _pad(imp, node, attrs):
     """Zero padding of the spatial axes of (N, C, H, W): a ZeroPadding2D."""
     x = imp.runtime(node)
-    pads = imp.constant(node, 1, "pads")
-    value = imp.constant(node, 2)
+    if "pads" in attrs:  # before opset 11 pads and value were attributes
+        pads, value = attrs["pads"], attrs.get("value", 0.0)
+    else:
+        pads, value = imp.constant(node, 1, "pads"), imp.constant(node, 2)
     if attrs.get("mode", b"constant") not in (b"constant", "constant") or (value is not None and np.any(value != 0)):
         raise _error(node, "only zero padding (mode constant, value 0) is supported")
     pads = [int(v) for v in np.asarray(pads).ravel()]
