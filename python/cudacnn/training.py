@@ -252,7 +252,10 @@ class TrainingMixin:
         return logs
 
     # ----- epochs -----------------------------------------------------------------------------
-    def _run_epoch(self, batches, training, progress=None, callbacks=None, targets_checked=False):
+    def _run_epoch(self, source, training, progress=None, callbacks=None):
+        """One pass of ``source``'s batches. Array batches share the shapes _staged checked;
+        an iterable's are checked one by one."""
+        targets_checked = source.targets_checked
         fused = self._fused_output_layer()
         dtype = self.dtype
         loss_total, metric_totals, seen, step = 0.0, [(0, 0) for _ in self._metrics], 0, 0
@@ -263,12 +266,13 @@ class TrainingMixin:
         def read_logs():
             return self._logs(float(loss_total), [(float(c), n) for c, n in metric_totals], max(seen, 1), penalty)
 
-        for step, (xb, yb) in enumerate(batches, start=1):
+        for step, (xb, yb) in enumerate(source.epoch(), start=1):
             if step == 1:
                 self._prepare_inputs(xb)
-            else:
+            elif not source.arrays:
                 self._check_input_shape(xb)
-            self._check_target_shape(yb)
+            if step == 1 or not source.arrays:
+                self._check_target_shape(yb)
             xb, yb = self._to_model(xb, dtype), self._to_model(yb)
             if callbacks is not None and callbacks.calls_batch_begin:
                 callbacks.on_train_batch_begin(step - 1, {})
@@ -329,7 +333,7 @@ class TrainingMixin:
             cbs.on_epoch_begin(epoch, {})
             progress = _Progress(verbose, train.steps, epoch, epochs)
             try:
-                logs, step, seen = self._run_epoch(train.epoch(), True, progress, cbs, train.targets_checked)
+                logs, step, seen = self._run_epoch(train, True, progress, cbs)
             except _NoBatches:
                 if epoch == initial_epoch:
                     raise
@@ -340,7 +344,7 @@ class TrainingMixin:
             progress.training_done()
             if val is not None:
                 cbs.on_test_begin({})
-                val_logs, _, _ = self._run_epoch(val.epoch(), False, targets_checked=val.targets_checked)
+                val_logs, _, _ = self._run_epoch(val, False)
                 cbs.on_test_end(val_logs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             progress.finish(step, seen, logs)
@@ -355,7 +359,7 @@ class TrainingMixin:
         are no metrics, else a list [loss, metric...] (a dict with ``return_dict``)."""
         self._check_compiled()
         source = self._staged(BatchSource(x, y, batch_size, False, steps, "x"))
-        logs, _, _ = self._run_epoch(source.epoch(), False, targets_checked=source.targets_checked)
+        logs, _, _ = self._run_epoch(source, False)
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), flush=True)
         return _as_returned(logs, return_dict)
